@@ -1,0 +1,1 @@
+//! Serde types of the Anthropic Messages API: requests, responses, stream events, errors.
