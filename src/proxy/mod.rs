@@ -2,3 +2,4 @@
 //!
 //! Owns: the request path from socket to upstream and back. Must not: parse bodies it only
 //! forwards.
+pub mod headers;
