@@ -292,7 +292,7 @@ fn mark_patterns(text: &str, ranges: &mut Vec<(usize, usize)>) {
                 .find(|s| starts_with_ci(rest, s.as_bytes()))
             {
                 let after = i + scheme.len();
-                if let Some((start, end)) = value_after(bytes, after, &[b' ', b'\t']) {
+                if let Some((start, end)) = value_after(bytes, after, b" \t") {
                     if start > after {
                         ranges.push((start, end));
                         i = end;
@@ -369,7 +369,7 @@ fn assigned_value(bytes: &[u8], mut j: usize) -> Option<(usize, usize)> {
                 .get(j + s.len())
                 .is_some_and(|b| *b == b' ' || *b == b'\t')
         {
-            return value_after(bytes, j + s.len(), &[b' ', b'\t']);
+            return value_after(bytes, j + s.len(), b" \t");
         }
     }
     let start = j;
