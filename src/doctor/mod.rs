@@ -412,14 +412,17 @@ pub fn render_human(checks: &[Check]) -> String {
 
 /// The HTTP client of the doctor's probes: no proxy from the environment (it only talks to
 /// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout.
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
     // reqwest is built without a default crypto provider; install ring once (idempotent).
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(crate::user_agent_token())
         .no_proxy()
         .timeout(timeout)
-        .connect_timeout(timeout)
+        .connect_timeout(connect_timeout)
         .build()
 }
 

@@ -77,59 +77,50 @@ pub enum ProxyState {
     Other { what: String },
 }
 
-/// Probe the proxy address: TCP connect, then `GET /health`.
+/// Probe the proxy address with one `GET /health` (per resolved address, until one connects).
 pub async fn probe(addr: &ProxyAddress) -> ProxyState {
-    let targets = addr.probe_addrs().await;
-    let mut listening = None;
-    for target in targets {
-        if let Ok(Ok(_stream)) =
-            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(target)).await
-        {
-            listening = Some(target);
-            break;
-        }
-    }
-    let Some(target) = listening else {
-        return ProxyState::Free;
-    };
-    let client = match super::http_client(HEALTH_TIMEOUT) {
+    let client = match super::http_client(CONNECT_TIMEOUT, HEALTH_TIMEOUT) {
         Ok(client) => client,
         Err(err) => {
             return ProxyState::Other {
-                what: format!("could not ask it: {err}"),
+                what: format!("could not build an HTTP client: {err}"),
             }
         }
     };
-    let url = format!("http://{target}/health");
-    let response = match client.get(&url).send().await {
-        Ok(r) => r,
-        Err(err) => {
-            return ProxyState::Other {
-                what: format!("it does not answer HTTP ({})", short_reqwest_error(err)),
+    for target in addr.probe_addrs().await {
+        let response = match client.get(format!("http://{target}/health")).send().await {
+            Ok(r) => r,
+            // Nothing accepts connections on this address: try the next one.
+            Err(err) if err.is_connect() => continue,
+            Err(err) => {
+                return ProxyState::Other {
+                    what: format!("it does not answer HTTP ({})", short_reqwest_error(err)),
+                }
             }
-        }
-    };
-    let status = response.status();
-    let body: Option<serde_json::Value> = super::read_capped(response, 64 * 1024)
-        .await
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    match body {
-        Some(json) if json.get("service").and_then(|s| s.as_str()) == Some("dario") => {
-            ProxyState::Dario {
-                version: json
-                    .get("version")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("unknown")
-                    .to_string(),
+        };
+        let status = response.status();
+        let body: Option<serde_json::Value> = super::read_capped(response, 64 * 1024)
+            .await
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        return match body {
+            Some(json) if json.get("service").and_then(|s| s.as_str()) == Some("dario") => {
+                ProxyState::Dario {
+                    version: json
+                        .get("version")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                }
             }
-        }
-        _ => ProxyState::Other {
-            what: format!(
-                "GET /health answered HTTP {} without dario's signature",
-                status.as_u16()
-            ),
-        },
+            _ => ProxyState::Other {
+                what: format!(
+                    "GET /health answered HTTP {} without dario's signature",
+                    status.as_u16()
+                ),
+            },
+        };
     }
+    ProxyState::Free
 }
 
 pub(crate) fn short_reqwest_error(err: reqwest::Error) -> String {
