@@ -237,7 +237,7 @@ fn a_fresh_machine_has_no_failures_and_exits_0() {
     let out = sb.dario(&["doctor"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains(&format!("[ OK ] version")), "{text}");
+    assert!(text.contains("[ OK ] version"), "{text}");
     assert!(text.contains("[INFO] platform"), "{text}");
     assert!(text.contains("does not exist yet"), "{text}");
     assert!(text.contains("0 failures"), "{text}");
