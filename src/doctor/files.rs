@@ -71,7 +71,7 @@ pub fn permission_checks(home: &Path, secret_files: &[&Path]) -> Vec<Check> {
             Status::Ok,
             "permissions",
             format!(
-                "{dirs_ok} {} 0700, {files_ok} credential {} 0600",
+                "{dirs_ok} {} 0700, {files_ok} private {} 0600",
                 if dirs_ok == 1 {
                     "directory"
                 } else {

@@ -5,6 +5,7 @@
 //! row. Must not: print directly, change any file, or send anything but a `GET /health` to the
 //! local proxy and (with `--online` only) one model-list request per backend deployment.
 
+mod backends;
 pub mod clients;
 mod files;
 mod proxy;
@@ -152,17 +153,39 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
                 "doctor",
                 format!("the local checks crashed: {err}"),
             )],
-            secrets: Vec::new(),
+            config: None,
         });
+    let mut secrets: Vec<String> = local
+        .config
+        .as_ref()
+        .map(|cfg| {
+            cfg.secret_values()
+                .into_iter()
+                .map(|s| s.expose().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(key) = std::env::var("DARIO_API_KEY") {
+        secrets.push(key);
+    }
     let mut rows = local.rows;
-    let _ = opts.online;
+    if opts.online {
+        match &local.config {
+            Some(cfg) => rows.extend(backends::online_rows(cfg, ONLINE_TIMEOUT).await),
+            None => rows.push(Check::new(
+                Status::Info,
+                "online",
+                "not probed: the configuration did not load (see above)",
+            )),
+        }
+    }
     rows.extend(proxy::checks().await);
     rows.extend(
         tokio::task::spawn_blocking(integration_checks)
             .await
             .unwrap_or_default(),
     );
-    scrub(&mut rows, &local.secrets);
+    scrub(&mut rows, &secrets);
     rows
 }
 
@@ -173,55 +196,70 @@ pub async fn report(opts: &DoctorOptions) -> Report {
 
 struct LocalChecks {
     rows: Vec<Check>,
-    /// Every credential value the config holds, scrubbed from all rows at the end.
-    secrets: Vec<String>,
+    config: Option<crate::config::Config>,
 }
 
+/// Version, platform, home, permissions, config files, backends (file reads only).
 fn local_checks() -> LocalChecks {
     let mut rows = vec![version_row(), platform_row()];
-    let home = home_dir();
-    match &home {
-        Some(home) => match std::fs::metadata(home) {
-            Ok(meta) if meta.is_dir() => {
-                rows.push(Check::new(Status::Ok, "home", home.display().to_string()));
-                rows.extend(files::permission_checks(home, &[]));
-            }
-            Ok(_) => rows.push(
-                Check::new(
-                    Status::Fail,
-                    "home",
-                    format!("{} exists but is not a directory", home.display()),
-                )
-                .with_fix("move that file away, or set DARIO_HOME to a directory"),
-            ),
-            Err(_) => rows.push(
-                Check::new(
-                    Status::Info,
-                    "home",
-                    format!(
-                        "{} does not exist yet (built-in backends only)",
-                        home.display()
-                    ),
-                )
-                .with_fix("dario backend add <name> …   (creates it with mode 0700)"),
-            ),
-        },
-        None => rows.push(
-            Check::new(Status::Fail, "home", "cannot find the home directory")
-                .with_fix("set HOME, or DARIO_HOME to dario's directory"),
+    let home = match crate::config::Home::resolve() {
+        Ok(home) => home,
+        Err(err) => {
+            rows.push(
+                Check::new(Status::Fail, "home", err.to_string())
+                    .with_fix("set DARIO_HOME (or HOME) to a directory dario may use"),
+            );
+            return LocalChecks { rows, config: None };
+        }
+    };
+    let dir = home.dir();
+    let source = if std::env::var_os("DARIO_HOME").is_some_and(|v| !v.is_empty()) {
+        " (from DARIO_HOME)"
+    } else {
+        ""
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            rows.push(Check::new(
+                Status::Ok,
+                "home",
+                format!("{}{source}", dir.display()),
+            ));
+            let extra = backends::extra_secret_files(&home);
+            let extra: Vec<&std::path::Path> = extra.iter().map(|p| p.as_path()).collect();
+            rows.extend(files::permission_checks(dir, &extra));
+        }
+        Ok(_) => rows.push(
+            Check::new(
+                Status::Fail,
+                "home",
+                format!("{} exists but is not a directory", dir.display()),
+            )
+            .with_fix("move that file away, or set DARIO_HOME to a directory"),
+        ),
+        Err(_) => rows.push(
+            Check::new(
+                Status::Info,
+                "home",
+                format!(
+                    "{}{source} does not exist yet (built-in backends only)",
+                    dir.display()
+                ),
+            )
+            .with_fix("dario backend add <name> …   (creates it with mode 0700)"),
         ),
     }
-    LocalChecks {
-        rows,
-        secrets: Vec::new(),
+    let (config_rows, config) = backends::config_rows(&home);
+    rows.extend(config_rows);
+    match &config {
+        Some(cfg) => rows.extend(backends::backend_rows(cfg)),
+        None => rows.push(Check::new(
+            Status::Info,
+            "backends",
+            "not checked: the configuration did not load (see above)",
+        )),
     }
-}
-
-fn home_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("DARIO_HOME") {
-        Some(dir) if !dir.is_empty() => Some(dir.into()),
-        _ => dirs::home_dir().map(|h| h.join(".dario")),
-    }
+    LocalChecks { rows, config }
 }
 
 fn version_row() -> Check {
