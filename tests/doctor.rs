@@ -336,7 +336,7 @@ fn loose_permissions_fail_with_the_chmod_command() {
     assert!(perms[0]["detail"]
         .as_str()
         .unwrap()
-        .contains("1 credential file 0600"));
+        .contains("1 private file 0600"));
 }
 
 #[test]
@@ -563,4 +563,332 @@ fn mcp_registrations_are_found_in_each_client() {
         .as_str()
         .unwrap()
         .contains(".mcp.json (project)"));
+}
+
+// ---- configuration, backends, routing -------------------------------------------------------
+
+#[test]
+fn a_malformed_config_file_fails_naming_file_and_line() {
+    let sb = Sandbox::new();
+    sb.write_backend(
+        "good",
+        r#"{"protocol":"openai","base_url":"http://127.0.0.1:9/v1"}"#,
+    );
+    sb.write_backend(
+        "broken",
+        "{\n  \"protocol\": \"openai\",\n  \"base_url\": 12\n}\n",
+    );
+    sb.write_config_toml("default_backend = \"good\"\n[[routes]]\nmodel = \"x-*\"\nbackend = \n");
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 1);
+    let fails: Vec<String> = rows(&report, "config")
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| r["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        fails.iter().any(|d| d.contains("backends/broken.json:3:")),
+        "{fails:?}"
+    );
+    // Backend rows are skipped, and say why, when the config does not load.
+    assert_eq!(row(&report, "backends")["status"], "info");
+
+    // With the JSON fixed, the TOML error (line 4) is the one reported.
+    sb.write_backend(
+        "broken",
+        r#"{"protocol":"openai","base_url":"http://127.0.0.1:9/v1"}"#,
+    );
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 1);
+    let config = row(&report, "config");
+    assert_eq!(config["status"], "fail");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(detail.contains("config.toml:4:"), "{detail}");
+    assert!(config["fix"].as_str().unwrap().contains("line 4"));
+
+    sb.write_config_toml("default_backend = \"good\"\n");
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let config = row(&report, "config");
+    assert_eq!(config["status"], "ok");
+    assert!(config["detail"].as_str().unwrap().contains("3 files parse"));
+}
+
+#[test]
+fn a_missing_key_fails_with_the_variable_to_set() {
+    let mut sb = Sandbox::new();
+    sb.write_backend(
+        "groq",
+        r#"{"protocol":"openai","base_url":"https://api.groq.com/openai/v1","key_env":"DOCTOR_TEST_GROQ_KEY"}"#,
+    );
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 1);
+    let groq = row(&report, "backend groq");
+    assert_eq!(groq["status"], "fail");
+    assert!(groq["detail"]
+        .as_str()
+        .unwrap()
+        .contains("DOCTOR_TEST_GROQ_KEY is not set"));
+    assert!(groq["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("export DOCTOR_TEST_GROQ_KEY="));
+    // Built-ins without their variables are passthrough, which is fine.
+    assert_eq!(row(&report, "backend anthropic")["status"], "ok");
+    assert!(row(&report, "backend anthropic")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("passthrough"));
+
+    sb.set("DOCTOR_TEST_GROQ_KEY", CANARY);
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 0);
+    let groq = row(&report, "backend groq");
+    assert_eq!(groq["status"], "ok");
+    assert!(groq["detail"]
+        .as_str()
+        .unwrap()
+        .contains("env DOCTOR_TEST_GROQ_KEY (set)"));
+}
+
+#[test]
+fn a_pool_deployment_without_its_key_fails_naming_the_deployment() {
+    let sb = Sandbox::new();
+    sb.write_backend(
+        "pool",
+        r#"{"protocol":"openai","base_url":"http://127.0.0.1:9/v1","deployments":[
+            {"alias":"east","key":"sk-east-0123456789abcdef"},
+            {"alias":"west","key_env":"DOCTOR_TEST_WEST_KEY"}]}"#,
+    );
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 1);
+    let pool = row(&report, "backend pool");
+    assert_eq!(pool["status"], "fail");
+    let detail = pool["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("deployment west: environment variable DOCTOR_TEST_WEST_KEY is not set"),
+        "{detail}"
+    );
+    assert!(detail.contains("pool of 2 deployments"));
+    assert!(pool["fix"].as_str().unwrap().contains("--deployment west"));
+    assert!(!serde_json::to_string(&report).unwrap().contains("sk-east"));
+}
+
+#[test]
+fn routing_reports_default_shadowed_rules_and_dangling_backends() {
+    let sb = Sandbox::new();
+    sb.write_backend(
+        "local",
+        r#"{"protocol":"openai","base_url":"http://127.0.0.1:9/v1"}"#,
+    );
+    let (report, _) = sb.json(&[]);
+    let routing = row(&report, "routing");
+    assert_eq!(routing["status"], "ok");
+    assert!(routing["detail"]
+        .as_str()
+        .unwrap()
+        .contains("default backend `local`"));
+
+    sb.write_config_toml(
+        "default_backend = \"local\"\n\
+         [[routes]]\nmodel = \"claude-*\"\nbackend = \"anthropic\"\n\
+         [[routes]]\nmodel = \"claude-3*\"\nbackend = \"local\"\n",
+    );
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 0, "shadowed rules warn, they do not fail");
+    let warns: Vec<&str> = rows(&report, "routing")
+        .iter()
+        .filter(|r| r["status"] == "warn")
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(warns.len(), 1, "{warns:?}");
+    assert!(
+        warns[0].contains("#2 `claude-3*`") && warns[0].contains("#1 `claude-*`"),
+        "{warns:?}"
+    );
+
+    sb.write_config_toml("[[routes]]\nmodel = \"mistral-*\"\nbackend = \"nowhere\"\n");
+    let (report, code) = sb.json(&[]);
+    if code == 1 {
+        let fails: Vec<String> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "fail")
+            .map(|r| r["detail"].as_str().unwrap().to_string())
+            .collect();
+        assert!(fails.iter().any(|d| d.contains("nowhere")), "{fails:?}");
+    } else {
+        panic!("a route to a missing backend must fail: {report:#}");
+    }
+}
+
+#[test]
+fn online_probes_each_backend_once_with_its_key_and_reports_the_result() {
+    let mut sb = Sandbox::new();
+    let (ok_port, ok_seen) = stand_in(200, r#"{"object":"list","data":[{"id":"m1"},{"id":"m2"}]}"#);
+    let (anth_port, anth_seen) = stand_in(200, r#"{"data":[{"id":"claude-x"}],"has_more":false}"#);
+    let (deny_port, deny_seen) = stand_in(
+        401,
+        &format!(r#"{{"error":{{"message":"bad key {CANARY}"}}}}"#),
+    );
+    // Built-ins replaced by loopback stand-ins so nothing leaves the machine.
+    sb.write_backend(
+        "anthropic",
+        &format!(r#"{{"protocol":"anthropic","base_url":"http://127.0.0.1:{anth_port}","key_env":"DOCTOR_TEST_ANTH_KEY"}}"#),
+    );
+    sb.write_backend(
+        "openai",
+        &format!(
+            r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{ok_port}/v1","key":"{CANARY}"}}"#
+        ),
+    );
+    sb.write_backend(
+        "denied",
+        &format!(r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{deny_port}/v1","key":"sk-wrong-0000000000000000"}}"#),
+    );
+    sb.write_backend(
+        "open",
+        &format!(r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{deny_port}/v1","passthrough":true}}"#),
+    );
+    let dead = free_port();
+    sb.write_backend(
+        "dead",
+        &format!(r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{dead}/v1"}}"#),
+    );
+    sb.set("DOCTOR_TEST_ANTH_KEY", "anth-test-key-abcdef0123456789");
+
+    // Without --online nothing is sent upstream.
+    let (report, _) = sb.json(&[]);
+    assert!(rows(&report, "online*").is_empty());
+    assert!(ok_seen.lock().unwrap().is_empty() && anth_seen.lock().unwrap().is_empty());
+
+    let out = sb.dario(&["doctor", "--json", "--online"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains(CANARY) && !text.contains("sk-canary"),
+        "{text}"
+    );
+    assert!(!text.contains("anth-test-key"), "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected key and a dead backend fail"
+    );
+
+    let openai = row(&report, "online openai");
+    assert_eq!(openai["status"], "ok");
+    let d = openai["detail"].as_str().unwrap();
+    assert!(
+        d.contains("HTTP 200")
+            && d.contains(" ms")
+            && d.contains("2 models listed")
+            && d.contains("key accepted"),
+        "{d}"
+    );
+    let seen = ok_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].request_line, "GET /v1/models HTTP/1.1");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {CANARY}").as_str())
+    );
+    assert_eq!(
+        seen[0].header("user-agent"),
+        Some(format!("dario/{VERSION}").as_str())
+    );
+    assert_eq!(seen[0].body_len, 0);
+
+    let anth = row(&report, "online anthropic");
+    assert_eq!(anth["status"], "ok");
+    let seen = anth_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].request_line, "GET /v1/models HTTP/1.1");
+    assert_eq!(
+        seen[0].header("x-api-key"),
+        Some("anth-test-key-abcdef0123456789")
+    );
+    assert!(seen[0].header("anthropic-version").is_some());
+    assert!(seen[0].header("authorization").is_none());
+
+    let denied = row(&report, "online denied");
+    assert_eq!(denied["status"], "fail");
+    assert!(denied["detail"].as_str().unwrap().contains("HTTP 401"));
+    assert!(denied["detail"].as_str().unwrap().contains("rejected"));
+    let open = row(&report, "online open");
+    assert_eq!(
+        open["status"], "info",
+        "passthrough backends expect the client's key"
+    );
+    let seen = deny_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let passthrough_req = seen
+        .iter()
+        .find(|s| s.header("authorization").is_none())
+        .unwrap();
+    assert!(passthrough_req.header("x-api-key").is_none());
+
+    let dead_row = row(&report, "online dead");
+    assert_eq!(dead_row["status"], "fail");
+    assert!(dead_row["detail"]
+        .as_str()
+        .unwrap()
+        .contains("request failed"));
+}
+
+#[test]
+fn a_canary_key_never_appears_in_any_output() {
+    let mut sb = Sandbox::new();
+    let (port, _) = stand_in(401, &format!(r#"{{"error":"{CANARY}"}}"#));
+    sb.write_backend(
+        "anthropic",
+        &format!(
+            r#"{{"protocol":"anthropic","base_url":"http://127.0.0.1:{port}","key":"{CANARY}"}}"#
+        ),
+    );
+    sb.write_backend(
+        "openai",
+        &format!(r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{port}/v1","key_env":"DOCTOR_TEST_CANARY"}}"#),
+    );
+    // A key pasted into the wrong places: a URL's userinfo and the protocol field.
+    sb.write_backend(
+        "pasted",
+        &format!(
+            r#"{{"protocol":"openai","base_url":"https://user:{CANARY}@api.example.com/v1"}}"#
+        ),
+    );
+    sb.write_backend(
+        "pasted2",
+        &format!(r#"{{"protocol":"{CANARY}","base_url":"https://api.example.com/v1"}}"#),
+    );
+    sb.set("DOCTOR_TEST_CANARY", CANARY);
+    sb.set("DARIO_API_KEY", CANARY);
+    let mut outputs = Vec::new();
+    for args in [
+        &["doctor"][..],
+        &["doctor", "--json"],
+        &["doctor", "--online"],
+        &["doctor", "--json", "--online"],
+    ] {
+        let out = sb.dario(args);
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(outputs[0].contains("[FAIL] config"), "{}", outputs[0]);
+    // With the pasted keys removed the config loads and the online probes run.
+    fs::remove_file(sb.dario_home.join("backends/pasted.json")).unwrap();
+    fs::remove_file(sb.dario_home.join("backends/pasted2.json")).unwrap();
+    let out = sb.dario(&["doctor", "--online"]);
+    let loaded = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(loaded.contains("online anthropic"), "{loaded}");
+    outputs.push(loaded);
+    outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    // Not the key, nor any 12-character piece of it.
+    for text in &outputs {
+        for start in 0..CANARY.len() - 12 {
+            let piece = &CANARY[start..start + 12];
+            assert!(!text.contains(piece), "{piece:?} leaked in:\n{text}");
+        }
+    }
 }

@@ -166,7 +166,10 @@ fn backend_row(b: &BackendConfig) -> Check {
             .map(|a| format!("deployment {a}: "))
             .unwrap_or_default();
         if let Err(problem) = check_url(b.protocol, t.base_url) {
-            problems.push(format!("{who}base URL {}: {problem}", display_url(t.base_url)));
+            problems.push(format!(
+                "{who}base URL {}: {problem}",
+                display_url(t.base_url)
+            ));
             fix.get_or_insert_with(|| {
                 format!(
                     "dario backend add {} --protocol {} --base-url https://…",
@@ -311,7 +314,11 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
     let path = b.protocol.models_path();
     let url = format!("{}{path}", t.base_url.trim_end_matches('/'));
     if check_url(b.protocol, t.base_url).is_err() {
-        return Check::new(Status::Fail, label, "not probed: invalid base URL (see above)");
+        return Check::new(
+            Status::Fail,
+            label,
+            "not probed: invalid base URL (see above)",
+        );
     }
     let mut req = client.get(&url);
     for (k, v) in &b.headers {
@@ -340,8 +347,12 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
             } else {
                 format!("request failed: {}", super::proxy::short_reqwest_error(err))
             };
-            return Check::new(Status::Fail, label, format!("GET {}: {what}", display_url(&url)))
-                .with_fix("check the base URL and the network, then: dario doctor --online");
+            return Check::new(
+                Status::Fail,
+                label,
+                format!("GET {}: {what}", display_url(&url)),
+            )
+            .with_fix("check the base URL and the network, then: dario doctor --online");
         }
     };
     let status = response.status();
@@ -428,6 +439,108 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
     }
 }
 
+/// The `routing` rows: default backend, dangling references (FAIL), rules that never fire (WARN).
+pub(super) fn routing_rows(cfg: &Config) -> Vec<Check> {
+    use crate::routing::RouteTable;
+    let t = RouteTable::new(cfg, None).template();
+    let toml = config::display_path(&cfg.home.join("config.toml"));
+    let mut rows = Vec::new();
+    let configured_aliases = t.aliases.iter().filter(|a| a.source == "config").count();
+    let counts = format!(
+        "{} {}, {} configured {}",
+        t.routes.len(),
+        if t.routes.len() == 1 {
+            "route"
+        } else {
+            "routes"
+        },
+        configured_aliases,
+        if configured_aliases == 1 {
+            "alias"
+        } else {
+            "aliases"
+        }
+    );
+    match &t.default_backend {
+        Some(d) => rows.push(Check::new(
+            Status::Ok,
+            "routing",
+            format!("{counts}; default backend `{d}` ({})", t.default_reason),
+        )),
+        None => rows.push(
+            Check::new(
+                Status::Info,
+                "routing",
+                format!(
+                    "{counts}; no default backend ({}): a model no rule claims gets a 404",
+                    t.default_reason
+                ),
+            )
+            .with_fix(format!(
+                "add `default_backend = \"<backend>\"` to {toml} (optional)"
+            )),
+        ),
+    }
+    for problem in &t.problems {
+        rows.push(
+            Check::new(Status::Fail, "routing", problem.clone()).with_fix(format!(
+                "edit {toml}, or add the missing backend: dario backend add <name> …"
+            )),
+        );
+    }
+    // Routes, backend globs and the default: one row each. Aliases and families hidden by the
+    // same earlier rule: one row per hiding rule (a `*` glob hides them all).
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for s in &t.shadowed {
+        // `[[routes]] claude-* → anthropic` hiding `family claude-* → anthropic` changes nothing.
+        if s.kind == "family"
+            && destination(&s.rule).is_some()
+            && destination(&s.rule) == destination(&s.by)
+        {
+            continue;
+        }
+        match s.kind.as_str() {
+            "alias" | "family" => match grouped.iter_mut().find(|(by, _)| *by == s.by) {
+                Some((_, rules)) => rules.push(s.rule.clone()),
+                None => grouped.push((s.by.clone(), vec![s.rule.clone()])),
+            },
+            _ => rows.push(
+                Check::new(
+                    Status::Warn,
+                    "routing",
+                    format!("{} never fires: {} takes its names first", s.rule, s.by),
+                )
+                .with_fix(format!(
+                    "in {toml} put the more specific rule first, narrow the earlier one, or remove it"
+                )),
+            ),
+        }
+    }
+    for (by, rules) in grouped {
+        rows.push(
+            Check::new(
+                Status::Warn,
+                "routing",
+                format!(
+                    "{by} takes the names of {} before they are reached: {}",
+                    if rules.len() == 1 { "a built-in rule" } else { "built-in rules" },
+                    rules.join(", ")
+                ),
+            )
+            .with_fix("narrow that pattern if these models should go elsewhere (check with `dario route <model>`)"),
+        );
+    }
+    rows
+}
+
+/// The backend a template rule label sends names to: `… → <backend>` or "backend `<name>` models …".
+fn destination(label: &str) -> Option<&str> {
+    if let Some((_, dest)) = label.rsplit_once(" → ") {
+        return Some(dest.trim());
+    }
+    label.strip_prefix("backend `")?.split('`').next()
+}
+
 /// Paths of files that hold a credential besides `backends/*.json`.
 pub(super) fn extra_secret_files(home: &Home) -> Vec<PathBuf> {
     let toml = home.config_toml();
@@ -456,10 +569,26 @@ mod tests {
     }
 
     #[test]
+    fn rule_destinations() {
+        assert_eq!(
+            destination("family `claude-*` → anthropic"),
+            Some("anthropic")
+        );
+        assert_eq!(
+            destination("[[routes]] #1 `claude-*` → anthropic"),
+            Some("anthropic")
+        );
+        assert_eq!(destination("backend `local` models `*`"), Some("local"));
+        assert_eq!(destination("built-in alias `opus`"), None);
+    }
+
+    #[test]
     fn stored_key_detection_in_config_toml() {
         let has = |t: &str| table_has_key(&toml::Value::Table(t.parse().unwrap()));
         assert!(has("[backends.a]\nkey = \"x\""));
-        assert!(has("[[backends.p.deployments]]\nalias = \"e\"\nkey = \"x\""));
+        assert!(has(
+            "[[backends.p.deployments]]\nalias = \"e\"\nkey = \"x\""
+        ));
         assert!(!has("[backends.a]\nkey_env = \"X\""));
         assert!(!has("default_backend = \"key\""));
     }

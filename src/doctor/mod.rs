@@ -252,7 +252,10 @@ fn local_checks() -> LocalChecks {
     let (config_rows, config) = backends::config_rows(&home);
     rows.extend(config_rows);
     match &config {
-        Some(cfg) => rows.extend(backends::backend_rows(cfg)),
+        Some(cfg) => {
+            rows.extend(backends::backend_rows(cfg));
+            rows.extend(backends::routing_rows(cfg));
+        }
         None => rows.push(Check::new(
             Status::Info,
             "backends",
