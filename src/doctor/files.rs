@@ -33,7 +33,7 @@ pub fn permission_checks(home: &Path, secret_files: &[&Path]) -> Vec<Check> {
         let kind = if is_dir {
             "directory"
         } else {
-            "file holding a credential"
+            "private file"
         };
         rows.push(
             Check::new(
