@@ -384,7 +384,10 @@ fn node_backend(name: &str, raw: RawNodeBackend) -> Result<BackendFile, String> 
 
 /// Friendlier wording of serde's unknown-field message.
 pub(crate) fn friendly_serde_message(message: &str) -> String {
-    let message = sanitize_message(message.trim());
+    let message = sanitize_message(message.trim())
+        .replace("expected f64", "expected a number")
+        .replace("expected u64", "expected a whole number")
+        .replace("expected usize", "expected a whole number");
     if message.starts_with("unknown field") {
         if let Some((head, valid)) = message.split_once(", expected one of ") {
             return format!("{head} — valid fields: {valid}");
