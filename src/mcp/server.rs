@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::mcp::live::LiveClient;
-use crate::mcp::redact::{Redactor, MASK};
+use crate::mcp::redact::Redactor;
 use crate::mcp::sources;
 use crate::mcp::tools::{self, AnalyticsArgs, NoArgs, RouteArgs};
 
@@ -116,18 +116,15 @@ async fn load_config() -> Result<Config, String> {
         .unwrap_or_else(|e| Err(format!("loading the configuration crashed: {e}")))
 }
 
-/// Every credential value a configuration holds (for the redaction pass).
+/// Every credential value a configuration holds (for the redaction pass), plus the values of
+/// extra upstream headers whose name suggests a credential.
 pub fn config_secrets(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = cfg
+        .secret_values()
+        .into_iter()
+        .map(|s| s.expose().to_string())
+        .collect();
     for b in cfg.backends.values() {
-        if let Some(s) = b.credential.secret() {
-            out.push(s.expose().to_string());
-        }
-        for d in &b.deployments {
-            if let Some(s) = d.credential.as_ref().and_then(|c| c.secret()) {
-                out.push(s.expose().to_string());
-            }
-        }
         for (name, value) in &b.headers {
             if header_is_sensitive(name) {
                 out.push(value.clone());
@@ -152,30 +149,6 @@ fn header_is_sensitive(name: &str) -> bool {
     ]
     .iter()
     .any(|w| n.contains(w))
-}
-
-/// The effective configuration as shown by `dario://config`: secrets are already `***`
-/// (`Secret` serialises so), sensitive extra-header values are masked too.
-fn redacted_config(cfg: &Config) -> Value {
-    let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
-    if let Some(backends) = v.get_mut("backends").and_then(Value::as_object_mut) {
-        for b in backends.values_mut() {
-            if let Some(headers) = b.get_mut("headers").and_then(Value::as_array_mut) {
-                for h in headers {
-                    if let Some(pair) = h.as_array_mut() {
-                        let sensitive = pair
-                            .first()
-                            .and_then(Value::as_str)
-                            .is_some_and(header_is_sensitive);
-                        if sensitive && pair.len() == 2 {
-                            pair[1] = Value::String(MASK.to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    v
 }
 
 #[tool_router(router = tool_router)]
@@ -216,7 +189,7 @@ impl DarioMcp {
             return e;
         }
         let (proxy, report) = tokio::join!(self.live.status(), sources::doctor_report());
-        match report.and_then(|report| tools::doctor(report, proxy.0)) {
+        match report.map(|report| tools::doctor(report, proxy.0)) {
             Ok(out) => {
                 let text = out.render();
                 success(&out, text)
@@ -477,9 +450,10 @@ impl DarioMcp {
     async fn resource_json(&self, uri: &str) -> Result<Value, ErrorData> {
         match uri {
             "dario://config" => Ok(match load_config().await {
+                // `Secret` and header values serialise as `***`.
                 Ok(cfg) => json!({
                     "digest": sources::config_digest(&cfg),
-                    "config": redacted_config(&cfg),
+                    "config": cfg,
                 }),
                 Err(e) => json!({ "error": e }),
             }),

@@ -2,50 +2,68 @@
 //! doctor rows and the sub-agent state. One seam, so the tools never reach into other modules
 //! directly.
 //!
-//! Owns: calling those modules off the async runtime. Must not: write anything.
+//! Owns: calling those modules (blocking ones are run off the async runtime by the caller).
+//! Must not: write anything.
 
-use serde_json::Value;
+use crate::config::{self, Config, Home};
+use crate::doctor::{DoctorOptions, Report};
+use crate::mcp::tools::{SubagentOut, SubagentTarget};
+use crate::routing::{RouteDecision, RouteTable, Template};
+use crate::subagent;
 
-use crate::config::Config;
-use crate::routing::RouteDecision;
-
-/// Loads the effective configuration from disk (`DARIO_HOME` or `~/.dario`).
+/// Loads the effective configuration from disk (`DARIO_HOME` or `~/.dario`). Blocking.
 pub fn load_config() -> Result<Config, String> {
-    Err(
-        "the configuration loader is not part of this build yet (branch `config` not merged)"
-            .to_string(),
-    )
+    let home = Home::resolve().map_err(|e| e.to_string())?;
+    config::load(&home).map_err(|e| e.to_string())
 }
 
 /// SHA-256 digest of the effective configuration, as the proxy reports it in `/status`.
-pub fn config_digest(_cfg: &Config) -> String {
-    String::new()
+pub fn config_digest(cfg: &Config) -> String {
+    cfg.digest()
 }
 
-/// The routing table ("template") of a configuration, serialised.
-pub fn route_template(_cfg: &Config) -> Value {
-    Value::Null
+/// The routing table ("template") of a configuration.
+pub fn route_template(cfg: &Config) -> Template {
+    RouteTable::new(cfg, None).template()
 }
 
 /// The routing decision for one model name, as `dario route <model>` prints it.
-pub fn route_explain(_cfg: &Config, model: &str) -> Result<RouteDecision, String> {
-    Err(format!(
-        "cannot route `{model}`: the routing table is not part of this build yet"
-    ))
+pub fn route_explain(cfg: &Config, model: &str) -> Result<RouteDecision, String> {
+    RouteTable::new(cfg, None)
+        .resolve(model)
+        .map_err(|e| e.to_string())
 }
 
-/// The doctor report (offline checks), serialised as `dario doctor --json` prints it.
-pub async fn doctor_report() -> Result<Value, String> {
-    Err(
-        "the doctor checks are not part of this build yet (branch `subagent` not merged)"
-            .to_string(),
-    )
+/// The doctor report with the offline checks only (no upstream is contacted).
+pub async fn doctor_report() -> Result<Report, String> {
+    Ok(crate::doctor::report(&DoctorOptions { online: false }).await)
 }
 
-/// The sub-agent's state for the user (and this project, when installed there).
-pub fn subagent_status() -> Result<crate::mcp::tools::SubagentOut, String> {
-    Err(
-        "the sub-agent module is not part of this build yet (branch `subagent` not merged)"
-            .to_string(),
-    )
+/// The sub-agent's state for the user (and this project, when installed there). Blocking.
+pub fn subagent_status() -> Result<SubagentOut, String> {
+    let statuses = subagent::statuses().map_err(|e| e.to_string())?;
+    Ok(SubagentOut {
+        targets: statuses
+            .into_iter()
+            .map(|s| {
+                let state = serde_json::to_value(&s.state)
+                    .ok()
+                    .and_then(|v| v.get("state").and_then(|t| t.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| "unknown".to_string());
+                let scope = match s.scope {
+                    subagent::Scope::User => "user",
+                    subagent::Scope::Project => "project",
+                };
+                SubagentTarget {
+                    scope: scope.to_string(),
+                    path: s.path.display().to_string(),
+                    state,
+                    detail: s.state.describe(),
+                    fix: s.state.fix(s.scope),
+                    current_version: s.current_version.to_string(),
+                    template_sha256: s.template_sha256,
+                }
+            })
+            .collect(),
+    })
 }

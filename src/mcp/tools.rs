@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{BackendConfig, BackendSource, Config, Credential};
+use crate::doctor::Report;
 use crate::mcp::live::{Fetch, ProxyState};
 use crate::protocol::Protocol;
 use crate::proxy::headers;
-use crate::routing::RouteDecision;
+use crate::routing::{RouteDecision, Template};
 
 /// Input of the tools that take no argument.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -119,115 +120,34 @@ fn proxy_line(p: &ProxyState) -> String {
 // doctor
 // ---------------------------------------------------------------------------------------------
 
-/// Severity of a doctor row (ordered: `fail` first).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    Fail,
-    Warn,
-    Ok,
-    Info,
-}
-
-impl CheckStatus {
-    fn tag(self) -> &'static str {
-        match self {
-            CheckStatus::Ok => "[ OK ]",
-            CheckStatus::Warn => "[WARN]",
-            CheckStatus::Fail => "[FAIL]",
-            CheckStatus::Info => "[INFO]",
-        }
-    }
-}
-
-/// One doctor row, as `dario doctor --json` prints it.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct CheckRow {
-    pub status: CheckStatus,
-    /// What was checked.
-    pub label: String,
-    /// What was found.
-    pub detail: String,
-    /// The command (or action) that fixes a WARN/FAIL.
-    #[serde(default)]
-    pub fix: Option<String>,
-}
-
-/// Counts per status.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
-pub struct CheckSummary {
-    pub ok: usize,
-    pub warn: usize,
-    pub fail: usize,
-    pub info: usize,
-}
-
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DoctorOut {
     pub proxy: ProxyState,
-    /// Version of the dario that ran the checks.
-    pub version: String,
-    /// `false` iff any row failed.
-    pub ok: bool,
-    pub summary: CheckSummary,
-    /// Rows in report order.
-    pub checks: Vec<CheckRow>,
+    /// The report `dario doctor --json` prints: version, ok, summary, checks.
+    #[serde(flatten)]
+    pub report: Report,
 }
 
-/// The MCP view of a doctor report (`dario doctor --json`'s shape).
-pub fn doctor(report: Value, proxy: ProxyState) -> Result<DoctorOut, String> {
-    let checks: Vec<CheckRow> = serde_json::from_value(
-        report
-            .get("checks")
-            .cloned()
-            .unwrap_or(Value::Array(vec![])),
-    )
-    .map_err(|e| format!("unexpected doctor report shape: {e}"))?;
-    let mut summary = CheckSummary::default();
-    for c in &checks {
-        match c.status {
-            CheckStatus::Ok => summary.ok += 1,
-            CheckStatus::Warn => summary.warn += 1,
-            CheckStatus::Fail => summary.fail += 1,
-            CheckStatus::Info => summary.info += 1,
-        }
-    }
-    Ok(DoctorOut {
-        proxy,
-        version: report
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or(crate::VERSION)
-            .to_string(),
-        ok: summary.fail == 0,
-        summary,
-        checks,
-    })
+pub fn doctor(report: Report, proxy: ProxyState) -> DoctorOut {
+    DoctorOut { proxy, report }
 }
 
 impl DoctorOut {
     pub fn render(&self) -> String {
-        let s = &self.summary;
-        let mut out = format!(
-            "dario doctor: {} — {} fail, {} warn, {} ok, {} info.\n{}\n\n",
-            if self.ok { "healthy" } else { "PROBLEMS FOUND" },
-            s.fail,
-            s.warn,
-            s.ok,
-            s.info,
-            proxy_line(&self.proxy)
-        );
-        let mut rows: Vec<&CheckRow> = self.checks.iter().collect();
+        let headline = if self.report.ok {
+            "healthy"
+        } else {
+            "PROBLEMS FOUND"
+        };
+        // FAIL first, then WARN, OK, INFO (stable within a status).
+        let mut rows = self.report.checks.clone();
         rows.sort_by_key(|c| c.status);
-        for c in rows {
-            out.push_str(&format!("{} {} — {}\n", c.status.tag(), c.label, c.detail));
-            if let Some(fix) = &c.fix {
-                out.push_str(&format!("       fix: {fix}\n"));
-            }
-        }
-        out
+        format!(
+            "dario doctor: {headline} ({}).\n{}\n\n{}",
+            self.report.summary.line(),
+            proxy_line(&self.proxy),
+            crate::doctor::render_human(&rows)
+        )
     }
 }
 
@@ -249,6 +169,8 @@ pub struct SubagentTarget {
     pub fix: Option<String>,
     /// Version of dario this binary installs.
     pub current_version: String,
+    /// SHA-256 of the file this binary installs.
+    pub template_sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -285,6 +207,17 @@ pub enum CredentialHealth {
     Passthrough,
     /// No credential (a local server).
     None,
+}
+
+impl CredentialHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialHealth::Configured => "configured",
+            CredentialHealth::Missing => "MISSING",
+            CredentialHealth::Passthrough => "passthrough",
+            CredentialHealth::None => "none",
+        }
+    }
 }
 
 fn health_of(c: &Credential) -> (CredentialHealth, String) {
@@ -399,13 +332,19 @@ impl AuthStatusOut {
         ));
         for b in &self.backends {
             out.push_str(&format!(
-                "- {} ({}): {} — {:?} — {}\n",
-                b.backend, b.protocol, b.credential, b.health, b.detail
+                "- {} ({}): {} — {} — {}\n",
+                b.backend,
+                b.protocol,
+                b.credential,
+                b.health.as_str(),
+                b.detail
             ));
             for d in &b.deployments {
                 out.push_str(&format!(
-                    "    deployment {}: {} — {:?}\n",
-                    d.alias, d.credential, d.health
+                    "    deployment {}: {} — {}\n",
+                    d.alias,
+                    d.credential,
+                    d.health.as_str()
                 ));
             }
             if let Some(live) = &b.live {
@@ -590,6 +529,9 @@ impl PoolStatusOut {
                 out.push_str("Live pool (GET /pool):\n");
                 out.push_str(&render_value(pool, 1));
             }
+            (None, Some(_)) if !self.proxy.running => {
+                out.push_str("No live pool data (the proxy is not running).\n")
+            }
             (None, Some(e)) => out.push_str(&format!("No live pool data: {e}\n")),
             (None, None) => {}
         }
@@ -657,6 +599,9 @@ impl AnalyticsOut {
         );
         match (&self.analytics, &self.analytics_error) {
             (Some(a), _) => out.push_str(&render_value(a, 0)),
+            (None, Some(_)) if !self.proxy.running => out.push_str(
+                "No analytics: they live in the proxy's memory only, and the proxy is not running.\n",
+            ),
             (None, Some(e)) => out.push_str(&format!("No analytics: {e}\n")),
             (None, None) => {}
         }
@@ -680,15 +625,6 @@ pub fn window_minutes(args: &AnalyticsArgs) -> Result<u32, String> {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct RouteRuleInfo {
-    /// Glob over the requested model name.
-    pub model: String,
-    pub backend: String,
-    pub upstream_model: Option<String>,
-    pub fallbacks: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SourceFileInfo {
     pub path: String,
     pub sha256: String,
@@ -697,16 +633,12 @@ pub struct SourceFileInfo {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TemplateInfoOut {
     pub proxy: ProxyState,
-    /// Backend for models no rule claims.
-    pub default_backend: Option<String>,
-    /// Configured aliases (`fast` → `groq:llama-3.3-70b-versatile`).
-    pub aliases: BTreeMap<String, String>,
-    /// `[[routes]]` rules of config.toml, first match wins.
-    pub routes: Vec<RouteRuleInfo>,
-    /// Words accepted before `:` in `<backend>:<model>`.
-    pub prefixes: Vec<String>,
-    /// The whole routing table as the router holds it.
-    pub table: Value,
+    /// The routing table in resolution order: override, prefixes, routes, backend globs,
+    /// aliases, families, default backend, shadowed rules and problems.
+    #[serde(flatten)]
+    pub table: Template,
+    /// SHA-256 of the routing table alone.
+    pub table_digest: String,
     /// Files the configuration was read from, with their SHA-256.
     pub files: Vec<SourceFileInfo>,
     /// SHA-256 digest of the configuration on disk.
@@ -719,29 +651,12 @@ pub struct TemplateInfoOut {
     pub drift: String,
 }
 
-/// Fixed prefix words of SPEC §4 rule 2 (besides configured backend names).
-pub const FIXED_PREFIXES: &[&str] = &[
-    "openai",
-    "groq",
-    "openrouter",
-    "local",
-    "compat",
-    "claude",
-    "anthropic",
-];
-
 pub fn template_info(
     cfg: &Config,
     digest: String,
-    table: Value,
+    table: Template,
     proxy: ProxyState,
 ) -> TemplateInfoOut {
-    let mut prefixes: Vec<String> = FIXED_PREFIXES.iter().map(|s| s.to_string()).collect();
-    for name in cfg.backends.keys() {
-        if !prefixes.iter().any(|p| p.eq_ignore_ascii_case(name)) {
-            prefixes.push(name.clone());
-        }
-    }
     let proxy_digest = proxy.config_digest.clone();
     let (differs_from_disk, drift) = match (&proxy_digest, proxy.running) {
         (Some(p), _) if *p == digest => (
@@ -763,19 +678,7 @@ pub fn template_info(
     };
     TemplateInfoOut {
         proxy,
-        default_backend: cfg.default_backend.clone(),
-        aliases: cfg.aliases.clone(),
-        routes: cfg
-            .routes
-            .iter()
-            .map(|r| RouteRuleInfo {
-                model: r.model.clone(),
-                backend: r.backend.clone(),
-                upstream_model: r.upstream_model.clone(),
-                fallbacks: r.fallbacks.clone(),
-            })
-            .collect(),
-        prefixes,
+        table_digest: table.digest(),
         table,
         files: cfg
             .files
@@ -794,49 +697,80 @@ pub fn template_info(
 
 impl TemplateInfoOut {
     pub fn render(&self) -> String {
+        let t = &self.table;
         let mut out = format!(
-            "Routing table (digest {}).\n{}\n{}\n\n",
+            "Routing table (config digest {}, table digest {}).\n{}\n{}\n\n",
             short(&self.digest),
+            short(&self.table_digest),
             proxy_line(&self.proxy),
             self.drift
         );
-        out.push_str(&format!(
-            "Default backend: {}\n",
-            self.default_backend.as_deref().unwrap_or("(none set)")
-        ));
-        out.push_str(&format!("Prefixes: {}\n", self.prefixes.join(", ")));
-        if self.routes.is_empty() {
-            out.push_str("Routes: none in config.toml\n");
+        if let Some(m) = &t.override_model {
+            out.push_str(&format!("1. Override: every request uses `{m}`\n"));
+        }
+        out.push_str("2. Prefixes (`<prefix>:<model>`):\n");
+        for p in &t.prefixes {
+            out.push_str(&format!(
+                "   {}: → {} ({})\n",
+                p.prefix,
+                p.backend.as_deref().unwrap_or("NO BACKEND"),
+                p.kind
+            ));
+        }
+        if t.routes.is_empty() {
+            out.push_str("3. Routes: none in config.toml\n");
         } else {
-            out.push_str("Routes (first match wins):\n");
-            for (i, r) in self.routes.iter().enumerate() {
-                out.push_str(&format!("  {}. {} → {}", i + 1, r.model, r.backend));
+            out.push_str("3. Routes (first match wins):\n");
+            for r in &t.routes {
+                out.push_str(&format!("   #{} {} → {}", r.number, r.model, r.backend));
                 if let Some(m) = &r.upstream_model {
                     out.push_str(&format!(" as {m}"));
                 }
                 if !r.fallbacks.is_empty() {
-                    out.push_str(&format!(" (fallbacks: {})", r.fallbacks.join(", ")));
+                    out.push_str(&format!(" (fallbacks: {})", r.fallbacks.join(" → ")));
                 }
                 out.push('\n');
             }
         }
-        if !self.aliases.is_empty() {
-            out.push_str("Aliases:\n");
-            for (k, v) in &self.aliases {
-                out.push_str(&format!("  {k} → {v}\n"));
+        if !t.backend_globs.is_empty() {
+            out.push_str("4. Backend model globs:\n");
+            for g in &t.backend_globs {
+                out.push_str(&format!("   {} → {}\n", g.pattern, g.backend));
             }
         }
-        if !self.files.is_empty() {
+        out.push_str("5. Aliases:\n");
+        for a in &t.aliases {
+            out.push_str(&format!("   {} → {} ({}", a.name, a.target, a.source));
+            if a.overridden {
+                out.push_str(", overridden");
+            }
+            out.push_str(")\n");
+        }
+        out.push_str("5. Families:\n");
+        for f in &t.families {
+            out.push_str(&format!("   {} → {}\n", f.pattern, f.backend));
+        }
+        out.push_str(&format!(
+            "6. Default backend: {} ({})\n",
+            t.default_backend.as_deref().unwrap_or("none"),
+            t.default_reason
+        ));
+        for sh in &t.shadowed {
+            out.push_str(&format!(
+                "WARN never fires: {} (shadowed by {})\n",
+                sh.rule, sh.by
+            ));
+        }
+        for p in &t.problems {
+            out.push_str(&format!("PROBLEM {p}\n"));
+        }
+        if self.files.is_empty() {
+            out.push_str("Source files: none (built-in defaults only)\n");
+        } else {
             out.push_str("Source files:\n");
             for f in &self.files {
-                out.push_str(&format!("  {} (sha256 {})\n", f.path, short(&f.sha256)));
+                out.push_str(&format!("   {} (sha256 {})\n", f.path, short(&f.sha256)));
             }
-        } else {
-            out.push_str("Source files: none (built-in defaults only)\n");
-        }
-        if !self.table.is_null() {
-            out.push_str("\nFull table:\n");
-            out.push_str(&render_value(&self.table, 1));
         }
         out
     }
@@ -959,7 +893,14 @@ fn protocol_headers(p: Protocol) -> ProtocolHeaders {
     ProtocolHeaders {
         auth_header: auth.to_string(),
         auth_scheme: scheme,
-        added: strings(headers::ADDED_REQUEST),
+        // `a | b (note)` entries name alternatives per backend: keep this protocol's one.
+        added: headers::ADDED_REQUEST
+            .iter()
+            .map(|h| match h.split_once(" | ") {
+                Some(_) => format!("{auth} (backend credential)"),
+                None => h.to_string(),
+            })
+            .collect(),
         forwarded_same_protocol: "every client header except hop-by-hop, `stripped`, `stripped_prefixes`, user-agent and content-type (which dario sets)".to_string(),
         forwarded_when_translating: strings(headers::FORWARDED_WHEN_TRANSLATING),
         stripped: strings(headers::STRIPPED_REQUEST),
@@ -1029,7 +970,7 @@ pub fn fingerprint_info(
             crypto_provider_version: locked_version("ring"),
             protocol_versions: rustls::DEFAULT_VERSIONS
                 .iter()
-                .map(|v| format!("{:?}", v.version))
+                .map(|v| format!("{:?}", v.version).replace("TLSv", "TLS ").replace('_', "."))
                 .collect(),
             alpn: vec!["h2".to_string(), "http/1.1".to_string()],
         },
@@ -1134,65 +1075,112 @@ pub struct RouteExplainOut {
     /// Backend the request goes to.
     pub backend: String,
     /// That backend's protocol: dario translates when the client speaks the other one.
-    pub backend_protocol: Option<String>,
+    pub protocol: String,
+    /// The backend's base URL (without credentials).
+    pub base_url: Option<String>,
+    /// `built-in`, or the file that defines the backend.
+    pub backend_source: Option<String>,
     /// The model name sent upstream.
     pub upstream_model: String,
     /// Backends tried next, in order, on a retryable failure.
     pub fallbacks: Vec<String>,
     /// Alias expanded on the way, if any.
     pub alias: Option<String>,
-    /// Which SPEC §4 rule decided (`prefix`, `route`, `backend_models`, `family`, `default`, …).
+    /// Every name the model went through while aliases expanded.
+    pub alias_chain: Vec<String>,
+    /// `anthropic-beta` value the proxy adds (`opus1m`, `sonnet1m`).
+    pub anthropic_beta: Option<String>,
+    /// Which SPEC §4 rule decided: `{"rule": "prefix" | "route" | "backend_models" | "family" | "default" | "override", …}`.
     pub rule: Value,
+    /// The SPEC §4 step (1-6) of that rule.
+    pub step: u8,
+    /// The rule as `dario route` prints it (`2 · provider prefix \`groq:\``).
+    pub rule_text: String,
     /// One sentence explaining the decision.
     pub explanation: String,
 }
 
 pub fn route_explain(cfg: &Config, d: &RouteDecision) -> RouteExplainOut {
-    let rule = serde_json::to_value(&d.rule).unwrap_or(Value::Null);
-    let how = match &d.rule {
-        crate::routing::RuleKind::Override => "the --model override".to_string(),
-        crate::routing::RuleKind::Prefix { prefix } => format!("the `{prefix}:` prefix"),
-        crate::routing::RuleKind::Route { index, pattern } => {
-            format!("route #{} (`{pattern}`) in config.toml", index + 1)
-        }
-        crate::routing::RuleKind::BackendModels { pattern } => {
-            format!("the backend's own model glob `{pattern}`")
-        }
-        crate::routing::RuleKind::Family { family } => format!("the built-in `{family}` family"),
-        crate::routing::RuleKind::Default => "the default backend (no rule claimed it)".to_string(),
+    let rule_text = match &d.override_rule {
+        Some(inner) => format!(
+            "{} · {}, then {} · {}",
+            d.rule.step(),
+            d.rule.describe(),
+            inner.step(),
+            inner.describe()
+        ),
+        None => format!("{} · {}", d.rule.step(), d.rule.describe()),
     };
+    let backend = cfg.backends.get(&d.backend);
     let mut explanation = format!(
-        "`{}` goes to backend `{}` as `{}`, decided by {how}",
-        d.requested_model, d.backend, d.upstream_model
+        "`{}` goes to backend `{}` ({}) as `{}`, decided by {}",
+        d.requested_model,
+        d.backend,
+        d.protocol,
+        d.upstream_model,
+        d.rule.describe()
     );
-    if let Some(a) = &d.alias {
-        explanation.push_str(&format!(" (alias `{a}` expanded)"));
+    if !d.alias_chain.is_empty() {
+        explanation.push_str(&format!(" (aliases: {})", d.alias_chain.join(" → ")));
     }
-    if !d.fallbacks.is_empty() {
-        explanation.push_str(&format!("; fallbacks: {}", d.fallbacks.join(", ")));
+    if d.fallbacks.is_empty() {
+        explanation.push_str("; no fallbacks.");
+    } else {
+        explanation.push_str(&format!("; fallbacks: {}.", d.fallbacks.join(" → ")));
     }
-    explanation.push('.');
     RouteExplainOut {
         requested_model: d.requested_model.clone(),
         backend: d.backend.clone(),
-        backend_protocol: cfg.backends.get(&d.backend).map(|b| b.protocol.to_string()),
+        protocol: d.protocol.to_string(),
+        base_url: backend.map(|b| display_url(&b.base_url)),
+        backend_source: backend.map(|b| source_label(&b.source)),
         upstream_model: d.upstream_model.clone(),
         fallbacks: d.fallbacks.clone(),
         alias: d.alias.clone(),
-        rule,
+        alias_chain: d.alias_chain.clone(),
+        anthropic_beta: d.anthropic_beta.clone(),
+        rule: serde_json::to_value(&d.rule).unwrap_or(Value::Null),
+        step: d.rule.step(),
+        rule_text,
         explanation,
     }
 }
 
 impl RouteExplainOut {
     pub fn render(&self) -> String {
-        let mut out = self.explanation.clone();
-        if let Some(p) = &self.backend_protocol {
-            out.push_str(&format!(
-                "\nBackend protocol: {p} (clients speaking the other protocol are translated)."
-            ));
+        let mut rows: Vec<(&str, String)> = vec![
+            ("model", self.requested_model.clone()),
+            (
+                "backend",
+                format!(
+                    "{}  ({}, {}; {})",
+                    self.backend,
+                    self.protocol,
+                    self.base_url.as_deref().unwrap_or("?"),
+                    self.backend_source.as_deref().unwrap_or("?")
+                ),
+            ),
+            ("upstream", self.upstream_model.clone()),
+            ("rule", self.rule_text.clone()),
+        ];
+        if !self.alias_chain.is_empty() {
+            rows.push(("alias", self.alias_chain.join(" → ")));
         }
-        out.push('\n');
+        if let Some(beta) = &self.anthropic_beta {
+            rows.push(("beta", format!("anthropic-beta {beta}")));
+        }
+        rows.push((
+            "fallbacks",
+            if self.fallbacks.is_empty() {
+                "none".to_string()
+            } else {
+                self.fallbacks.join(" → ")
+            },
+        ));
+        let mut out = format!("{}\n\n", self.explanation);
+        for (k, v) in rows {
+            out.push_str(&format!("{k:<9}  {v}\n"));
+        }
         out
     }
 }
@@ -1385,18 +1373,20 @@ mod tests {
     #[test]
     fn template_drift() {
         let cfg = config();
+        let table = || crate::routing::RouteTable::new(&cfg, None).template();
         let mut proxy = not_running();
-        let t = template_info(&cfg, "d1".into(), Value::Null, proxy.clone());
+        let t = template_info(&cfg, "d1".into(), table(), proxy.clone());
         assert_eq!(t.differs_from_disk, None);
-        assert!(t.prefixes.contains(&"groq".to_string()));
+        assert!(t.table.prefixes.iter().any(|p| p.prefix == "groq"));
+        assert!(t.render().contains("claude-*"), "{}", t.render());
         proxy.running = true;
         proxy.config_digest = Some("d1".into());
         assert_eq!(
-            template_info(&cfg, "d1".into(), Value::Null, proxy.clone()).differs_from_disk,
+            template_info(&cfg, "d1".into(), table(), proxy.clone()).differs_from_disk,
             Some(false)
         );
         proxy.config_digest = Some("d2".into());
-        let t = template_info(&cfg, "d1".into(), Value::Null, proxy);
+        let t = template_info(&cfg, "d1".into(), table(), proxy);
         assert_eq!(t.differs_from_disk, Some(true));
         assert!(t.render().contains("differs from disk"));
     }
@@ -1408,11 +1398,16 @@ mod tests {
         let hosts: Vec<_> = f.upstream_hosts.iter().map(|h| h.host.as_str()).collect();
         assert_eq!(hosts, ["api.anthropic.com", "api.groq.com", "east.example"]);
         assert_ne!(f.tls.library_version, "unknown");
-        assert!(f
-            .tls
-            .protocol_versions
-            .iter()
-            .any(|v| v.contains("TLSv1_3")));
+        assert!(
+            f.tls.protocol_versions.iter().any(|v| v == "TLS 1.3"),
+            "{:?}",
+            f.tls
+        );
+        let openai = &f.request_headers["openai"];
+        assert!(openai
+            .added
+            .contains(&"authorization (backend credential)".to_string()));
+        assert!(!openai.added.iter().any(|h| h.contains("x-api-key")));
         assert_eq!(f.request_headers["anthropic"].auth_header, "x-api-key");
         assert!(f.render().contains("api.groq.com"));
     }
