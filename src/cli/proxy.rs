@@ -64,6 +64,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     };
     let home = config::Home::resolve().context("could not locate dario's home directory")?;
     let config = config::load(&home).context("could not load dario's configuration")?;
+    let home = std::sync::Arc::new(home);
     let api_key = std::env::var("DARIO_API_KEY")
         .ok()
         .filter(|k| !k.is_empty())
@@ -89,8 +90,34 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             crate::VERSION,
             bound.local_addr()
         );
+        #[cfg(unix)]
+        spawn_reload_on_sighup(bound.state.clone(), home);
         bound.serve(proxy::shutdown_signal()).await;
         eprintln!("dario stopped");
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
+}
+
+/// SIGHUP re-reads the configuration and swaps it in whole; a bad file keeps the old config.
+#[cfg(unix)]
+fn spawn_reload_on_sighup(state: std::sync::Arc<crate::proxy::ProxyState>, home: std::sync::Arc<config::Home>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP handler unavailable: hot reload disabled");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let home = home.clone();
+            let loaded = tokio::task::spawn_blocking(move || config::load(&home)).await;
+            match loaded {
+                Ok(Ok(cfg)) => {
+                    state.reload(cfg);
+                    tracing::warn!("configuration reloaded (digest {})", state.snapshot.load().digest);
+                }
+                Ok(Err(e)) => tracing::error!("reload rejected, keeping the previous configuration: {e}"),
+                Err(e) => tracing::error!("reload failed: {e}"),
+            }
+        }
+    });
 }

@@ -142,6 +142,12 @@ impl ProxyState {
         }))
     }
 
+    /// Swaps in a new configuration. In-flight requests finish on the snapshot they started with.
+    pub fn reload(&self, config: Config) {
+        let snapshot = Snapshot::new(config, self.options.model_override.as_deref());
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
     /// `req_` + 16 hex digits, unique within the process and unpredictable across processes.
     pub fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
