@@ -219,6 +219,14 @@ async fn chat(
     let (parts, body) = read_body(state, req).await?;
     let peek = ingress::peek(&body)?;
     let snapshot = state.snapshot.load_full();
+    if state.options.verbosity >= 2 {
+        let shown = &body[..body.len().min(8 * 1024)];
+        tracing::debug!(
+            "{request_id} request body ({} bytes): {}",
+            body.len(),
+            snapshot.scrub(&String::from_utf8_lossy(shown))
+        );
+    }
     let decision = snapshot
         .routes
         .resolve(&peek.model)
@@ -317,7 +325,9 @@ async fn chat(
     if !status.is_success() {
         // Error bodies are small: read them (bounded), scrub secrets, forward.
         let bytes = relay::read_error_body(upstream).await;
-        let scrubbed = crate::proxy::scrub::scrub(&String::from_utf8_lossy(&bytes)).into_owned();
+        let scrubbed = snapshot
+            .scrub(&String::from_utf8_lossy(&bytes))
+            .into_owned();
         if !headers.contains_key(http::header::CONTENT_TYPE) {
             headers.insert(
                 http::header::CONTENT_TYPE,

@@ -22,16 +22,42 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub routes: RouteTable,
     pub digest: String,
+    /// Every configured secret value, for scrubbing logs and upstream error bodies.
+    pub secrets: Vec<crate::config::Secret>,
+}
+
+impl Snapshot {
+    /// Scrubs configured secrets and key shapes from text leaving dario.
+    pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let values: Vec<&str> = self.secrets.iter().map(|s| s.expose()).collect();
+        super::scrub::scrub_with(text, &values)
+    }
+}
+
+/// Every secret value a config holds (backend and deployment credentials).
+fn config_secrets(config: &Config) -> Vec<crate::config::Secret> {
+    let mut out = Vec::new();
+    for b in config.backends.values() {
+        out.extend(b.credential.secret().cloned());
+        for d in &b.deployments {
+            if let Some(c) = &d.credential {
+                out.extend(c.secret().cloned());
+            }
+        }
+    }
+    out
 }
 
 impl Snapshot {
     pub fn new(config: Config, model_override: Option<&str>) -> Self {
         let routes = RouteTable::new(&config, model_override);
         let digest = config_digest(&config);
+        let secrets = config_secrets(&config);
         Snapshot {
             config: Arc::new(config),
             routes,
             digest,
+            secrets,
         }
     }
 }
