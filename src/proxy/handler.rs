@@ -353,7 +353,10 @@ async fn chat(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let mode = RelayMode::Passthrough { sse: is_sse };
+    let mode = RelayMode::Passthrough {
+        sse: is_sse,
+        watcher: None,
+    };
     let body = relay::relay(
         upstream,
         mode,
