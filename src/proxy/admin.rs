@@ -123,8 +123,12 @@ pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
             ids.push((r.model.clone(), r.backend.clone()));
         }
     }
-    for (id, backend) in crate::routing::KNOWN_MODELS {
-        ids.push((id.to_string(), backend.to_string()));
+    for alias in crate::routing::BUILTIN_ALIASES {
+        ids.push((alias.name.to_string(), "anthropic".to_string()));
+        ids.push((alias.model.to_string(), "anthropic".to_string()));
+    }
+    for id in OPENAI_MODELS {
+        ids.push((id.to_string(), "openai".to_string()));
     }
     let mut seen = std::collections::HashSet::new();
     ids.retain(|(id, _)| seen.insert(id.clone()));
@@ -147,3 +151,16 @@ pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
         json_response(json!({"object": "list", "data": data}))
     }
 }
+
+/// Current OpenAI model ids listed by `GET /v1/models` (the `gpt-*`/`o*` families route to
+/// OpenAI whatever the exact id).
+const OPENAI_MODELS: &[&str] = &[
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "o3",
+    "o4-mini",
+];

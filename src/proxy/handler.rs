@@ -283,7 +283,7 @@ async fn chat(
             client_headers: &parts.headers,
             auth,
             body: upstream_body,
-            anthropic_beta: None,
+            anthropic_beta: decision.anthropic_beta.as_deref(),
         },
     );
     let limits = &snapshot.config.limits;

@@ -34,25 +34,11 @@ impl Snapshot {
     }
 }
 
-/// Every secret value a config holds (backend and deployment credentials).
-fn config_secrets(config: &Config) -> Vec<crate::config::Secret> {
-    let mut out = Vec::new();
-    for b in config.backends.values() {
-        out.extend(b.credential.secret().cloned());
-        for d in &b.deployments {
-            if let Some(c) = &d.credential {
-                out.extend(c.secret().cloned());
-            }
-        }
-    }
-    out
-}
-
 impl Snapshot {
     pub fn new(config: Config, model_override: Option<&str>) -> Self {
         let routes = RouteTable::new(&config, model_override);
-        let digest = config_digest(&config);
-        let secrets = config_secrets(&config);
+        let digest = config.digest();
+        let secrets = config.secret_values().into_iter().cloned().collect();
         Snapshot {
             config: Arc::new(config),
             routes,
@@ -60,13 +46,6 @@ impl Snapshot {
             secrets,
         }
     }
-}
-
-/// SHA-256 over the secret-free serialisation of the effective config.
-pub fn config_digest(config: &Config) -> String {
-    use sha2::{Digest, Sha256};
-    let json = serde_json::to_vec(config).unwrap_or_default();
-    hex::encode(Sha256::digest(&json))
 }
 
 /// Options the proxy runs with (from the command line and environment).
