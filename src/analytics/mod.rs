@@ -49,6 +49,9 @@ use crate::protocol::{Protocol, Usage};
 /// How summaries compute percentiles (shown in `/analytics`).
 pub const QUANTILE_METHOD: &str = "nearest-rank over log-linear histograms (8 sub-buckets per power of two, bucket midpoint, clamped to min/max; relative error <= 6.25%)";
 
+/// The summary window of `/analytics` when none is asked for (60 min).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
+
 /// The model label of series beyond the cardinality cap.
 pub const OTHER_MODEL: &str = "other";
 
@@ -775,7 +778,7 @@ impl Section {
             mo.entry((&k.backend, &k.model)).or_default().merge(s);
         }
         fn sorted(mut v: Vec<GroupSummary>) -> Vec<GroupSummary> {
-            v.sort_by(|a, b| b.requests.cmp(&a.requests)); // stable: name order kept on ties
+            v.sort_by_key(|g| std::cmp::Reverse(g.requests)); // stable: name order kept on ties
             v
         }
         Section {

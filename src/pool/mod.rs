@@ -16,7 +16,8 @@
 //! Selection: among deployments neither excluded (already tried by this request) nor cooling,
 //! a still-bound sticky deployment wins while its headroom is above zero; otherwise the highest
 //! headroom compared in whole percent (so 0.991 and 0.999 tie), then fewest in flight, then
-//! configuration order. The chosen deployment becomes the key's binding (rebind on cooldown or
+//! configuration order — except that a deployment whose `key_env` variable is unset ranks after
+//! every usable one. The chosen deployment becomes the key's binding (rebind on cooldown or
 //! failover happens naturally: the bound one is cooling or excluded, so another is chosen).
 //!
 //! Cooldown: 429/529 → until `retry-after` (or `retry-after-ms`), else the reset time of the
@@ -338,6 +339,15 @@ impl Pools {
             .unwrap_or_default()
     }
 
+    /// Whether `backend` is a pool of several deployments, i.e. whether a conversation key is
+    /// worth computing for it ([`conversation_key`] parses the body; skip it otherwise).
+    pub fn needs_sticky_key(&self, backend: &str) -> bool {
+        self.inner
+            .pools
+            .get(backend)
+            .is_some_and(|p| p.sticky.is_some())
+    }
+
     /// Leases the best deployment of `backend` for one attempt (see the module docs for the
     /// rule). `exclude` lists aliases already tried by this request. The lease counts as in
     /// flight until dropped.
@@ -353,15 +363,15 @@ impl Pools {
             .pools
             .get(backend)
             .ok_or_else(|| AcquireError::UnknownBackend(backend.to_string()))?;
-        let excluded = |d: &Deployment| exclude.iter().any(|a| *a == d.target.alias);
+        let excluded = |d: &Deployment| exclude.contains(&d.target.alias);
         let mut sticky = match (sticky_key, &pool.sticky) {
             (Some(k), Some(t)) => Some((k, t.lock())),
             _ => None,
         };
         let bound: Option<&str> = sticky.as_ref().and_then(|(k, t)| t.get(k, now));
 
-        // (index, headroom in whole percent, in flight)
-        let mut best: Option<(usize, u32, u64)> = None;
+        // (index, credential usable, headroom in whole percent, in flight)
+        let mut best: Option<(usize, bool, u32, u64)> = None;
         let mut chosen: Option<usize> = None;
         let mut earliest: Option<Instant> = None;
         let mut candidates = 0usize;
@@ -378,18 +388,21 @@ impl Pools {
                 earliest = Some(earliest.map_or(until, |e| e.min(until)));
                 continue;
             }
-            if bound == Some(d.target.alias.as_str()) && headroom > 0.0 {
+            if bound == Some(d.target.alias.as_str()) && headroom > 0.0 && d.credential_usable() {
                 chosen = Some(i);
                 break;
             }
+            let usable = d.credential_usable();
             let pct = (headroom * 100.0).round() as u32;
             let flying = d.in_flight.load(Ordering::Relaxed);
             let better = match best {
                 None => true,
-                Some((_, bp, bf)) => pct > bp || (pct == bp && flying < bf),
+                Some((_, bu, bp, bf)) => {
+                    (usable, pct, std::cmp::Reverse(flying)) > (bu, bp, std::cmp::Reverse(bf))
+                }
             };
             if better {
-                best = Some((i, pct, flying));
+                best = Some((i, usable, pct, flying));
             }
         }
         let Some(i) = chosen.or(best.map(|b| b.0)) else {
@@ -473,6 +486,15 @@ fn retry_after_secs(earliest: Instant, now: Instant) -> Duration {
 }
 
 impl Deployment {
+    /// False for a key read from an environment variable that is not set: such a deployment is
+    /// chosen only when nothing else is available (the request would fail to authenticate).
+    fn credential_usable(&self) -> bool {
+        !matches!(
+            self.target.credential,
+            Credential::KeyEnv { value: None, .. }
+        )
+    }
+
     fn snapshot(&self, now: Instant) -> DeploymentSnapshot {
         let st = self.state.lock();
         let cooling = st.cooling(now);
@@ -480,6 +502,7 @@ impl Deployment {
             alias: self.target.alias.clone(),
             base_url: display_url(&self.target.base_url),
             credential: self.target.credential.source_label(),
+            credential_missing: !self.credential_usable(),
             headroom: st.limits.headroom(now),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             cooling: cooling.is_some(),
@@ -579,6 +602,7 @@ impl Lease {
             Outcome::RateLimited => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
                 st.failures += 1;
+                st.last_error = Some(CooldownReason::RateLimited);
                 let until = match rl.retry_after {
                     Some(d) => now.checked_add(d).unwrap_or(now + s.max_cooldown),
                     None => st.limits.recovery_at(now).unwrap_or_else(|| {
@@ -590,6 +614,7 @@ impl Lease {
             Outcome::ServerError => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
                 st.failures += 1;
+                st.last_error = Some(CooldownReason::ServerError);
                 let until = match rl.retry_after {
                     Some(d) => now.checked_add(d).unwrap_or(now + s.max_cooldown),
                     None => now + s.error_backoff.delay(st.consecutive_failures),
@@ -675,6 +700,8 @@ pub struct DeploymentSnapshot {
     pub base_url: String,
     /// Where the credential comes from, never any part of it.
     pub credential: String,
+    /// The key's environment variable is not set: chosen only as a last resort.
+    pub credential_missing: bool,
     /// Smallest known remaining/limit fraction, 1.0 when unknown.
     pub headroom: f64,
     pub in_flight: u64,

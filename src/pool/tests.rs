@@ -128,6 +128,43 @@ fn implicit_default_deployment_and_explicit_ones() {
 }
 
 #[test]
+fn needs_sticky_key_only_for_real_pools() {
+    let p = Pools::new(&config(vec![
+        backend("solo", &[]),
+        backend("p", &["a", "b"]),
+    ]));
+    assert!(p.needs_sticky_key("p"));
+    assert!(!p.needs_sticky_key("solo"));
+    assert!(!p.needs_sticky_key("nope"));
+}
+
+#[test]
+fn unset_key_env_ranks_last() {
+    let mut b = backend("p", &["a", "b"]);
+    b.deployments[0].credential = Some(Credential::KeyEnv {
+        var: "POOL_KEY_A".into(),
+        value: None,
+    });
+    let p = Pools::new(&config(vec![b]));
+    let now = Instant::now();
+    let _busy: Vec<Lease> = (0..3)
+        .map(|_| p.acquire("p", None, &["a".into()], now).unwrap())
+        .collect();
+    assert_eq!(pick(&p, None, now), "b", "b is busy but a has no key");
+    assert_eq!(pick(&p, Some("k"), now), "b");
+    assert!(dep(&p.snapshot(now), "a").credential_missing);
+    assert!(!dep(&p.snapshot(now), "b").credential_missing);
+    // As a last resort it is still chosen (the upstream's auth error then reaches the client).
+    report(&p, "b", 429, &headers(&[("retry-after", "5")]), now);
+    assert_eq!(pick(&p, Some("k"), now), "a");
+    assert_eq!(
+        pick(&p, Some("k"), now + Duration::from_secs(5)),
+        "b",
+        "not kept on a"
+    );
+}
+
+#[test]
 fn highest_headroom_wins() {
     let p = pool3();
     let now = Instant::now();
@@ -260,8 +297,9 @@ fn server_errors_and_connect_errors_back_off_to_30s() {
     let s = p.snapshot(now - Duration::from_millis(1));
     assert_eq!(
         dep(&s, "a").cooldown_reason,
-        Some(CooldownReason::ConnectError)
+        Some(CooldownReason::ServerError)
     );
+    assert_eq!(dep(&s, "a").last_error, Some(CooldownReason::ServerError));
     assert_eq!(dep(&s, "a").failures, 7);
     // 503 with retry-after honours it.
     report(&p, "b", 503, &headers(&[("retry-after", "3")]), now);
@@ -554,9 +592,8 @@ fn concurrent_acquire_and_release_keeps_counts_exact() {
                     let key = format!("k{}", (t * 7 + i) % 50);
                     let l = p.acquire("p", Some(&key), NONE, now).unwrap();
                     if i % 97 == 0 {
-                        // A failure with a zero retry-after: counted, never cooling.
-                        let h = headers(&[("retry-after", "0")]);
-                        assert_eq!(l.report_response(503, &h, now), Outcome::ServerError);
+                        let h = HeaderMap::new();
+                        assert_eq!(l.report_response(400, &h, now), Outcome::Neutral);
                     } else {
                         l.report_response(200, &limit(50 + (i % 50) as u64, 100), now);
                     }
