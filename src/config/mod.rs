@@ -169,3 +169,7 @@ pub struct Config {
     /// Files read, in order, with digests.
     pub files: Vec<SourceFile>,
 }
+
+// TEMPORARY until the config module lands.
+mod tmp_load;
+pub use tmp_load::*;

@@ -39,3 +39,68 @@ pub struct RouteDecision {
     pub alias: Option<String>,
     pub rule: RuleKind,
 }
+
+// ---- TEMPORARY minimal table so the proxy compiles before the routing module lands. ----
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("no backend serves model `{model}`: add one with `dario backend add <name> --model '<glob>'` or a [[routes]] entry in config.toml")]
+    NoRoute { model: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    backends: Vec<(String, crate::protocol::Protocol)>,
+}
+
+impl RouteTable {
+    pub fn new(config: &Config, _model_override: Option<&str>) -> Self {
+        RouteTable {
+            backends: config
+                .backends
+                .values()
+                .map(|b| (b.name.clone(), b.protocol))
+                .collect(),
+        }
+    }
+
+    pub fn resolve(&self, model: &str) -> Result<RouteDecision, RouteError> {
+        let (backend, upstream) = match model.split_once(':') {
+            Some((b, m)) if self.backends.iter().any(|(n, _)| n == b) => (b.to_string(), m),
+            _ if model.starts_with("claude") => ("anthropic".to_string(), model),
+            _ if model.starts_with("gpt") => ("openai".to_string(), model),
+            _ => {
+                return Err(RouteError::NoRoute {
+                    model: model.to_string(),
+                })
+            }
+        };
+        Ok(RouteDecision {
+            requested_model: model.into(),
+            backend,
+            upstream_model: upstream.into(),
+            fallbacks: vec![],
+            alias: None,
+            rule: RuleKind::Default,
+        })
+    }
+}
+
+/// Model ids dario knows to be routable without configuration (for `GET /v1/models`), with the
+/// backend that serves them. Aliases (`sonnet`…) are listed by the route table itself.
+pub const KNOWN_MODELS: &[(&str, &str)] = &[
+    ("claude-opus-4-5", "anthropic"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("claude-haiku-4-5", "anthropic"),
+    ("opus", "anthropic"),
+    ("sonnet", "anthropic"),
+    ("haiku", "anthropic"),
+    ("gpt-5", "openai"),
+    ("gpt-5-mini", "openai"),
+    ("gpt-4.1", "openai"),
+    ("gpt-4o", "openai"),
+    ("gpt-4o-mini", "openai"),
+    ("o3", "openai"),
+    ("o4-mini", "openai"),
+];
