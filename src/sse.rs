@@ -162,18 +162,14 @@ impl SseParser {
                 self.event.clear();
                 self.event.extend_from_slice(value);
             }
-            b"id" => {
-                if memchr::memchr(0, value).is_none() {
-                    self.id.clear();
-                    self.id.extend_from_slice(value);
-                    self.has_id = true;
-                }
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.id.clear();
+                self.id.extend_from_slice(value);
+                self.has_id = true;
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    if let Ok(s) = std::str::from_utf8(value) {
-                        self.retry = s.parse().ok();
-                    }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                if let Ok(s) = std::str::from_utf8(value) {
+                    self.retry = s.parse().ok();
                 }
             }
             _ => {}

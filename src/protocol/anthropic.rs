@@ -96,6 +96,28 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Deserialize `Option<Cow<str>>` borrowing from the input when the string has no escapes
+/// (serde's own `Cow` impl always copies).
+pub fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct OV;
+    impl<'de> Visitor<'de> for OV {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            Key::deserialize(d).map(|k| Some(k.0))
+        }
+    }
+    d.deserialize_option(OV)
+}
+
 /// "A string, or an array of T" — Anthropic `content`/`system`, OpenAI `content`/`stop`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -332,19 +354,20 @@ impl AnthropicUsage {
 
 /// Any stream event: `message_start`, `content_block_start`, `content_block_delta`,
 /// `content_block_stop`, `message_delta`, `message_stop`, `ping`, `error`. Unknown fields are
-/// ignored (nothing to report on the way out of a stream).
+/// ignored (nothing to report on the way out of a stream). Delta strings borrow from the event
+/// data when they contain no escapes.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamEvent {
-    #[serde(rename = "type", default)]
-    pub kind: String,
+pub struct StreamEvent<'a> {
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Cow<'a, str>,
     #[serde(default)]
     pub message: Option<MessagesResponse>,
     #[serde(default)]
     pub index: Option<u64>,
     #[serde(default)]
     pub content_block: Option<ContentBlock>,
-    #[serde(default)]
-    pub delta: Option<StreamDelta>,
+    #[serde(default, borrow)]
+    pub delta: Option<StreamDelta<'a>>,
     #[serde(default)]
     pub usage: Option<AnthropicUsage>,
     #[serde(default)]
@@ -353,19 +376,17 @@ pub struct StreamEvent {
 
 /// `delta` of `content_block_delta` (text/input_json/thinking/signature) or `message_delta`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct StreamDelta {
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub partial_json: Option<String>,
-    #[serde(default)]
-    pub thinking: Option<String>,
-    #[serde(default)]
-    pub signature: Option<String>,
-    #[serde(default)]
-    pub stop_reason: Option<String>,
+pub struct StreamDelta<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "opt_cow")]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub partial_json: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub stop_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     pub stop_sequence: Option<String>,
 }

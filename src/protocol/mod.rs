@@ -15,7 +15,12 @@ pub enum Protocol {
     /// Anthropic Messages API (`/v1/messages`).
     Anthropic,
     /// OpenAI Chat Completions API (`/v1/chat/completions`).
-    #[serde(rename = "openai", alias = "open_ai", alias = "openai-compatible", alias = "compat")]
+    #[serde(
+        rename = "openai",
+        alias = "open_ai",
+        alias = "openai-compatible",
+        alias = "compat"
+    )]
     OpenAi,
 }
 

@@ -8,6 +8,7 @@ use super::anthropic::{open_struct, Content};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------------------------
 // Requests.
@@ -208,6 +209,62 @@ impl ChatUsage {
                 .map_or(0, |d| d.reasoning_tokens),
         }
     }
+}
+
+/// A streamed `chat.completion.chunk`, read leanly: unknown fields ignored, text borrowed from
+/// the event data when it has no escapes. (Use [`ChatCompletion`] to keep everything.)
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChunkIn<'a> {
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoiceIn<'a>>,
+    #[serde(default)]
+    pub usage: Option<ChatUsage>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChunkChoiceIn<'a> {
+    #[serde(default)]
+    pub index: Option<u64>,
+    #[serde(default, borrow)]
+    pub delta: Option<ChunkDeltaIn<'a>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChunkDeltaIn<'a> {
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tool_calls: Option<Vec<ChunkToolCallIn<'a>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChunkToolCallIn<'a> {
+    #[serde(default)]
+    pub index: Option<u64>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub function: Option<ChunkFunctionIn<'a>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChunkFunctionIn<'a> {
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub arguments: Option<Cow<'a, str>>,
 }
 
 // ---------------------------------------------------------------------------------------------
