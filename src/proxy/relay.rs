@@ -66,6 +66,13 @@ impl EndHook {
     pub fn new(f: impl FnOnce(EndInfo) + Send + 'static) -> Self {
         EndHook(Some(Box::new(f)))
     }
+
+    /// Runs the hook now (for responses that are complete before they are sent).
+    pub fn fire(mut self, info: EndInfo) {
+        if let Some(f) = self.0.take() {
+            f(info);
+        }
+    }
 }
 
 struct RelayState {
@@ -220,4 +227,29 @@ pub async fn read_error_body(mut upstream: reqwest::Response) -> Bytes {
         }
     }
     Bytes::from(buf)
+}
+
+/// Reads a whole (non-streamed) upstream body for translation, with the idle deadline between
+/// chunks and a 64 MiB bound.
+pub async fn read_body(mut upstream: reqwest::Response, idle: Duration) -> Result<Bytes, String> {
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, upstream.chunk()).await {
+            Err(_) => return Err(format!("upstream sent nothing for {} s", idle.as_secs())),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "upstream connection failed mid-response: {}",
+                    super::scrub::scrub(&e.to_string())
+                ))
+            }
+            Ok(Ok(None)) => return Ok(buf.freeze()),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > CAP {
+                    return Err("upstream response exceeds 64 MiB".to_string());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
 }
