@@ -366,7 +366,7 @@ fn a_running_dario_of_the_same_version_is_ok() {
     let mut sb = Sandbox::new();
     let (port, seen) = stand_in(
         200,
-        &format!(r#"{{"status":"ok","service":"dario","version":"{VERSION}"}}"#),
+        &format!(r#"{{"status":"ok","service":"dario","version":"{VERSION}","uptime_secs":303}}"#),
     );
     sb.port = port;
     sb.set("DARIO_API_KEY", CANARY);
@@ -376,7 +376,7 @@ fn a_running_dario_of_the_same_version_is_ok() {
     assert!(row(&report, "proxy")["detail"]
         .as_str()
         .unwrap()
-        .contains("same version"));
+        .contains("same version as this binary, up 5m 3s"));
     assert!(row(&report, "port")["detail"]
         .as_str()
         .unwrap()

@@ -427,3 +427,24 @@ fn a_symlinked_dario_md_is_updated_through_the_link() {
     );
     assert!(dotfiles.join("dario.md").exists(), "its target is kept");
 }
+
+#[test]
+fn status_json_matches_the_schema_the_mcp_tool_publishes() {
+    let sb = Sandbox::new();
+    sb.ok(&["subagent", "install", "--project"]);
+    fs::create_dir_all(sb.user_agents_dir()).unwrap();
+    fs::write(sb.user_file(), rendered("0.0.1")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["subagent", "status", "--json"])).unwrap();
+    let targets = v.as_array().unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[0]["state"], "stale");
+    assert_eq!(targets[0]["version"], "0.0.1");
+    assert_eq!(targets[1]["scope"], "project");
+    let schema = serde_json::to_value(schemars::schema_for!(dario::subagent::Status)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for t in targets {
+        let errors: Vec<String> = validator.iter_errors(t).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}

@@ -30,11 +30,7 @@ pub fn permission_checks(home: &Path, secret_files: &[&Path]) -> Vec<Check> {
             }
             return;
         }
-        let kind = if is_dir {
-            "directory"
-        } else {
-            "private file"
-        };
+        let kind = if is_dir { "directory" } else { "private file" };
         rows.push(
             Check::new(
                 Status::Fail,

@@ -71,8 +71,11 @@ impl ProxyAddress {
 pub enum ProxyState {
     /// Nothing accepts connections there.
     Free,
-    /// dario answered `/health` with this version.
-    Dario { version: String },
+    /// dario answered `/health` with this version (and uptime, when it said).
+    Dario {
+        version: String,
+        uptime_secs: Option<u64>,
+    },
     /// Something accepts connections but is not dario (`what` says what we saw).
     Other { what: String },
 }
@@ -110,6 +113,7 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
                         .and_then(|v| v.as_str())
                         .unwrap_or("unknown")
                         .to_string(),
+                    uptime_secs: json.get("uptime_secs").and_then(|u| u.as_u64()),
                 }
             }
             _ => ProxyState::Other {
@@ -147,15 +151,23 @@ pub async fn checks() -> Vec<Check> {
             Check::new(Status::Info, "proxy", format!("not running on {shown}"))
                 .with_fix("dario proxy   (in its own terminal; it runs until stopped)"),
         ],
-        ProxyState::Dario { version } if version == crate::VERSION => vec![
+        ProxyState::Dario {
+            version,
+            uptime_secs,
+        } if version == crate::VERSION => vec![
             Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
             Check::new(
                 Status::Ok,
                 "proxy",
-                format!("dario {version} is running on {shown} (same version as this binary)"),
+                format!(
+                    "dario {version} is running on {shown} (same version as this binary{})",
+                    uptime_secs
+                        .map(|s| format!(", up {}", human_duration(s)))
+                        .unwrap_or_default()
+                ),
             ),
         ],
-        ProxyState::Dario { version } => vec![
+        ProxyState::Dario { version, .. } => vec![
             Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
             Check::new(
                 Status::Warn,
@@ -179,5 +191,46 @@ pub async fn checks() -> Vec<Check> {
             )),
             Check::new(Status::Info, "proxy", format!("not running on {shown}")),
         ],
+    }
+}
+
+/// `42s`, `5m 3s`, `3h 12m`, `2d 4h`.
+fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(42), "42s");
+        assert_eq!(human_duration(303), "5m 3s");
+        assert_eq!(human_duration(3 * 3600 + 12 * 60 + 5), "3h 12m");
+        assert_eq!(human_duration(2 * 86_400 + 4 * 3600), "2d 4h");
+    }
+
+    #[test]
+    fn address_display() {
+        let a = ProxyAddress {
+            host: "::1".into(),
+            port: 3456,
+        };
+        assert_eq!(a.display(), "[::1]:3456");
+        let a = ProxyAddress {
+            host: "127.0.0.1".into(),
+            port: 1,
+        };
+        assert_eq!(a.display(), "127.0.0.1:1");
     }
 }

@@ -31,6 +31,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -82,7 +83,7 @@ pub fn marker_version(content: &str) -> Option<String> {
 }
 
 /// Which file to manage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// `$CLAUDE_CONFIG_DIR/agents/dario.md`, default `~/.claude/agents/dario.md`.
@@ -117,7 +118,7 @@ pub fn target(scope: Scope) -> Result<PathBuf, SubagentError> {
 }
 
 /// What is at the target path, relative to what this binary would install.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum State {
     NotInstalled,
@@ -187,7 +188,7 @@ impl State {
 }
 
 /// The state of one target, as `dario subagent status` and the MCP `subagent_status` tool report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Status {
     pub scope: Scope,
     pub path: PathBuf,
@@ -197,6 +198,44 @@ pub struct Status {
     pub current_version: &'static str,
     /// SHA-256 of what this binary installs.
     pub template_sha256: String,
+}
+
+/// What the MCP `subagent_status` tool returns: every relevant target with its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SubagentReport {
+    /// The version this binary installs.
+    pub current_version: String,
+    /// The user-level file, then the project-level one when it exists.
+    pub targets: Vec<Status>,
+    /// A human line per target: `user: <path> — <state>` (+ the fix when one is needed).
+    pub summary: Vec<String>,
+}
+
+/// [`statuses`] wrapped for the MCP tool (an object, with readable lines).
+pub fn report() -> Result<SubagentReport, SubagentError> {
+    let targets = statuses()?;
+    let summary = targets
+        .iter()
+        .map(|s| {
+            let which = match s.scope {
+                Scope::User => "user",
+                Scope::Project => "project",
+            };
+            match s.state.fix(s.scope) {
+                Some(fix) => format!(
+                    "{which}: {} — {} → {fix}",
+                    s.path.display(),
+                    s.state.describe()
+                ),
+                None => format!("{which}: {} — {}", s.path.display(), s.state.describe()),
+            }
+        })
+        .collect();
+    Ok(SubagentReport {
+        current_version: crate::VERSION.to_string(),
+        targets,
+        summary,
+    })
 }
 
 /// Classify the file at `path` (see the module documentation for the rules).
