@@ -324,8 +324,10 @@ async fn start_proxy(home: &TestHome, state: StandInState) -> LiveProxy {
             "uptime_secs": 4242,
             "config_digest": s.digest,
             "requests_total": 17,
-            "backends": [{"name": "anthropic", "requests": 12, "last_error": s.leak}],
-            "pool": {"deployments": 1},
+            "auth_required": s.api_key.is_some(),
+            "backends": [{"name": "anthropic", "protocol": "anthropic",
+                "credential_source": "passthrough (client's own credential)", "last_error": s.leak}],
+            "pool": {"backends": []},
         }))
         .into_response()
     }
@@ -334,10 +336,11 @@ async fn start_proxy(home: &TestHome, state: StandInState) -> LiveProxy {
             return deny();
         }
         axum::Json(json!({
-            "backends": {"anthropic": {"deployments": [
-                {"alias": "default", "headroom": 0.25, "cooling_down_secs": 0, "in_flight": 1}
-            ]}},
-            "sticky_keys": 3,
+            "backends": [{"backend": "anthropic", "available": 1, "sticky_keys": 3, "deployments": [
+                {"alias": "default", "headroom": 0.25, "in_flight": 1, "cooling": false,
+                 "cooldown_remaining_ms": 0, "cooldown_reason": null, "credential_missing": false,
+                 "last_status": 200, "last_error": null}
+            ]}],
         }))
         .into_response()
     }
@@ -350,12 +353,23 @@ async fn start_proxy(home: &TestHome, state: StandInState) -> LiveProxy {
             return deny();
         }
         *s.last_window.lock().unwrap() = q.get("window").cloned();
+        let minutes = q
+            .get("window")
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(60);
+        let totals = json!({"requests": 17, "errors": 1, "streamed": 3, "attempts": 18, "retried": 1,
+            "tokens": {"input": 1200, "output": 340, "cache_read": 0, "cache_write": 0, "reasoning": 0, "total": 1540},
+            "cost_usd": 0.0123, "latency_ms": {"p50": 210.0, "p95": 900.0, "max": 950.0},
+            "ttfb_ms": {"p50": 80.0, "p95": 200.0, "max": 210.0}});
+        let mut by_backend = totals.clone();
+        by_backend["backend"] = json!("anthropic");
         axum::Json(json!({
-            "window_minutes": q.get("window").and_then(|w| w.parse::<u64>().ok()),
-            "requests": 17, "errors": 1,
-            "tokens": {"input": 1200, "output": 340},
-            "cost_usd": 0.0123,
-            "by_backend": {"anthropic": {"requests": 17, "p50_ms": 210, "p95_ms": 900}},
+            "window": {"window_secs": minutes * 60, "bucket_secs": 300,
+                "burn": {"span_secs": 60, "tokens_per_min": 25.0, "usd_per_hour": 0.74},
+                "totals": totals, "by_backend": [by_backend], "by_deployment": [], "by_model": [],
+                "buckets": []},
+            "all_time": {"totals": totals, "by_backend": [], "by_deployment": [], "by_model": []},
+            "records_total": 17, "failovers": {}, "unpriced_models": [],
         }))
         .into_response()
     }
@@ -991,9 +1005,25 @@ async fn live_data_when_the_proxy_runs() {
     let a = a.structured_content.unwrap();
     assert!(a["analytics"].is_object(), "{a}");
     assert_eq!(a["window_minutes"], 15);
+    assert!(
+        text_of(&call(&client, "pool_status", JsonObject::new()).await)
+            .contains("deployment(s) available"),
+        "pool text rendering"
+    );
+    let a_text = text_of(
+        &call(
+            &client,
+            "analytics_summary",
+            args(json!({"window_minutes": 15})),
+        )
+        .await,
+    );
+    assert!(a_text.contains("Window (last 15 min):"), "{a_text}");
     if let Some(s) = proxy.stand_in() {
-        assert_eq!(p["pool"]["sticky_keys"], 3);
-        assert_eq!(a["analytics"]["requests"], 17);
+        assert_eq!(p["pool"]["backends"][0]["sticky_keys"], 3);
+        assert_eq!(a["analytics"]["window"]["totals"]["requests"], 17);
+        assert_eq!(a["analytics"]["window"]["window_secs"], 900);
+        assert!(a_text.contains("17 req, 1 err, 1540 tokens"), "{a_text}");
         assert_eq!(s.last_window.lock().unwrap().as_deref(), Some("15"));
         assert!(s.requests.load(Ordering::SeqCst) > 0);
         assert_eq!(

@@ -527,7 +527,7 @@ impl PoolStatusOut {
         match (&self.pool, &self.pool_error) {
             (Some(pool), _) => {
                 out.push_str("Live pool (GET /pool):\n");
-                out.push_str(&render_value(pool, 1));
+                out.push_str(&render_pool(pool).unwrap_or_else(|| render_value(pool, 1)));
             }
             (None, Some(_)) if !self.proxy.running => {
                 out.push_str("No live pool data (the proxy is not running).\n")
@@ -598,7 +598,9 @@ impl AnalyticsOut {
             proxy_line(&self.proxy)
         );
         match (&self.analytics, &self.analytics_error) {
-            (Some(a), _) => out.push_str(&render_value(a, 0)),
+            (Some(a), _) => out.push_str(
+                &render_analytics(a, self.window_minutes).unwrap_or_else(|| render_value(a, 0)),
+            ),
             (None, Some(_)) if !self.proxy.running => out.push_str(
                 "No analytics: they live in the proxy's memory only, and the proxy is not running.\n",
             ),
@@ -1189,6 +1191,142 @@ impl RouteExplainOut {
 // Rendering helpers
 // ---------------------------------------------------------------------------------------------
 
+fn num(v: &Value, path: &str) -> Option<f64> {
+    v.pointer(path).and_then(Value::as_f64)
+}
+
+fn ms(v: &Value, path: &str) -> String {
+    num(v, path).map_or_else(|| "–".to_string(), |x| format!("{x:.0} ms"))
+}
+
+/// The proxy's `/pool` snapshot, one line per backend and deployment. `None` when the body
+/// does not have the expected shape (the generic rendering is used then).
+pub fn render_pool(pool: &Value) -> Option<String> {
+    let backends = pool.get("backends")?.as_array()?;
+    let mut out = String::new();
+    for b in backends {
+        let name = b.get("backend")?.as_str()?;
+        let deployments = b.get("deployments")?.as_array()?;
+        out.push_str(&format!(
+            "- {name}: {} of {} deployment(s) available, {} sticky conversation(s)\n",
+            b.get("available").and_then(Value::as_u64).unwrap_or(0),
+            deployments.len(),
+            b.get("sticky_keys").and_then(Value::as_u64).unwrap_or(0)
+        ));
+        for d in deployments {
+            let mut line = format!(
+                "    {}: headroom {}, {} in flight",
+                d.get("alias").and_then(Value::as_str).unwrap_or("?"),
+                num(d, "/headroom").map_or("?".to_string(), |h| format!("{:.0}%", h * 100.0)),
+                d.get("in_flight").and_then(Value::as_u64).unwrap_or(0)
+            );
+            if d.get("cooling").and_then(Value::as_bool) == Some(true) {
+                line.push_str(&format!(
+                    ", COOLING {:.1} s",
+                    num(d, "/cooldown_remaining_ms").unwrap_or(0.0) / 1000.0
+                ));
+                if let Some(r) = d.get("cooldown_reason").and_then(Value::as_str) {
+                    line.push_str(&format!(" ({r})"));
+                }
+            }
+            if d.get("credential_missing").and_then(Value::as_bool) == Some(true) {
+                line.push_str(", credential MISSING");
+            }
+            if let Some(st) = d.get("last_status").and_then(Value::as_u64) {
+                line.push_str(&format!(", last status {st}"));
+            }
+            if let Some(e) = d.get("last_error").and_then(Value::as_str) {
+                line.push_str(&format!(", last error: {e}"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    if backends.is_empty() {
+        out.push_str("  (no backends)\n");
+    }
+    Some(out)
+}
+
+fn group_line(g: &Value) -> String {
+    format!(
+        "{} req, {} err, {} tokens, ${:.4}, latency p50 {} / p95 {}, TTFB p50 {}",
+        g.get("requests").and_then(Value::as_u64).unwrap_or(0),
+        g.get("errors").and_then(Value::as_u64).unwrap_or(0),
+        num(g, "/tokens/total").unwrap_or(0.0),
+        num(g, "/cost_usd").unwrap_or(0.0),
+        ms(g, "/latency_ms/p50"),
+        ms(g, "/latency_ms/p95"),
+        ms(g, "/ttfb_ms/p50"),
+    )
+}
+
+/// The proxy's `/analytics` summary: window totals, burn rate, per backend and model, all time.
+/// `None` when the body does not have the expected shape.
+pub fn render_analytics(a: &Value, window_minutes: u32) -> Option<String> {
+    let w = a.get("window")?;
+    let t = w.get("totals")?;
+    let mut out = format!("Window (last {window_minutes} min): {}\n", group_line(t));
+    out.push_str(&format!(
+        "  tokens: {} in, {} out, {} cache read, {} cache write ({} reasoning)\n",
+        num(t, "/tokens/input").unwrap_or(0.0),
+        num(t, "/tokens/output").unwrap_or(0.0),
+        num(t, "/tokens/cache_read").unwrap_or(0.0),
+        num(t, "/tokens/cache_write").unwrap_or(0.0),
+        num(t, "/tokens/reasoning").unwrap_or(0.0),
+    ));
+    if let Some(b) = w.get("burn") {
+        out.push_str(&format!(
+            "  burn: {:.1} tokens/min, ${:.4}/h\n",
+            num(b, "/tokens_per_min").unwrap_or(0.0),
+            num(b, "/usd_per_hour").unwrap_or(0.0)
+        ));
+    }
+    for (title, key, label) in [
+        ("By backend", "by_backend", &["backend"][..]),
+        ("By model", "by_model", &["backend", "model"][..]),
+    ] {
+        let groups = w
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if groups.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{title}:\n"));
+        for g in groups {
+            let name: Vec<&str> = label
+                .iter()
+                .filter_map(|k| g.get(*k).and_then(Value::as_str))
+                .collect();
+            out.push_str(&format!("  {}: {}\n", name.join(" "), group_line(&g)));
+        }
+    }
+    if let Some(all) = a.pointer("/all_time/totals") {
+        out.push_str(&format!("All time: {}\n", group_line(all)));
+    }
+    if let Some(f) = a.get("failovers").and_then(Value::as_object) {
+        if !f.is_empty() {
+            let list: Vec<String> = f.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            out.push_str(&format!(
+                "Failovers (by failing backend): {}\n",
+                list.join(", ")
+            ));
+        }
+    }
+    if let Some(u) = a.get("unpriced_models").and_then(Value::as_array) {
+        if !u.is_empty() {
+            let list: Vec<&str> = u.iter().filter_map(Value::as_str).collect();
+            out.push_str(&format!(
+                "Models without a price (cost counted as 0): {}\n",
+                list.join(", ")
+            ));
+        }
+    }
+    Some(out)
+}
+
 /// One-line JSON for small live values (long ones cut at 400 bytes).
 pub fn compact(v: &Value) -> String {
     let s = v.to_string();
@@ -1433,6 +1571,39 @@ mod tests {
         );
         assert!(out.analytics.is_none());
         assert!(out.render().contains("proxy not running"));
+    }
+
+    #[test]
+    fn pool_and_analytics_rendering() {
+        let pool = json!({"backends": [{"backend": "groq", "available": 1, "sticky_keys": 2,
+            "deployments": [{"alias": "east", "headroom": 0.25, "in_flight": 3, "cooling": true,
+              "cooldown_remaining_ms": 1500, "cooldown_reason": "429", "last_status": 429,
+              "credential_missing": false, "last_error": null}]}]});
+        let text = render_pool(&pool).unwrap();
+        assert!(
+            text.contains("groq: 1 of 1 deployment(s) available, 2 sticky"),
+            "{text}"
+        );
+        assert!(
+            text.contains("east: headroom 25%, 3 in flight, COOLING 1.5 s (429), last status 429"),
+            "{text}"
+        );
+        assert!(render_pool(&json!({"other": 1})).is_none());
+        let a = json!({"window": {"totals": {"requests": 4, "errors": 1, "tokens": {"total": 100, "input": 60, "output": 40},
+              "cost_usd": 0.5, "latency_ms": {"p50": 120.0, "p95": 300.0}, "ttfb_ms": {"p50": 80.0}},
+              "burn": {"tokens_per_min": 10.0, "usd_per_hour": 1.0},
+              "by_backend": [{"backend": "groq", "requests": 4, "errors": 1, "tokens": {"total": 100}, "cost_usd": 0.5,
+                "latency_ms": {"p50": 120.0}, "ttfb_ms": {}}], "by_model": []},
+            "all_time": {"totals": {"requests": 9}}, "failovers": {"groq": 2}, "unpriced_models": ["x"]});
+        let text = render_analytics(&a, 15).unwrap();
+        assert!(text.starts_with("Window (last 15 min): 4 req, 1 err, 100 tokens, $0.5000, latency p50 120 ms / p95 300 ms, TTFB p50 80 ms"), "{text}");
+        assert!(text.contains("groq: 4 req"), "{text}");
+        assert!(text.contains("All time: 9 req"), "{text}");
+        assert!(
+            text.contains("Failovers (by failing backend): groq 2"),
+            "{text}"
+        );
+        assert!(render_analytics(&json!({"requests": 1}), 60).is_none());
     }
 
     #[test]
