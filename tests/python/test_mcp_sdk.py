@@ -1,7 +1,9 @@
 """`dario mcp` driven by the official MCP Python SDK over stdio.
 
-Run:  DARIO_BIN=target/debug/dario pytest tests/python/test_mcp_sdk.py
-(needs `pip install -r tests/python/requirements.txt`).
+Run:  DARIO_BIN=target/debug/dario STANDIN_BIN=target/debug/examples/standin \
+        pytest tests/python/test_mcp_sdk.py
+(needs `pip install -r tests/python/requirements.txt`; scripts/test does all of this). Only
+the live-data test uses STANDIN_BIN (through conftest's real `dario proxy` fixture).
 
 The SDK negotiates the protocol itself, both ways: the `initialize` handshake and the
 stateless `server/discover` revision. Every tool is listed and called; the SDK validates each
@@ -143,3 +145,23 @@ async def test_stateless_discover(server_params):
             assert "2026-07-28" in found.supported_versions
             assert session.protocol_version == "2026-07-28"
             await exercise(session)
+
+
+@pytest.mark.anyio
+async def test_live_data_from_the_real_proxy(server_params, dario):
+    """With `dario proxy` running (conftest's `dario` fixture), live tools report it."""
+    port = dario.rsplit(":", 1)[1]
+    params = server_params.model_copy(update={"env": {**server_params.env, "DARIO_PORT": port}})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            pool = await session.call_tool("pool_status", {})
+            assert not pool.is_error
+            assert pool.structured_content["proxy"]["running"] is True
+            assert pool.structured_content["pool"] is not None
+            analytics = await session.call_tool("analytics_summary", {"window_minutes": 5})
+            assert not analytics.is_error
+            assert analytics.structured_content["analytics"] is not None
+            text = " ".join(c.text for c in analytics.content if c.type == "text")
+            assert "Window (last 5 min)" in text
+            assert "proxy not running" not in text
