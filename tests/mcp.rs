@@ -764,6 +764,12 @@ async fn bad_arguments_are_tool_errors_with_a_way_out() {
         ("route_explain", json!({}), "model"),
         ("route_explain", json!({"model": "   "}), "model"),
         ("route_explain", json!({"model": 5}), "model"),
+        // Valid arguments, but no rule claims the model and there is no default backend.
+        (
+            "route_explain",
+            json!({"model": "mystery-model-x"}),
+            "dario backend add",
+        ),
     ] {
         let r = call(&client, name, args(bad.clone())).await;
         assert_eq!(r.is_error, Some(true), "{name} {bad} was accepted");
