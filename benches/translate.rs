@@ -59,7 +59,10 @@ fn anthropic_request(rounds: usize, chunk: usize) -> Vec<u8> {
 }
 
 fn openai_request(rounds: usize, chunk: usize) -> Vec<u8> {
-    let mut messages = vec![json!({"role": "system", "content": prose(600)}), json!({"role": "user", "content": prose(chunk)})];
+    let mut messages = vec![
+        json!({"role": "system", "content": prose(600)}),
+        json!({"role": "user", "content": prose(chunk)}),
+    ];
     for i in 0..rounds {
         messages.push(json!({"role": "assistant", "content": prose(chunk / 4), "tool_calls": [
             {"id": format!("call_{i:04}"), "type": "function", "function": {"name": "read_file", "arguments": format!("{{\"path\":\"src/file_{i}.rs\",\"limit\":200}}")}}
@@ -131,7 +134,12 @@ fn bench_streams(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("openai_to_anthropic", |b| {
         b.iter_batched_ref(
-            || (OpenAiToAnthropicStream::new(&RESP), BytesMut::with_capacity(256 * 1024)),
+            || {
+                (
+                    OpenAiToAnthropicStream::new(&RESP),
+                    BytesMut::with_capacity(256 * 1024),
+                )
+            },
             |(t, out)| {
                 for chunk in o.chunks(512) {
                     t.feed(chunk, out);
@@ -142,7 +150,12 @@ fn bench_streams(c: &mut Criterion) {
     });
     g.bench_function("anthropic_to_openai", |b| {
         b.iter_batched_ref(
-            || (AnthropicToOpenAiStream::new(&RESP), BytesMut::with_capacity(256 * 1024)),
+            || {
+                (
+                    AnthropicToOpenAiStream::new(&RESP),
+                    BytesMut::with_capacity(256 * 1024),
+                )
+            },
             |(t, out)| {
                 for chunk in a.chunks(512) {
                     t.feed(chunk, out);
