@@ -85,10 +85,18 @@ pub fn main() -> ExitCode {
 fn print_version(verbose: bool) {
     println!("dario {}", crate::VERSION);
     if verbose {
-        println!("target: {}-{}", std::env::consts::ARCH, std::env::consts::OS);
+        println!(
+            "target: {}-{}",
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        );
         println!(
             "profile: {}",
-            if cfg!(debug_assertions) { "debug" } else { "release" }
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
         );
         println!("tls: rustls (ring)");
     }

@@ -44,7 +44,11 @@ pub const FORWARDED_WHEN_TRANSLATING: &[&str] = &["accept-language", "x-request-
 
 /// Headers added by dario on the way upstream.
 /// `user-agent` is the client's own followed by `dario/<version>` (or just `dario/<version>`).
-pub const ADDED_REQUEST: &[&str] = &["user-agent", "content-type", "x-api-key | authorization (per backend credential)"];
+pub const ADDED_REQUEST: &[&str] = &[
+    "user-agent",
+    "content-type",
+    "x-api-key | authorization (per backend credential)",
+];
 
 /// Upstream response headers that reach the client (besides `content-type`): rate-limit
 /// information and request ids. Everything else from upstream is dropped.
@@ -111,7 +115,9 @@ mod tests {
 
     #[test]
     fn response_policy() {
-        assert!(forward_response_header("anthropic-ratelimit-requests-remaining"));
+        assert!(forward_response_header(
+            "anthropic-ratelimit-requests-remaining"
+        ));
         assert!(forward_response_header("x-ratelimit-reset-tokens"));
         assert!(forward_response_header("Retry-After"));
         assert!(forward_response_header("request-id"));

@@ -2,4 +2,27 @@
 //!
 //! Owns: the request path from socket to upstream and back. Must not: parse bodies it only
 //! forwards.
+//!
+//! Walk it in this order: `server` (sockets) → `handler` (endpoints, guard, body limits) →
+//! `chat` (routing, failover, accounting) → `ingress` (peek/splice `model`) → `dispatch`
+//! (same protocol or translated body) → `upstream` (outbound request) → `egress` / `relay`
+//! (response body, passthrough or translated).
+
+pub mod admin;
+pub mod body;
+pub mod chat;
+pub mod dispatch;
+pub mod egress;
+pub mod error;
+pub mod guard;
+pub mod handler;
 pub mod headers;
+pub mod ingress;
+pub mod relay;
+pub mod scrub;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+pub use server::{bind, shutdown_signal, BoundProxy, ServerError};
+pub use state::{ProxyOptions, ProxyState};

@@ -1,0 +1,219 @@
+//! The request handler: method/path dispatch, the guard, and the chat path from an inbound body
+//! to an upstream response.
+//!
+//! Owns: the order of steps (guard → admission → body → ingress → routing → dispatch → relay).
+//! Must not: parse bodies it only forwards (ingress peeks; translation happens only when the
+//! protocols differ).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::admin;
+use super::body::{full, Body};
+use super::chat;
+use super::error::{ErrorKind, ProxyError};
+use super::guard;
+use super::state::ProxyState;
+use crate::protocol::Protocol;
+
+/// What an inbound path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Chat(Protocol),
+    CountTokens,
+    Models,
+    Health,
+    Status,
+    Pool,
+    Analytics,
+    Metrics,
+}
+
+impl Endpoint {
+    fn from_path(path: &str) -> Option<Endpoint> {
+        Some(match path.trim_end_matches('/') {
+            "/v1/messages" => Endpoint::Chat(Protocol::Anthropic),
+            "/v1/messages/count_tokens" => Endpoint::CountTokens,
+            "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat(Protocol::OpenAi),
+            "/v1/models" | "/models" => Endpoint::Models,
+            "/health" => Endpoint::Health,
+            "/status" => Endpoint::Status,
+            "/pool" => Endpoint::Pool,
+            "/analytics" => Endpoint::Analytics,
+            "/metrics" => Endpoint::Metrics,
+            _ => return None,
+        })
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Endpoint::Chat(_) | Endpoint::CountTokens => Method::POST,
+            _ => Method::GET,
+        }
+    }
+
+    fn allow(self) -> &'static str {
+        match self.method() {
+            Method::POST => "POST, OPTIONS",
+            _ => "GET, HEAD, OPTIONS",
+        }
+    }
+}
+
+/// The protocol whose error envelope a caller expects, for paths that do not say it themselves.
+fn caller_protocol(path: &str, headers: &HeaderMap) -> Protocol {
+    if path.starts_with("/v1/messages") || headers.contains_key("anthropic-version") {
+        Protocol::Anthropic
+    } else {
+        Protocol::OpenAi
+    }
+}
+
+/// Entry point for every HTTP request.
+pub async fn handle(
+    state: Arc<ProxyState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let received = Instant::now();
+    state
+        .requests_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let request_id = state.next_request_id();
+    let path = req.uri().path().to_owned();
+    let protocol = caller_protocol(&path, req.headers());
+
+    let mut response = match route(&state, req, &request_id, received).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e, protocol),
+    };
+    guard::decorate(&state, response.headers_mut(), &request_id);
+    Ok(response)
+}
+
+async fn route(
+    state: &Arc<ProxyState>,
+    req: Request<Incoming>,
+    request_id: &str,
+    received: Instant,
+) -> Result<Response<Body>, ProxyError> {
+    let path = req.uri().path();
+    if req.method() == Method::OPTIONS {
+        return Ok(guard::preflight(state, req.headers()));
+    }
+    let endpoint = match Endpoint::from_path(path) {
+        Some(e) => e,
+        None => {
+            return Err(ProxyError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no such endpoint `{path}`: dario serves POST /v1/messages, POST /v1/chat/completions, GET /v1/models, GET /health"
+                ),
+            ))
+        }
+    };
+    let method_ok = req.method() == endpoint.method()
+        || (endpoint.method() == Method::GET && req.method() == Method::HEAD);
+    if !method_ok {
+        let mut e = ProxyError::new(
+            ErrorKind::MethodNotAllowed,
+            format!(
+                "method {} is not allowed on {path}: use {}",
+                req.method(),
+                endpoint.method()
+            ),
+        );
+        e.allow = Some(endpoint.allow());
+        return Err(e);
+    }
+    if endpoint != Endpoint::Health {
+        guard::authorize(state, req.headers())?;
+    }
+    match endpoint {
+        Endpoint::Health => Ok(admin::health(state)),
+        Endpoint::Status => Ok(admin::status(state)),
+        Endpoint::Pool => Ok(admin::pool(state)),
+        Endpoint::Analytics => Ok(admin::analytics(state, req.uri().query())),
+        Endpoint::Metrics => Ok(admin::metrics(state)),
+        Endpoint::Models => Ok(admin::models(state, req.headers())),
+        Endpoint::Chat(inbound) => {
+            let (parts, body) = read_body(state, req).await?;
+            chat::handle(state, parts, body, inbound, false, request_id, received).await
+        }
+        Endpoint::CountTokens => {
+            let (parts, body) = read_body(state, req).await?;
+            chat::handle(
+                state,
+                parts,
+                body,
+                Protocol::Anthropic,
+                true,
+                request_id,
+                received,
+            )
+            .await
+        }
+    }
+}
+
+/// Renders a dario error in the caller's protocol.
+pub fn error_response(e: &ProxyError, protocol: Protocol) -> Response<Body> {
+    let mut resp = Response::new(full(e.body(protocol)));
+    *resp.status_mut() = e.status();
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for (k, v) in e.extra_headers() {
+        h.insert(k, v);
+    }
+    resp
+}
+
+/// Reads the whole request body within the size and time limits.
+async fn read_body(
+    state: &ProxyState,
+    req: Request<Incoming>,
+) -> Result<(http::request::Parts, Bytes), ProxyError> {
+    let limits = &state.snapshot.load().config.limits;
+    let (max, deadline) = (limits.max_body_bytes, limits.body_read_timeout);
+    let too_large = || {
+        ProxyError::new(
+            ErrorKind::RequestTooLarge,
+            format!("request body exceeds dario's limit of {max} bytes: shorten the conversation or raise [limits] max_body_bytes"),
+        )
+    };
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max as u64 {
+            return Err(too_large());
+        }
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(ProxyError::new(
+            ErrorKind::Timeout,
+            format!(
+                "request body was not received within {} s",
+                deadline.as_secs()
+            ),
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(ProxyError::invalid(format!(
+            "could not read the request body: {e}"
+        ))),
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
+    }
+}
