@@ -20,10 +20,13 @@ const TTL: Duration = Duration::from_secs(600);
 /// How long one fetch may take.
 const FETCH_DEADLINE: Duration = Duration::from_secs(3);
 
+/// One backend's model ids and when they were fetched.
+type Entry = (Instant, Arc<Vec<String>>);
+
 /// Model ids per backend name, with the time they were fetched.
 #[derive(Default)]
 pub struct ModelCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl ModelCache {
