@@ -113,9 +113,10 @@ async fn openai_passthrough_with_configured_key() {
         format!("my-tool/1.2 dario/{}", dario::VERSION)
     );
     assert!(rec.header("cookie").is_none());
-    assert!(rec
-        .header("connection")
-        .map_or(true, |c| !c.contains("x-custom-hop")));
+    assert!(
+        rec.header("x-custom-hop").is_none(),
+        "headers named in Connection are hop-by-hop"
+    );
 }
 
 #[tokio::test]
@@ -550,4 +551,39 @@ async fn count_tokens_is_forwarded_to_anthropic_backends() {
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["input_tokens"], 42);
     assert_eq!(up.last().uri, "/v1/messages/count_tokens");
+}
+
+#[tokio::test]
+async fn models_list_includes_cached_upstream_lists_of_keyed_backends() {
+    let up = StandIn::start().await;
+    let keyed = backend(
+        "compat",
+        dario::protocol::Protocol::OpenAi,
+        &up.openai_url(),
+        key("sk-compat-key-0123456789"),
+    );
+    let dario = Dario::start(config_for(&up, vec![keyed])).await;
+    let c = client();
+    for _ in 0..2 {
+        let j = json(c.get(dario.url("/v1/models")).send().await.unwrap()).await;
+        let ids: Vec<&str> = j["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"compat:standin-model"), "{ids:?}");
+    }
+    let fetched: Vec<_> = up
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri == "/v1/models")
+        .collect();
+    assert_eq!(fetched.len(), 1, "the upstream list is cached");
+    assert_eq!(
+        fetched[0].header("authorization").as_deref(),
+        Some("Bearer sk-compat-key-0123456789")
+    );
+    // Passthrough backends are never asked with anyone's credential.
+    assert!(up.requests().iter().all(|r| r.uri == "/v1/models"));
 }

@@ -140,7 +140,7 @@ async fn route(
         Endpoint::Pool => Ok(admin::pool(state)),
         Endpoint::Analytics => Ok(admin::analytics(state, req.uri().query())),
         Endpoint::Metrics => Ok(admin::metrics(state)),
-        Endpoint::Models => Ok(admin::models(state, req.headers())),
+        Endpoint::Models => Ok(admin::models(state, req.headers()).await),
         Endpoint::Chat(inbound) => {
             let (parts, body) = read_body(state, req).await?;
             chat::handle(state, parts, body, inbound, false, request_id, received).await
