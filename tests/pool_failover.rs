@@ -453,3 +453,56 @@ async fn hot_reload_under_load_loses_no_request() {
     );
     assert_eq!(up.requests().len(), 60);
 }
+
+#[tokio::test]
+async fn count_tokens_never_falls_back_into_a_completion() {
+    let up = StandIn::start().await;
+    let fallback = StandIn::start().await;
+    let mut cfg = config_for(
+        &up,
+        vec![backend(
+            "compat",
+            Protocol::OpenAi,
+            &fallback.openai_url(),
+            Credential::None,
+        )],
+    );
+    cfg.routes = vec![RouteRule {
+        model: "claude-*".into(),
+        backend: "anthropic".into(),
+        upstream_model: None,
+        fallbacks: vec!["compat".into()],
+    }];
+    let dario = Dario::start(cfg).await;
+    up.push(Reply::status(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
+    let r = client()
+        .post(dario.url("/v1/messages/count_tokens"))
+        .body(r#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 529);
+    assert!(
+        fallback.requests().is_empty(),
+        "no billed completion on the fallback"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_early_is_still_counted() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    up.push(Reply::Hang);
+    let req = client()
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","messages":[]}"#)
+        .send();
+    let _ = tokio::time::timeout(Duration::from_millis(300), req).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = json(client().get(dario.url("/analytics")).send().await.unwrap()).await;
+    assert_eq!(s["window"]["totals"]["requests"], 1, "{s}");
+    assert_eq!(s["window"]["totals"]["errors"], 1);
+}

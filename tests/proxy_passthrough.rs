@@ -587,3 +587,105 @@ async fn models_list_includes_cached_upstream_lists_of_keyed_backends() {
     // Passthrough backends are never asked with anyone's credential.
     assert!(up.requests().iter().all(|r| r.uri == "/v1/models"));
 }
+
+#[tokio::test]
+async fn foreign_origins_and_rebound_hosts_are_refused() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let c = client();
+    let body = r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#;
+    // A web page of another origin (CSRF against the user's local key).
+    let r = c
+        .post(dario.url("/v1/messages"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json(r).await["error"]["type"], "permission_error");
+    // DNS rebinding: a foreign name resolving to 127.0.0.1.
+    let r = c
+        .post(dario.url("/v1/chat/completions"))
+        .header("host", "evil.example:3456")
+        .body(r#"{"model":"gpt-4o","messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(up.requests().is_empty());
+    // The configured origin (a local web UI) and plain tools are fine.
+    let r = c
+        .post(dario.url("/v1/messages"))
+        .header("origin", format!("http://localhost:{}", dario.addr.port()))
+        .header("host", format!("localhost:{}", dario.addr.port()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_error_body_does_not_hang_the_request() {
+    let up = StandIn::start().await;
+    let mut cfg = config_for(&up, vec![]);
+    cfg.limits.stream_idle_timeout = Duration::from_millis(300);
+    let dario = Dario::start(cfg).await;
+    // 503 headers, part of a body, then silence.
+    up.push(Reply::Sse {
+        status: 503,
+        headers: vec![],
+        events: vec!["{\"error\":{\"message\":\"busy".into()],
+        pace: Duration::ZERO,
+        reset_after: None,
+        hang_after: true,
+    });
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client()
+            .post(dario.url("/v1/chat/completions"))
+            .body(r#"{"model":"gpt-4o","messages":[]}"#)
+            .send(),
+    )
+    .await
+    .expect("dario must answer despite the stalled error body")
+    .unwrap();
+    assert_eq!(r.status(), 503);
+}
+
+#[tokio::test]
+async fn a_broken_passthrough_stream_gets_a_parseable_error_event() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    // The upstream dies in the middle of an event.
+    up.push(Reply::Sse {
+        status: 200,
+        headers: vec![],
+        events: vec![
+            "event: message_start\ndata: {\"type\":\"message_st".into(),
+            "x".into(),
+        ],
+        pace: Duration::ZERO,
+        reset_after: Some(1),
+        hang_after: false,
+    });
+    let text = client()
+        .post(dario.url("/v1/messages"))
+        .body(r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The error event stands on its own, after a blank line closing the broken one.
+    let error_event = text
+        .split("\n\n")
+        .find(|e| e.starts_with("event: error"))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    let data = error_event.strip_prefix("event: error\ndata: ").unwrap();
+    let j: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(j["type"], "error");
+}
