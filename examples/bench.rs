@@ -114,6 +114,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("--serve-upstream") => return serve_upstream(&args[1..]),
         Some("--serve-dario") => return serve_dario(&args[1..]),
+        Some("--drive") => return drive(&args[1..]),
         _ => {}
     }
     let opts = match parse_opts(&args) {
@@ -231,6 +232,58 @@ fn serve_dario(args: &[String]) {
         }
         bound.serve(dario::proxy::shutdown_signal()).await;
     });
+}
+
+/// Sends `--n` sequential 2 KiB requests to `--target` (for profiling a server under
+/// callgrind or perf): `--drive --target ADDR [--proto openai|anthropic] [--n N] [--size BYTES]
+/// [--stream]` (streams need an upstream started with `--pace-ms 0`).
+fn drive(args: &[String]) {
+    let addr: SocketAddr = flag(args, "--target")
+        .and_then(|v| v.parse().ok())
+        .expect("--target ADDR");
+    let proto = match flag(args, "--proto").as_deref() {
+        Some("anthropic") => Proto::Anthropic,
+        _ => Proto::OpenAi,
+    };
+    let n = flag(args, "--n")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let size = flag(args, "--size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2048);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if args.iter().any(|a| a == "--stream") {
+        let req = chat_req(proto, proto.model(), size, true);
+        let ok = rt.block_on(async {
+            let mut ok = 0;
+            let mut c = load::connect(addr).await.expect("connect");
+            for _ in 0..n {
+                if load::stream_once(&mut c, &req, EVENTS).await.ok {
+                    ok += 1;
+                }
+            }
+            ok
+        });
+        println!("{ok} of {n} streams complete");
+        return;
+    }
+    let r = rt.block_on(load::sequential(
+        addr,
+        &chat_req(proto, proto.model(), size, false),
+        0,
+        n,
+    ));
+    let d = Dist::of(r.lat_ns);
+    println!(
+        "{} ok, {} errors, p50 {} µs, p99 {} µs",
+        d.n,
+        r.errors,
+        us(d.p50),
+        us(d.p99)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +428,15 @@ fn tool_conversation(shape: Proto, model: &str, size: usize) -> Req {
         path: shape.path(),
         headers: shape.headers(),
         body: Bytes::from(body),
+    }
+}
+
+/// The same request asking for one token: the upstream then streams a single event.
+fn one_event(req: &Req) -> Req {
+    let body = String::from_utf8_lossy(&req.body).replace("\"max_tokens\":256", "\"max_tokens\":1");
+    Req {
+        body: Bytes::from(body),
+        ..req.clone()
     }
 }
 
@@ -961,7 +1023,8 @@ async fn run(opts: Opts) -> Result<(), String> {
     rep.line("");
     let srounds = if q { 1 } else { 3 };
     let sconc = 16;
-    rep.line(format!("TTFB = request sent → first event received. Gap = time between consecutive paced events at the client. Delay = event received − upstream wrote it. {} streams per target and lane ({sconc} at a time). Times in ms.", srounds * sconc));
+    let ttfb_n = if q { 300 } else { 1000 };
+    rep.line(format!("TTFB = request sent → first byte of the event stream, measured at concurrency 1 ({ttfb_n} one-event streams per target, one keep-alive connection). Gap = time between consecutive paced events at the client; delay = event received − upstream wrote it; both from {} full {EVENTS}-event streams per target ({sconc} at a time). Times in ms.", srounds * sconc));
     rep.line("");
     rep.line("| lane | target | TTFB p50 | TTFB p99 | added TTFB p50 | gap p50 | gap p99 | added gap p99 | delay p50 | delay p99 | delay max | failed |");
     rep.line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -991,6 +1054,7 @@ async fn run(opts: Opts) -> Result<(), String> {
     let mut all_ttfb_dario: Vec<u64> = vec![];
     for (lane, req, direct_req, passthrough) in &st_lanes {
         let mut per: BTreeMap<&str, Vec<load::StreamResult>> = BTreeMap::new();
+        let mut ttfbs: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for r in 0..srounds {
             for k in 0..targets.len() {
                 let t = &targets[(k + r) % targets.len()];
@@ -998,12 +1062,24 @@ async fn run(opts: Opts) -> Result<(), String> {
                     continue;
                 }
                 let rq = if t.name == "direct" { direct_req } else { req };
+                if r == 0 {
+                    let one = one_event(rq);
+                    let (v, errors, e) = load::ttfb_sequential(t.addr, &one, ttfb_n).await;
+                    if errors > 0 {
+                        rep.line(format!(
+                            "|  | ↳ {} TTFB errors on {}, first: {} |",
+                            errors,
+                            t.name,
+                            e.unwrap_or_default()
+                        ));
+                    }
+                    ttfbs.insert(t.name, v);
+                }
                 let (out, _) = load::many_streams(t.addr, rq, sconc, EVENTS).await;
                 per.entry(t.name).or_default().extend(out);
             }
         }
         let summarize = |v: &[load::StreamResult]| {
-            let ttfb = Dist::of(v.iter().filter(|s| s.ok).map(|s| s.ttfb_ns).collect());
             let gaps = Dist::of(v.iter().flat_map(|s| s.gaps_ns.iter().copied()).collect());
             let delays = Dist::of(
                 v.iter()
@@ -1011,15 +1087,17 @@ async fn run(opts: Opts) -> Result<(), String> {
                     .collect(),
             );
             let failed = v.iter().filter(|s| !s.ok).count();
-            (ttfb, gaps, delays, failed)
+            (gaps, delays, failed)
         };
-        let (dt, dg, _, _) = summarize(&per["direct"]);
+        let (dg, _, _) = summarize(&per["direct"]);
+        let dt = Dist::of(ttfbs["direct"].clone());
         let mut lj = serde_json::Map::new();
         for t in &targets {
             let Some(v) = per.get(t.name) else { continue };
-            let (tt, g, d, failed) = summarize(v);
+            let (g, d, failed) = summarize(v);
+            let tt = Dist::of(ttfbs[t.name].clone());
             if t.name == "dario" {
-                all_ttfb_dario.extend(v.iter().filter(|s| s.ok).map(|s| s.ttfb_ns));
+                all_ttfb_dario.extend(&ttfbs[t.name]);
             }
             let direct = t.name == "direct";
             rep.line(format!(

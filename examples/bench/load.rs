@@ -328,6 +328,33 @@ pub async fn stream_once(conn: &mut Conn, req: &Req, expect_events: usize) -> St
     out
 }
 
+/// Time to first byte of `n` one-event streams sent one after another on one connection.
+pub async fn ttfb_sequential(
+    addr: SocketAddr,
+    req: &Req,
+    n: usize,
+) -> (Vec<u64>, u64, Option<String>) {
+    let mut out = Vec::with_capacity(n);
+    let (mut errors, mut first_error) = (0, None);
+    let Ok(mut conn) = connect(addr).await else {
+        return (out, n as u64, Some(format!("could not connect to {addr}")));
+    };
+    for i in 0..n + n / 10 {
+        let r = stream_once(&mut conn, req, 1).await;
+        if !r.ok {
+            errors += 1;
+            first_error = first_error.or(r.error);
+            if let Ok(c) = connect(addr).await {
+                conn = c;
+            }
+        } else if i >= n / 10 {
+            // The first tenth warms up.
+            out.push(r.ttfb_ns);
+        }
+    }
+    (out, errors, first_error)
+}
+
 /// Holds `n` streams at once: opens `n` connections first, then starts every request together.
 /// Returns every stream's result and the time from the start signal to the last stream's end.
 pub async fn many_streams(

@@ -64,6 +64,12 @@ fn canned(shape: StreamShape) -> Canned {
     }
 }
 
+fn max_tokens(body: &[u8]) -> Option<usize> {
+    let i = memchr::memmem::find(body, b"\"max_tokens\":")? + 13;
+    let digits = body[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&body[i..i + digits]).ok()?.parse().ok()
+}
+
 pub fn unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -91,6 +97,8 @@ async fn handle(c: Arc<Canned>, req: Request<Incoming>) -> Result<Response<BoxBo
         Err(_) => Bytes::new(),
     };
     let stream = memchr::memmem::find(&body, b"\"stream\":true").is_some();
+    // A request asking for fewer tokens than the stream has events gets that many events.
+    let events = max_tokens(&body).map_or(c.shape.events, |m| m.min(c.shape.events));
     let mut resp = if !stream {
         let b = if anthropic {
             c.anthropic_json.clone()
@@ -109,7 +117,10 @@ async fn handle(c: Arc<Canned>, req: Request<Incoming>) -> Result<Response<BoxBo
         r
     } else {
         let start = tokio::time::Instant::now();
-        let shape = c.shape;
+        let shape = StreamShape {
+            events,
+            pace: c.shape.pace,
+        };
         let c2 = c.clone();
         // state: 0 = head, 1..=events = deltas, events+1 = tail, then end.
         let s = futures_util::stream::unfold(0usize, move |k| {
