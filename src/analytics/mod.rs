@@ -2,3 +2,894 @@
 //! Prometheus rendering (SPEC §6, accounting).
 //!
 //! Owns: counting. Must not: block the request path.
+//!
+//! How recording stays non-blocking: all aggregates live in one `State` behind a
+//! `parking_lot::Mutex`, and [`Analytics::record`] never waits for it. It *tries* the lock; when
+//! free (the normal case: nobody else is inside for more than a few µs) it folds the record in
+//! directly, plus anything queued. When busy (another recorder, or a reader rendering a summary
+//! or `/metrics`), it pushes the record into a bounded lock-free queue (`std::sync::mpsc`
+//! `sync_channel`, 65,536 slots) whose receiver lives inside `State`: whoever next holds the
+//! lock — recorder or reader — drains it first, so readers always see every record whose
+//! `record` call returned before they started. Only if that queue is full *and* the lock is still
+//! busy is the record dropped, counted in `dario_analytics_dropped_records_total`. No background
+//! thread, no unbounded memory, exact counts under any realistic load. (A channel to an
+//! aggregator thread was the alternative; it adds a thread and makes reads eventually
+//! consistent, which `/analytics` right after a request would show.)
+//!
+//! What is kept: the last 10,000 records (ring); all-time aggregates; 5-minute buckets for the
+//! last 24 h, each with per-(backend, deployment, model) aggregates — a summary window (default
+//! 60 min) merges the buckets it touches, so windows are bucket-aligned (they cover between
+//! `window` and `window + 5 min`; `window_start` says where). Percentiles come from mergeable
+//! log-linear histograms (see `histogram.rs`: ≤ 6.25 % relative error). Label cardinality is
+//! bounded: past 1,000 distinct (backend, deployment, model) series, new models are counted as
+//! model `other`.
+
+mod histogram;
+mod prices;
+mod prometheus;
+
+pub use histogram::{LogHistogram, PromHistogram, LATENCY_BOUNDS, OVERHEAD_BOUNDS};
+pub use prices::{default_prices, glob_match, Price, PriceMatch, PriceTable};
+pub use prometheus::{escape_label, DeploymentGauge, LiveGauges};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::config::PriceConfig;
+use crate::pool::timefmt::format_rfc3339;
+use crate::protocol::{Protocol, Usage};
+
+/// How summaries compute percentiles (shown in `/analytics`).
+pub const QUANTILE_METHOD: &str = "nearest-rank over log-linear histograms (8 sub-buckets per power of two, bucket midpoint, clamped to min/max; relative error <= 6.25%)";
+
+/// The summary window of `/analytics` when none is asked for (60 min).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The model label of series beyond the cardinality cap.
+pub const OTHER_MODEL: &str = "other";
+
+/// One finished request, as the proxy reports it (passthrough or translated, streamed or not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// When the request arrived.
+    pub timestamp: SystemTime,
+    pub request_id: String,
+    /// The protocol the client spoke.
+    pub inbound: Protocol,
+    /// Backend that answered last (empty when the request was never routed).
+    pub backend: String,
+    /// Deployment alias that answered last.
+    pub deployment: String,
+    /// Model name the client sent.
+    pub requested_model: String,
+    /// Model name sent upstream (prices are looked up by it; by `requested_model` when empty).
+    pub upstream_model: String,
+    /// Status the client got.
+    pub status: u16,
+    pub streamed: bool,
+    /// Upstream attempts made (1 without failover).
+    pub attempts: u32,
+    /// Arrival to last byte sent.
+    pub latency: Duration,
+    /// Arrival to first byte sent to the client.
+    pub ttfb: Option<Duration>,
+    /// Time spent inside dario, excluding waiting for upstreams.
+    pub overhead: Duration,
+    pub usage: Usage,
+}
+
+impl Record {
+    fn model(&self) -> &str {
+        if self.upstream_model.is_empty() {
+            &self.requested_model
+        } else {
+            &self.upstream_model
+        }
+    }
+
+    /// 4xx/5xx (and 0 = no response at all).
+    pub fn is_error(&self) -> bool {
+        self.status >= 400 || self.status == 0
+    }
+}
+
+/// A kept record as `/analytics` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordView {
+    pub timestamp: String,
+    pub request_id: String,
+    pub inbound: Protocol,
+    pub backend: String,
+    pub deployment: String,
+    pub requested_model: String,
+    pub upstream_model: String,
+    pub status: u16,
+    pub streamed: bool,
+    pub attempts: u32,
+    pub latency_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub overhead_ms: f64,
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub priced: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    rec: Record,
+    cost_usd: f64,
+    priced: bool,
+}
+
+impl Entry {
+    fn view(&self) -> RecordView {
+        let r = &self.rec;
+        RecordView {
+            timestamp: format_rfc3339(r.timestamp),
+            request_id: r.request_id.clone(),
+            inbound: r.inbound,
+            backend: r.backend.clone(),
+            deployment: r.deployment.clone(),
+            requested_model: r.requested_model.clone(),
+            upstream_model: r.upstream_model.clone(),
+            status: r.status,
+            streamed: r.streamed,
+            attempts: r.attempts,
+            latency_ms: ms(r.latency),
+            ttfb_ms: r.ttfb.map(ms),
+            overhead_ms: ms(r.overhead),
+            usage: r.usage,
+            cost_usd: self.cost_usd,
+            priced: self.priced,
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+enum Event {
+    Record(Box<Entry>),
+    Failover(String),
+}
+
+/// Sizes and spans; [`Default`] is SPEC §6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyticsOptions {
+    /// Records kept for `recent` (10,000).
+    pub ring_capacity: usize,
+    /// Width of a summary bucket (5 min).
+    pub bucket: Duration,
+    /// How far back windows can reach (24 h).
+    pub retention: Duration,
+    /// Records queued while the state is busy before any is dropped (65,536).
+    pub queue_capacity: usize,
+    /// Distinct (backend, deployment, model) series before new models fold into `other` (1,000).
+    pub max_series: usize,
+}
+
+impl Default for AnalyticsOptions {
+    fn default() -> Self {
+        AnalyticsOptions {
+            ring_capacity: 10_000,
+            bucket: Duration::from_secs(300),
+            retention: Duration::from_secs(24 * 3600),
+            queue_capacity: 65_536,
+            max_series: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key {
+    backend: String,
+    deployment: String,
+    model: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    requests: u64,
+    errors: u64,
+    streamed: u64,
+    unpriced: u64,
+    attempts: u64,
+    retried: u64,
+    tokens: Usage,
+    cost_usd: f64,
+    latency: LogHistogram,
+    ttfb: LogHistogram,
+    overhead: LogHistogram,
+}
+
+fn add_usage(a: &mut Usage, b: &Usage) {
+    a.input_tokens += b.input_tokens;
+    a.output_tokens += b.output_tokens;
+    a.cache_read_tokens += b.cache_read_tokens;
+    a.cache_write_tokens += b.cache_write_tokens;
+    a.reasoning_tokens += b.reasoning_tokens;
+}
+
+/// Input + output + cache read + cache write (reasoning is part of output).
+fn total_tokens(u: &Usage) -> u64 {
+    u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+}
+
+impl Stats {
+    fn add(&mut self, e: &Entry) {
+        let r = &e.rec;
+        self.requests += 1;
+        self.errors += u64::from(r.is_error());
+        self.streamed += u64::from(r.streamed);
+        self.unpriced += u64::from(!e.priced);
+        self.attempts += u64::from(r.attempts);
+        self.retried += u64::from(r.attempts > 1);
+        add_usage(&mut self.tokens, &r.usage);
+        self.cost_usd += e.cost_usd;
+        self.latency.record(r.latency);
+        if let Some(t) = r.ttfb {
+            self.ttfb.record(t);
+        }
+        self.overhead.record(r.overhead);
+    }
+
+    fn merge(&mut self, o: &Stats) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.streamed += o.streamed;
+        self.unpriced += o.unpriced;
+        self.attempts += o.attempts;
+        self.retried += o.retried;
+        add_usage(&mut self.tokens, &o.tokens);
+        self.cost_usd += o.cost_usd;
+        self.latency.merge(&o.latency);
+        self.ttfb.merge(&o.ttfb);
+        self.overhead.merge(&o.overhead);
+    }
+}
+
+struct PromHists {
+    duration: PromHistogram,
+    ttfb: PromHistogram,
+    overhead: PromHistogram,
+}
+
+impl PromHists {
+    fn new() -> Self {
+        PromHists {
+            duration: PromHistogram::new(LATENCY_BOUNDS),
+            ttfb: PromHistogram::new(LATENCY_BOUNDS),
+            overhead: PromHistogram::new(OVERHEAD_BOUNDS),
+        }
+    }
+}
+
+struct State {
+    rx: Receiver<Event>,
+    opts: AnalyticsOptions,
+    bucket_secs: u64,
+    ring: VecDeque<Arc<Entry>>,
+    all_time: HashMap<Key, Stats>,
+    /// Bucket number (unix seconds / bucket width) → aggregates.
+    buckets: BTreeMap<u64, HashMap<Key, Stats>>,
+    by_status: HashMap<(String, String, u16), u64>,
+    prom: BTreeMap<String, PromHists>,
+    failovers: BTreeMap<String, u64>,
+    unpriced_models: BTreeSet<String>,
+    first_record: Option<SystemTime>,
+}
+
+const MAX_UNPRICED_LISTED: usize = 100;
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+impl State {
+    fn drain(&mut self) {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.apply(ev);
+        }
+    }
+
+    fn apply(&mut self, ev: Event) {
+        match ev {
+            Event::Record(e) => self.ingest(*e),
+            Event::Failover(b) => *self.failovers.entry(b).or_default() += 1,
+        }
+    }
+
+    fn ingest(&mut self, e: Entry) {
+        let r = &e.rec;
+        let mut key = Key {
+            backend: r.backend.clone(),
+            deployment: r.deployment.clone(),
+            model: r.model().to_string(),
+        };
+        if self.all_time.len() >= self.opts.max_series && !self.all_time.contains_key(&key) {
+            key.model = OTHER_MODEL.to_string();
+        }
+        self.all_time.entry(key.clone()).or_default().add(&e);
+
+        let b = unix_secs(r.timestamp) / self.bucket_secs;
+        let keep = (self.opts.retention.as_secs() / self.bucket_secs).max(1);
+        let newest = self
+            .buckets
+            .last_key_value()
+            .map_or(b, |(k, _)| (*k).max(b));
+        if b + keep > newest {
+            self.buckets
+                .entry(b)
+                .or_default()
+                .entry(key.clone())
+                .or_default()
+                .add(&e);
+        }
+        while let Some((&k, _)) = self.buckets.first_key_value() {
+            if k + keep > newest {
+                break;
+            }
+            self.buckets.pop_first();
+        }
+
+        *self
+            .by_status
+            .entry((key.backend.clone(), key.model.clone(), r.status))
+            .or_default() += 1;
+        let h = self.prom.entry(key.backend).or_insert_with(PromHists::new);
+        h.duration.observe(r.latency);
+        if let Some(t) = r.ttfb {
+            h.ttfb.observe(t);
+        }
+        h.overhead.observe(r.overhead);
+        if !e.priced && self.unpriced_models.len() < MAX_UNPRICED_LISTED {
+            self.unpriced_models.insert(key.model);
+        }
+        if self.first_record.is_none_or(|t| r.timestamp < t) {
+            self.first_record = Some(r.timestamp);
+        }
+        self.ring.push_back(Arc::new(e));
+        while self.ring.len() > self.opts.ring_capacity {
+            self.ring.pop_front();
+        }
+    }
+}
+
+/// Request accounting. Share it behind an `Arc`; every method takes `&self`.
+pub struct Analytics {
+    prices: ArcSwap<PriceTable>,
+    tx: SyncSender<Event>,
+    state: Mutex<State>,
+    total: AtomicU64,
+    dropped: AtomicU64,
+    created: SystemTime,
+}
+
+impl std::fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analytics")
+            .field("total", &self.total_requests())
+            .field("dropped", &self.dropped_records())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Analytics {
+    /// Default sizes (SPEC §6) and the built-in price table with `prices` overriding it.
+    pub fn new(prices: &BTreeMap<String, PriceConfig>) -> Self {
+        Self::with_options(prices, AnalyticsOptions::default())
+    }
+
+    pub fn with_options(prices: &BTreeMap<String, PriceConfig>, opts: AnalyticsOptions) -> Self {
+        let (tx, rx) = sync_channel(opts.queue_capacity.max(1));
+        let bucket_secs = opts.bucket.as_secs().max(1);
+        Analytics {
+            prices: ArcSwap::from_pointee(PriceTable::new(prices)),
+            tx,
+            state: Mutex::new(State {
+                rx,
+                opts,
+                bucket_secs,
+                ring: VecDeque::new(),
+                all_time: HashMap::new(),
+                buckets: BTreeMap::new(),
+                by_status: HashMap::new(),
+                prom: BTreeMap::new(),
+                failovers: BTreeMap::new(),
+                unpriced_models: BTreeSet::new(),
+                first_record: None,
+            }),
+            total: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            created: SystemTime::now(),
+        }
+    }
+
+    /// Replaces the price overrides (hot reload). Records already kept keep their cost.
+    pub fn set_prices(&self, prices: &BTreeMap<String, PriceConfig>) {
+        self.prices.store(Arc::new(PriceTable::new(prices)));
+    }
+
+    /// The current price table.
+    pub fn prices(&self) -> Arc<PriceTable> {
+        self.prices.load_full()
+    }
+
+    /// Accounts one request. Never waits for a lock (see the module docs).
+    pub fn record(&self, r: Record) {
+        let cost = self.prices.load().cost(r.model(), &r.usage);
+        let entry = Entry {
+            cost_usd: cost.unwrap_or(0.0),
+            priced: cost.is_some(),
+            rec: r,
+        };
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.submit(Event::Record(Box::new(entry)));
+    }
+
+    /// Counts one failover (an attempt moved to another deployment or backend), labelled by the
+    /// backend that failed.
+    pub fn observe_failover(&self, backend: &str) {
+        self.submit(Event::Failover(backend.to_string()));
+    }
+
+    fn submit(&self, ev: Event) {
+        if let Some(mut st) = self.state.try_lock() {
+            st.drain();
+            st.apply(ev);
+            return;
+        }
+        match self.tx.try_send(ev) {
+            Ok(()) => {}
+            Err(TrySendError::Full(ev)) | Err(TrySendError::Disconnected(ev)) => {
+                match self.state.try_lock() {
+                    Some(mut st) => {
+                        st.drain();
+                        st.apply(ev);
+                    }
+                    None => {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Requests recorded since start (dropped ones included).
+    pub fn total_requests(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Records and failovers lost because the queue was full while the state was busy.
+    pub fn dropped_records(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The most recent kept records, newest first, at most `limit`.
+    pub fn recent(&self, limit: usize) -> Vec<RecordView> {
+        let entries: Vec<Arc<Entry>> = {
+            let mut st = self.state.lock();
+            st.drain();
+            st.ring.iter().rev().take(limit).cloned().collect()
+        };
+        entries.iter().map(|e| e.view()).collect()
+    }
+
+    /// Usage over the last `window` (bucket-aligned, at most the retention) and all time, as of
+    /// `now`.
+    pub fn summary(&self, window: Duration, now: SystemTime) -> Summary {
+        let mut st = self.state.lock();
+        st.drain();
+        let bucket_secs = st.bucket_secs;
+        let window = window.clamp(Duration::from_secs(1), st.opts.retention);
+        let now_s = unix_secs(now);
+        let first_bucket = now_s.saturating_sub(window.as_secs()) / bucket_secs;
+        let last_bucket = now_s / bucket_secs;
+        let window_start = first_bucket * bucket_secs;
+
+        let mut win: HashMap<&Key, Stats> = HashMap::new();
+        let mut series = Vec::new();
+        for b in first_bucket..=last_bucket {
+            let mut bs = Stats::default();
+            if let Some(groups) = st.buckets.get(&b) {
+                for (k, s) in groups {
+                    win.entry(k).or_default().merge(s);
+                    bs.requests += s.requests;
+                    bs.errors += s.errors;
+                    add_usage(&mut bs.tokens, &s.tokens);
+                    bs.cost_usd += s.cost_usd;
+                }
+            }
+            series.push(BucketSummary {
+                start: format_rfc3339(UNIX_EPOCH + Duration::from_secs(b * bucket_secs)),
+                requests: bs.requests,
+                errors: bs.errors,
+                tokens: total_tokens(&bs.tokens),
+                cost_usd: bs.cost_usd,
+            });
+        }
+        // Future buckets (clock skew) still count in the window totals.
+        for (_, groups) in st.buckets.range(last_bucket + 1..) {
+            for (k, s) in groups {
+                win.entry(k).or_default().merge(s);
+            }
+        }
+        let window_section = Section::build(win.iter().map(|(k, s)| (*k, s)));
+        let data_start = st
+            .first_record
+            .map_or(self.created, |t| t.min(self.created));
+        let span_start = unix_secs(data_start).max(window_start);
+        let span_secs = now_s.saturating_sub(span_start).max(1);
+        let burn = Burn {
+            span_secs,
+            tokens_per_min: total_tokens(&window_section.totals.tokens_usage) as f64
+                / (span_secs as f64 / 60.0),
+            usd_per_hour: window_section.totals.cost_usd / (span_secs as f64 / 3600.0),
+        };
+        Summary {
+            generated_at: format_rfc3339(now),
+            quantile_method: QUANTILE_METHOD,
+            window: WindowSummary {
+                window_secs: window.as_secs(),
+                window_start: format_rfc3339(UNIX_EPOCH + Duration::from_secs(window_start)),
+                bucket_secs,
+                burn,
+                section: window_section,
+                buckets: series,
+            },
+            all_time: Section::build(st.all_time.iter()),
+            records_total: self.total_requests(),
+            records_kept: st.ring.len(),
+            records_dropped: self.dropped_records(),
+            failovers: st.failovers.clone(),
+            unpriced_models: st.unpriced_models.iter().cloned().collect(),
+        }
+    }
+
+    /// Appends the Prometheus text exposition of every dario metric to `out`.
+    pub fn render_prometheus(&self, gauges: &LiveGauges, out: &mut String) {
+        use prometheus::{family, histogram, sample};
+        let mut st = self.state.lock();
+        st.drain();
+
+        family(
+            out,
+            "dario_requests_total",
+            "counter",
+            "Requests answered, by backend, model and HTTP status.",
+        );
+        let mut by_status: Vec<_> = st.by_status.iter().collect();
+        by_status.sort();
+        for ((backend, model, status), n) in by_status {
+            let status = status.to_string();
+            sample(
+                out,
+                "dario_requests_total",
+                &[("backend", backend), ("model", model), ("status", &status)],
+                *n as f64,
+            );
+        }
+
+        let mut bm: BTreeMap<(&str, &str), (Usage, f64)> = BTreeMap::new();
+        for (k, s) in &st.all_time {
+            let e = bm.entry((&k.backend, &k.model)).or_default();
+            add_usage(&mut e.0, &s.tokens);
+            e.1 += s.cost_usd;
+        }
+        family(out, "dario_tokens_total", "counter", "Tokens used, by backend, model and kind (input, output, cache_read, cache_write, reasoning; reasoning is part of output).");
+        for ((backend, model), (u, _)) in &bm {
+            for (kind, v) in [
+                ("input", u.input_tokens),
+                ("output", u.output_tokens),
+                ("cache_read", u.cache_read_tokens),
+                ("cache_write", u.cache_write_tokens),
+                ("reasoning", u.reasoning_tokens),
+            ] {
+                sample(
+                    out,
+                    "dario_tokens_total",
+                    &[("backend", backend), ("model", model), ("kind", kind)],
+                    v as f64,
+                );
+            }
+        }
+        family(out, "dario_cost_usd_total", "counter", "Estimated cost in USD from the price table, by backend and model (unpriced models count 0).");
+        for ((backend, model), (_, cost)) in &bm {
+            sample(
+                out,
+                "dario_cost_usd_total",
+                &[("backend", backend), ("model", model)],
+                *cost,
+            );
+        }
+
+        for (name, help, pick) in [
+            (
+                "dario_request_duration_seconds",
+                "Time from request arrival to the last byte sent, by backend.",
+                0,
+            ),
+            (
+                "dario_time_to_first_byte_seconds",
+                "Time from request arrival to the first byte sent to the client, by backend.",
+                1,
+            ),
+            (
+                "dario_proxy_overhead_seconds",
+                "Time spent inside dario per request, excluding waiting for upstreams, by backend.",
+                2,
+            ),
+        ] {
+            family(out, name, "histogram", help);
+            for (backend, h) in &st.prom {
+                let h = match pick {
+                    0 => &h.duration,
+                    1 => &h.ttfb,
+                    _ => &h.overhead,
+                };
+                histogram(out, name, &[("backend", backend)], h);
+            }
+        }
+
+        family(out, "dario_failovers_total", "counter", "Attempts moved to another deployment or backend after a retryable failure, by the backend that failed.");
+        for (backend, n) in &st.failovers {
+            sample(
+                out,
+                "dario_failovers_total",
+                &[("backend", backend)],
+                *n as f64,
+            );
+        }
+        drop(st);
+
+        family(
+            out,
+            "dario_analytics_dropped_records_total",
+            "counter",
+            "Analytics records dropped because the recording queue was full.",
+        );
+        sample(
+            out,
+            "dario_analytics_dropped_records_total",
+            &[],
+            self.dropped_records() as f64,
+        );
+
+        family(
+            out,
+            "dario_in_flight_requests",
+            "gauge",
+            "Upstream requests in flight.",
+        );
+        sample(
+            out,
+            "dario_in_flight_requests",
+            &[],
+            gauges.in_flight_requests as f64,
+        );
+
+        let mut deps: Vec<&DeploymentGauge> = gauges.deployments.iter().collect();
+        deps.sort_by(|a, b| (&a.backend, &a.deployment).cmp(&(&b.backend, &b.deployment)));
+        family(out, "dario_deployment_headroom", "gauge", "Smallest known remaining/limit fraction of a deployment's rate limits (1 when unknown).");
+        for d in &deps {
+            sample(
+                out,
+                "dario_deployment_headroom",
+                &[("backend", &d.backend), ("deployment", &d.deployment)],
+                d.headroom,
+            );
+        }
+        family(
+            out,
+            "dario_deployment_cooldown_seconds",
+            "gauge",
+            "Seconds until a cooling deployment is tried again (0 when available).",
+        );
+        for d in &deps {
+            sample(
+                out,
+                "dario_deployment_cooldown_seconds",
+                &[("backend", &d.backend), ("deployment", &d.deployment)],
+                d.cooldown_seconds,
+            );
+        }
+    }
+}
+
+/// `GET /analytics`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub generated_at: String,
+    pub quantile_method: &'static str,
+    pub window: WindowSummary,
+    pub all_time: Section,
+    /// Requests recorded since start.
+    pub records_total: u64,
+    /// Records in the ring (at most 10,000).
+    pub records_kept: usize,
+    pub records_dropped: u64,
+    /// Failovers by the backend that failed.
+    pub failovers: BTreeMap<String, u64>,
+    /// Models seen without a price (cost counted as 0); at most 100 listed.
+    pub unpriced_models: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// The window asked for (capped at the retention).
+    pub window_secs: u64,
+    /// Start of the first bucket in the window.
+    pub window_start: String,
+    pub bucket_secs: u64,
+    pub burn: Burn,
+    #[serde(flatten)]
+    pub section: Section,
+    /// Every bucket of the window, oldest first (empty ones included).
+    pub buckets: Vec<BucketSummary>,
+}
+
+/// Consumption rates over the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Burn {
+    /// Seconds the rates are computed over: from the window start (or from when dario started
+    /// counting, if later) to now.
+    pub span_secs: u64,
+    pub tokens_per_min: f64,
+    pub usd_per_hour: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketSummary {
+    pub start: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Totals and breakdowns of a span of time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    pub totals: GroupSummary,
+    /// Sorted by requests, most first; then by name.
+    pub by_backend: Vec<GroupSummary>,
+    pub by_deployment: Vec<GroupSummary>,
+    pub by_model: Vec<GroupSummary>,
+}
+
+impl Section {
+    fn build<'a>(groups: impl Iterator<Item = (&'a Key, &'a Stats)>) -> Section {
+        let mut totals = Stats::default();
+        let mut be: BTreeMap<&str, Stats> = BTreeMap::new();
+        let mut de: BTreeMap<(&str, &str), Stats> = BTreeMap::new();
+        let mut mo: BTreeMap<(&str, &str), Stats> = BTreeMap::new();
+        for (k, s) in groups {
+            totals.merge(s);
+            be.entry(&k.backend).or_default().merge(s);
+            de.entry((&k.backend, &k.deployment)).or_default().merge(s);
+            mo.entry((&k.backend, &k.model)).or_default().merge(s);
+        }
+        fn sorted(mut v: Vec<GroupSummary>) -> Vec<GroupSummary> {
+            v.sort_by_key(|g| std::cmp::Reverse(g.requests)); // stable: name order kept on ties
+            v
+        }
+        Section {
+            totals: GroupSummary::of(None, None, None, &totals),
+            by_backend: sorted(
+                be.iter()
+                    .map(|(b, s)| GroupSummary::of(Some(b), None, None, s))
+                    .collect(),
+            ),
+            by_deployment: sorted(
+                de.iter()
+                    .map(|((b, d), s)| GroupSummary::of(Some(b), Some(d), None, s))
+                    .collect(),
+            ),
+            by_model: sorted(
+                mo.iter()
+                    .map(|((b, m), s)| GroupSummary::of(Some(b), None, Some(m), s))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Token counts by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    /// Part of `output`.
+    pub reasoning: u64,
+    /// input + output + cache_read + cache_write.
+    pub total: u64,
+}
+
+/// p50/p95/max in milliseconds (absent when nothing was measured).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Quantiles {
+    fn of(h: &LogHistogram) -> Quantiles {
+        Quantiles {
+            p50: h.quantile(0.5).map(ms),
+            p95: h.quantile(0.95).map(ms),
+            max: h.max().map(ms),
+        }
+    }
+}
+
+/// Aggregates of one group (or of everything, for `totals`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub requests: u64,
+    /// Status ≥ 400.
+    pub errors: u64,
+    pub streamed: u64,
+    /// Requests whose model had no price.
+    pub unpriced_requests: u64,
+    /// Upstream attempts in total.
+    pub attempts: u64,
+    /// Requests that needed more than one attempt.
+    pub retried: u64,
+    pub tokens: Tokens,
+    #[serde(skip)]
+    tokens_usage: Usage,
+    pub cost_usd: f64,
+    pub latency_ms: Quantiles,
+    pub ttfb_ms: Quantiles,
+    pub overhead_ms: Quantiles,
+}
+
+impl GroupSummary {
+    fn of(backend: Option<&str>, deployment: Option<&str>, model: Option<&str>, s: &Stats) -> Self {
+        let u = &s.tokens;
+        GroupSummary {
+            backend: backend.map(str::to_string),
+            deployment: deployment.map(str::to_string),
+            model: model.map(str::to_string),
+            requests: s.requests,
+            errors: s.errors,
+            streamed: s.streamed,
+            unpriced_requests: s.unpriced,
+            attempts: s.attempts,
+            retried: s.retried,
+            tokens: Tokens {
+                input: u.input_tokens,
+                output: u.output_tokens,
+                cache_read: u.cache_read_tokens,
+                cache_write: u.cache_write_tokens,
+                reasoning: u.reasoning_tokens,
+                total: total_tokens(u),
+            },
+            tokens_usage: *u,
+            cost_usd: s.cost_usd,
+            latency_ms: Quantiles::of(&s.latency),
+            ttfb_ms: Quantiles::of(&s.ttfb),
+            overhead_ms: Quantiles::of(&s.overhead),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

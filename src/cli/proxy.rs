@@ -100,7 +100,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 
 /// SIGHUP re-reads the configuration and swaps it in whole; a bad file keeps the old config.
 #[cfg(unix)]
-fn spawn_reload_on_sighup(state: std::sync::Arc<crate::proxy::ProxyState>, home: std::sync::Arc<config::Home>) {
+fn spawn_reload_on_sighup(
+    state: std::sync::Arc<crate::proxy::ProxyState>,
+    home: std::sync::Arc<config::Home>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("SIGHUP handler unavailable: hot reload disabled");
@@ -113,9 +116,14 @@ fn spawn_reload_on_sighup(state: std::sync::Arc<crate::proxy::ProxyState>, home:
             match loaded {
                 Ok(Ok(cfg)) => {
                     state.reload(cfg);
-                    tracing::warn!("configuration reloaded (digest {})", state.snapshot.load().digest);
+                    tracing::warn!(
+                        "configuration reloaded (digest {})",
+                        state.snapshot.load().digest
+                    );
                 }
-                Ok(Err(e)) => tracing::error!("reload rejected, keeping the previous configuration: {e}"),
+                Ok(Err(e)) => {
+                    tracing::error!("reload rejected, keeping the previous configuration: {e}")
+                }
                 Err(e) => tracing::error!("reload failed: {e}"),
             }
         }

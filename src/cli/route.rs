@@ -1,8 +1,14 @@
 //! `dario route <model>`: print the routing decision for a model name.
+//!
+//! Owns: rendering a [`RouteDecision`]. Must not: decide anything itself (the table does).
 
 use std::process::ExitCode;
 
 use clap::Args;
+use serde_json::json;
+
+use crate::config::{self, display_path, BackendSource, Home};
+use crate::routing::{RouteDecision, RouteTable};
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -15,6 +21,77 @@ pub struct RouteArgs {
     pub json: bool,
 }
 
-pub fn run(_args: RouteArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("route: not built yet")
+pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::resolve()?;
+    let cfg = config::load(&home)?;
+    let table = RouteTable::new(&cfg, args.model_override.as_deref());
+    let decision = match table.resolve(&args.model) {
+        Ok(d) => d,
+        Err(e) => {
+            if args.json {
+                let out = json!({"model": args.model, "error": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let backend = cfg.backend(&decision.backend);
+    let base_url = backend.map(|b| b.base_url.clone()).unwrap_or_default();
+    let source = backend
+        .map(|b| match &b.source {
+            BackendSource::BuiltIn => "built-in".to_string(),
+            BackendSource::BackendFile(p) | BackendSource::ConfigToml(p) => display_path(p),
+        })
+        .unwrap_or_default();
+    if args.json {
+        let mut v = serde_json::to_value(&decision)?;
+        v["base_url"] = json!(base_url);
+        v["backend_source"] = json!(source);
+        v["explanation"] = json!(rule_text(&decision, table.model_override()));
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows: Vec<(&str, String)> = vec![
+        ("model", decision.requested_model.clone()),
+        (
+            "backend",
+            format!(
+                "{}  ({}, {base_url}; {source})",
+                decision.backend, decision.protocol
+            ),
+        ),
+        ("upstream", decision.upstream_model.clone()),
+        ("rule", rule_text(&decision, table.model_override())),
+    ];
+    if !decision.alias_chain.is_empty() {
+        rows.push(("alias", decision.alias_chain.join(" → ")));
+    }
+    if let Some(beta) = &decision.anthropic_beta {
+        rows.push(("beta", format!("anthropic-beta: {beta}")));
+    }
+    rows.push((
+        "fallbacks",
+        if decision.fallbacks.is_empty() {
+            "none".to_string()
+        } else {
+            decision.fallbacks.join(" → ")
+        },
+    ));
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<width$}  {v}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rule_text(d: &RouteDecision, forced: Option<&str>) -> String {
+    let main = format!("{} · {}", d.rule.step(), d.rule.describe());
+    match (&d.override_rule, forced) {
+        (Some(inner), Some(m)) => {
+            format!("{main} `{m}`, then {} · {}", inner.step(), inner.describe())
+        }
+        _ => main,
+    }
 }

@@ -4,15 +4,32 @@
 //! Owns: reading and atomically writing dario's files (0700 dir, 0600 files). Must not: do
 //! network I/O, or ever print a credential.
 
+mod backend_file;
+mod error;
+mod home;
+mod load;
+mod providers;
 mod secret;
+mod toml_file;
+mod validate;
 
+pub use backend_file::{
+    parse_backend_json, read_backend_file, remove_backend, write_backend, BackendFile,
+    DeploymentFile, FileCredential,
+};
+pub use error::{display_path, ConfigError};
+pub use home::{mode_of, Home};
+pub use load::{load, load_with_env};
+pub use providers::{known_provider, KnownProvider, KNOWN_PROVIDERS};
 pub use secret::Secret;
+pub use validate::{is_valid_name, normalize_base_url, validate_env_var, validate_name};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::protocol::Protocol;
 
@@ -83,7 +100,9 @@ pub struct BackendConfig {
     pub credential: Credential,
     /// Glob patterns of model names this backend serves (SPEC §4 rule 4).
     pub models: Vec<String>,
-    /// Extra headers sent upstream on every request.
+    /// Extra headers sent upstream on every request. Serialised with values as `***` (a header
+    /// may carry a credential, e.g. `api-key`).
+    #[serde(serialize_with = "serialize_headers_redacted")]
     pub headers: Vec<(String, String)>,
     /// Several deployments make the backend a pool. Empty = one implicit deployment.
     pub deployments: Vec<DeploymentConfig>,
@@ -170,6 +189,238 @@ pub struct Config {
     pub files: Vec<SourceFile>,
 }
 
-// TEMPORARY until the config module lands.
-mod tmp_load;
-pub use tmp_load::*;
+fn serialize_headers_redacted<S: serde::Serializer>(
+    headers: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(headers.len()))?;
+    for (k, _) in headers {
+        map.serialize_entry(k, "***")?;
+    }
+    map.end()
+}
+
+impl BackendConfig {
+    /// A backend built in code (tests, embedders): no models, headers or deployments, source
+    /// `BuiltIn`. The base URL is used as given.
+    pub fn new(
+        name: impl Into<String>,
+        protocol: Protocol,
+        base_url: impl Into<String>,
+        credential: Credential,
+    ) -> BackendConfig {
+        BackendConfig {
+            name: name.into(),
+            protocol,
+            base_url: base_url.into(),
+            credential,
+            models: Vec::new(),
+            headers: Vec::new(),
+            deployments: Vec::new(),
+            source: BackendSource::BuiltIn,
+        }
+    }
+
+    /// `true` when this backend replaces nothing and came from no file.
+    pub fn is_builtin(&self) -> bool {
+        self.source == BackendSource::BuiltIn
+    }
+}
+
+/// Names of the backends that exist without any configuration.
+pub const BUILTIN_BACKENDS: [&str; 2] = ["anthropic", "openai"];
+
+fn builtin_backend(
+    name: &str,
+    protocol: Protocol,
+    base_url: &str,
+    var: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> BackendConfig {
+    let credential = match env(var).filter(|v| !v.is_empty()) {
+        Some(v) => Credential::KeyEnv {
+            var: var.to_string(),
+            value: Some(Secret::new(v)),
+        },
+        None => Credential::Passthrough,
+    };
+    BackendConfig::new(name, protocol, base_url, credential)
+}
+
+impl Config {
+    /// The configuration with no files: the built-in `anthropic` and `openai` backends (key from
+    /// `ANTHROPIC_API_KEY` / `OPENAI_API_KEY` through `env` when set, else passthrough), default
+    /// limits, no routes, aliases or prices.
+    pub fn builtin(home: PathBuf, env: &dyn Fn(&str) -> Option<String>) -> Config {
+        let mut backends = BTreeMap::new();
+        backends.insert(
+            "anthropic".to_string(),
+            builtin_backend(
+                "anthropic",
+                Protocol::Anthropic,
+                "https://api.anthropic.com",
+                "ANTHROPIC_API_KEY",
+                env,
+            ),
+        );
+        backends.insert(
+            "openai".to_string(),
+            builtin_backend(
+                "openai",
+                Protocol::OpenAi,
+                "https://api.openai.com/v1",
+                "OPENAI_API_KEY",
+                env,
+            ),
+        );
+        Config {
+            home,
+            default_backend: None,
+            aliases: BTreeMap::new(),
+            routes: Vec::new(),
+            backends,
+            limits: Limits::default(),
+            prices: BTreeMap::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Adds (or replaces) a backend; for building configs in code.
+    pub fn with_backend(mut self, backend: BackendConfig) -> Config {
+        self.backends.insert(backend.name.clone(), backend);
+        self
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&BackendConfig> {
+        self.backends.get(name)
+    }
+
+    /// SHA-256 (hex) of the effective configuration without any secret: the serialised
+    /// `Config` (keys and header values are `***`) plus each source file's redacted digest.
+    /// The environment is left out (a `key_env` variable's value or presence, and so the
+    /// credential choice of the built-in backends), so a proxy and an MCP server started from
+    /// different shells agree. Equal digests = same configuration on disk.
+    pub fn digest(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("Config serialises");
+        if let Some(backends) = value.get_mut("backends").and_then(|b| b.as_object_mut()) {
+            for b in backends.values_mut() {
+                let builtin =
+                    b.pointer("/source/kind").and_then(|k| k.as_str()) == Some("built_in");
+                if builtin {
+                    b["credential"] = serde_json::Value::String("built-in".into());
+                }
+            }
+        }
+        strip_env_values(&mut value);
+        let bytes = serde_json::to_vec(&value).expect("Value serialises");
+        hex::encode(Sha256::digest(&bytes))
+    }
+
+    /// Every credential value known to this configuration (stored keys and resolved
+    /// `key_env` values, deployments included): what a redaction pass must scrub.
+    pub fn secret_values(&self) -> Vec<&Secret> {
+        let mut out = Vec::new();
+        for b in self.backends.values() {
+            out.extend(b.credential.secret());
+            for d in &b.deployments {
+                if let Some(c) = &d.credential {
+                    out.extend(c.secret());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Removes `value` from every `{"kind":"key_env",…}` object.
+fn strip_env_values(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.get("kind").and_then(|k| k.as_str()) == Some("key_env") {
+                map.remove("value");
+            }
+            for child in map.values_mut() {
+                strip_env_values(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_env_values),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialising_a_config_never_shows_secrets() {
+        let mut b = BackendConfig::new(
+            "x",
+            Protocol::OpenAi,
+            "http://h/v1",
+            Credential::Key {
+                key: Secret::new("sk-canary-1"),
+            },
+        );
+        b.headers.push(("api-key".into(), "hdr-canary-2".into()));
+        b.deployments.push(DeploymentConfig {
+            alias: "east".into(),
+            base_url: None,
+            credential: Some(Credential::KeyEnv {
+                var: "EAST".into(),
+                value: Some(Secret::new("env-canary-3")),
+            }),
+        });
+        let c = Config::builtin(PathBuf::from("/h"), &|_| None).with_backend(b);
+        let json = serde_json::to_string(&c).unwrap();
+        let debug = format!("{c:?}");
+        for text in [&json, &debug] {
+            assert!(
+                !text.contains("canary-1") && !text.contains("canary-3"),
+                "{text}"
+            );
+        }
+        assert!(!json.contains("hdr-canary-2"));
+        assert!(json.contains("\"api-key\":\"***\""));
+        let secrets: Vec<_> = c
+            .secret_values()
+            .iter()
+            .map(|s| s.expose().to_string())
+            .collect();
+        assert!(secrets.contains(&"sk-canary-1".to_string()));
+        assert!(secrets.contains(&"env-canary-3".to_string()));
+        assert_eq!(c.digest().len(), 64);
+    }
+
+    #[test]
+    fn digest_follows_routing_relevant_changes() {
+        let a = Config::builtin(PathBuf::from("/h"), &|_| None);
+        let mut b = a.clone();
+        assert_eq!(a.digest(), b.digest());
+        b.aliases.insert("fast".into(), "groq:x".into());
+        assert_ne!(a.digest(), b.digest());
+        // The environment (ANTHROPIC_API_KEY set or not) does not change the digest.
+        let c = Config::builtin(PathBuf::from("/h"), &|k| {
+            (k == "OPENAI_API_KEY").then(|| "sk-x".to_string())
+        });
+        assert_eq!(a.digest(), c.digest());
+        // A configured credential kind does.
+        let with = |cred| {
+            let mut b = BackendConfig::new("x", Protocol::OpenAi, "http://h/v1", cred);
+            b.source = BackendSource::BackendFile(PathBuf::from("/h/backends/x.json"));
+            a.clone().with_backend(b).digest()
+        };
+        assert_ne!(with(Credential::Passthrough), with(Credential::None));
+        assert_eq!(
+            with(Credential::KeyEnv {
+                var: "V".into(),
+                value: None
+            }),
+            with(Credential::KeyEnv {
+                var: "V".into(),
+                value: Some(Secret::new("s"))
+            })
+        );
+    }
+}

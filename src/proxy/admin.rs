@@ -74,25 +74,59 @@ pub fn status(state: &ProxyState) -> Response<Body> {
         "auth_required": state.options.api_key.is_some(),
         "model_override": state.options.model_override,
         "backends": backends_json(state),
+        "pool": snap.pools.snapshot(std::time::Instant::now()),
+        "routing": {
+            "default_backend": snap.config.default_backend,
+            "routes": snap.config.routes.len(),
+            "aliases": snap.config.aliases.len(),
+            "template_digest": snap.routes.digest(),
+        },
     }))
 }
 
-pub fn pool(_state: &ProxyState) -> Response<Body> {
-    json_response(json!({ "backends": [] }))
+pub fn pool(state: &ProxyState) -> Response<Body> {
+    let snap = state.snapshot.load();
+    json_response(
+        serde_json::to_value(snap.pools.snapshot(std::time::Instant::now())).unwrap_or_default(),
+    )
 }
 
-pub fn analytics(_state: &ProxyState, _query: Option<&str>) -> Response<Body> {
-    json_response(json!({}))
+/// `GET /analytics?window=N`: summary over the last N minutes (default 60) and all time.
+pub fn analytics(state: &ProxyState, query: Option<&str>) -> Response<Body> {
+    let minutes = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "window" || *k == "window_minutes")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .filter(|m| *m > 0)
+        .map(|m| m.min(24 * 60))
+        .unwrap_or(60);
+    let summary = state.analytics.summary(
+        std::time::Duration::from_secs(minutes * 60),
+        std::time::SystemTime::now(),
+    );
+    json_response(serde_json::to_value(summary).unwrap_or_default())
 }
 
 pub fn metrics(state: &ProxyState) -> Response<Body> {
-    let mut out = String::new();
-    out.push_str("# HELP dario_http_requests_total HTTP requests received by dario.\n");
-    out.push_str("# TYPE dario_http_requests_total counter\n");
+    let snap = state.snapshot.load();
+    let limits = &snap.config.limits;
+    let gauges = crate::analytics::LiveGauges {
+        in_flight_requests: state.admission.in_flight(limits.max_in_flight) as u64,
+        deployments: snap
+            .pools
+            .snapshot(std::time::Instant::now())
+            .deployment_gauges(),
+    };
+    let mut out = String::with_capacity(16 * 1024);
+    out.push_str("# HELP dario_http_requests_received_total HTTP requests received by dario (all endpoints).\n");
+    out.push_str("# TYPE dario_http_requests_received_total counter\n");
     out.push_str(&format!(
-        "dario_http_requests_total {}\n",
+        "dario_http_requests_received_total {}\n",
         state.requests_total.load(Ordering::Relaxed)
     ));
+    state.analytics.render_prometheus(&gauges, &mut out);
     let mut resp = Response::new(full(out));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -123,8 +157,12 @@ pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
             ids.push((r.model.clone(), r.backend.clone()));
         }
     }
-    for (id, backend) in crate::routing::KNOWN_MODELS {
-        ids.push((id.to_string(), backend.to_string()));
+    for alias in crate::routing::BUILTIN_ALIASES {
+        ids.push((alias.name.to_string(), "anthropic".to_string()));
+        ids.push((alias.model.to_string(), "anthropic".to_string()));
+    }
+    for id in OPENAI_MODELS {
+        ids.push((id.to_string(), "openai".to_string()));
     }
     let mut seen = std::collections::HashSet::new();
     ids.retain(|(id, _)| seen.insert(id.clone()));
@@ -147,3 +185,16 @@ pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
         json_response(json!({"object": "list", "data": data}))
     }
 }
+
+/// Current OpenAI model ids listed by `GET /v1/models` (the `gpt-*`/`o*` families route to
+/// OpenAI whatever the exact id).
+const OPENAI_MODELS: &[&str] = &[
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "o3",
+    "o4-mini",
+];

@@ -16,12 +16,10 @@ use hyper::body::Incoming;
 
 use super::admin;
 use super::body::{full, Body};
+use super::chat;
 use super::error::{ErrorKind, ProxyError};
 use super::guard;
-use super::ingress;
-use super::relay::{self, RelayMode};
 use super::state::ProxyState;
-use super::upstream::{self, OutboundRequest};
 use crate::protocol::Protocol;
 
 /// What an inbound path asks for.
@@ -143,9 +141,22 @@ async fn route(
         Endpoint::Analytics => Ok(admin::analytics(state, req.uri().query())),
         Endpoint::Metrics => Ok(admin::metrics(state)),
         Endpoint::Models => Ok(admin::models(state, req.headers())),
-        Endpoint::Chat(inbound) => chat(state, req, inbound, false, request_id, received).await,
+        Endpoint::Chat(inbound) => {
+            let (parts, body) = read_body(state, req).await?;
+            chat::handle(state, parts, body, inbound, false, request_id, received).await
+        }
         Endpoint::CountTokens => {
-            chat(state, req, Protocol::Anthropic, true, request_id, received).await
+            let (parts, body) = read_body(state, req).await?;
+            chat::handle(
+                state,
+                parts,
+                body,
+                Protocol::Anthropic,
+                true,
+                request_id,
+                received,
+            )
+            .await
         }
     }
 }
@@ -204,208 +215,5 @@ async fn read_body(
             "could not read the request body: {e}"
         ))),
         Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
-    }
-}
-
-/// The chat path: one inbound request → one upstream response, streamed back as it arrives.
-async fn chat(
-    state: &Arc<ProxyState>,
-    req: Request<Incoming>,
-    inbound: Protocol,
-    count_tokens: bool,
-    request_id: &str,
-    received: Instant,
-) -> Result<Response<Body>, ProxyError> {
-    let (parts, body) = read_body(state, req).await?;
-    let peek = ingress::peek(&body)?;
-    let snapshot = state.snapshot.load_full();
-    let decision = snapshot
-        .routes
-        .resolve(&peek.model)
-        .map_err(|e| ProxyError::new(ErrorKind::NotFound, e.to_string()).with_param("model"))?;
-    let backend = snapshot.config.backends.get(&decision.backend).ok_or_else(|| {
-        ProxyError::new(
-            ErrorKind::NotFound,
-            format!(
-                "route for `{}` names backend `{}`, which is not configured: run `dario backend list`",
-                peek.model, decision.backend
-            ),
-        )
-    })?;
-
-    if backend.protocol != inbound {
-        return Err(ProxyError::new(
-            ErrorKind::NotImplemented,
-            format!(
-                "model `{}` is served by backend `{}`, which speaks the {} protocol; translating from {} is not available in this build",
-                peek.model, backend.name, backend.protocol, inbound
-            ),
-        ));
-    }
-
-    // Same protocol: forward the original bytes, splicing `model` only when it changed.
-    let upstream_body = if decision.upstream_model != peek.model {
-        Bytes::from(ingress::splice_model(
-            &body,
-            &peek.model_span,
-            &decision.upstream_model,
-        ))
-    } else {
-        body
-    };
-    let path = if count_tokens {
-        "/v1/messages/count_tokens"
-    } else {
-        inbound.chat_path()
-    };
-
-    let _permit = state.admission.enter().await?;
-    let auth = upstream::choose_auth(
-        &backend.credential,
-        &parts.headers,
-        state.options.api_key.is_some(),
-    );
-    let request = upstream::build_request(
-        &state.client,
-        OutboundRequest {
-            backend,
-            base_url: &backend.base_url,
-            path,
-            inbound,
-            client_headers: &parts.headers,
-            auth,
-            body: upstream_body,
-            anthropic_beta: None,
-        },
-    );
-    let limits = &snapshot.config.limits;
-    let sent = Instant::now();
-    let upstream = match tokio::time::timeout(limits.first_byte_timeout, request.send()).await {
-        Err(_) => {
-            return Err(ProxyError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "backend `{}` sent no response within {} s",
-                    backend.name,
-                    limits.first_byte_timeout.as_secs()
-                ),
-            ))
-        }
-        Ok(Err(e)) => return Err(upstream_send_error(&backend.name, &e)),
-        Ok(Ok(r)) => r,
-    };
-    let ttfb = sent.elapsed();
-
-    let status = upstream.status();
-    let mut builder = Response::builder().status(status);
-    let headers = builder.headers_mut().expect("fresh builder");
-    for (name, value) in upstream.headers() {
-        if super::headers::forward_response_header(name.as_str()) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    headers.insert(
-        "x-dario-backend",
-        HeaderValue::from_str(&backend.name).unwrap_or(HeaderValue::from_static("invalid")),
-    );
-    let overhead = received.elapsed().saturating_sub(ttfb);
-    headers.insert(
-        "x-dario-overhead-us",
-        HeaderValue::from(overhead.as_micros() as u64),
-    );
-
-    if !status.is_success() {
-        // Error bodies are small: read them (bounded), scrub secrets, forward.
-        let bytes = relay::read_error_body(upstream).await;
-        let scrubbed = crate::proxy::scrub::scrub(&String::from_utf8_lossy(&bytes)).into_owned();
-        if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-        log_request(
-            state,
-            request_id,
-            inbound,
-            &peek.model,
-            &backend.name,
-            status,
-            received,
-        );
-        return builder
-            .body(full(Bytes::from(scrubbed)))
-            .map_err(|e| ProxyError::new(ErrorKind::Api, e.to_string()));
-    }
-
-    let is_sse = upstream
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let mode = RelayMode::Passthrough { sse: is_sse };
-    let body = relay::relay(
-        upstream,
-        mode,
-        inbound,
-        limits.stream_idle_timeout,
-        relay::EndHook::new({
-            let state = state.clone();
-            let request_id = request_id.to_owned();
-            let model = peek.model.clone();
-            let backend_name = backend.name.clone();
-            move |_end| {
-                log_request(
-                    &state,
-                    &request_id,
-                    inbound,
-                    &model,
-                    &backend_name,
-                    status,
-                    received,
-                );
-            }
-        }),
-    );
-    builder
-        .body(body)
-        .map_err(|e| ProxyError::new(ErrorKind::Api, e.to_string()))
-}
-
-/// Maps a failed upstream send to a dario error that names the backend and says what to check.
-fn upstream_send_error(backend: &str, e: &reqwest::Error) -> ProxyError {
-    if e.is_connect() {
-        ProxyError::new(
-            ErrorKind::Api,
-            format!("could not connect to backend `{backend}`: check its base URL with `dario backend list` and that the server is up"),
-        )
-    } else if e.is_timeout() {
-        ProxyError::new(ErrorKind::Timeout, format!("backend `{backend}` timed out"))
-    } else {
-        ProxyError::new(
-            ErrorKind::Api,
-            format!(
-                "request to backend `{backend}` failed: {}",
-                crate::proxy::scrub::scrub(&e.to_string())
-            ),
-        )
-    }
-}
-
-fn log_request(
-    state: &ProxyState,
-    request_id: &str,
-    inbound: Protocol,
-    model: &str,
-    backend: &str,
-    status: StatusCode,
-    received: Instant,
-) {
-    if state.options.verbosity >= 1 {
-        tracing::info!(
-            "{request_id} {inbound} {model} -> {backend} {} {}ms",
-            status.as_u16(),
-            received.elapsed().as_millis()
-        );
     }
 }

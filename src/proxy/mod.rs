@@ -3,11 +3,16 @@
 //! Owns: the request path from socket to upstream and back. Must not: parse bodies it only
 //! forwards.
 //!
-//! Walk it in this order: `server` (sockets) → `handler` (dispatch, guard, chat path) →
-//! `ingress` (peek/splice `model`) → `upstream` (outbound request) → `relay` (response body).
+//! Walk it in this order: `server` (sockets) → `handler` (endpoints, guard, body limits) →
+//! `chat` (routing, failover, accounting) → `ingress` (peek/splice `model`) → `dispatch`
+//! (same protocol or translated body) → `upstream` (outbound request) → `egress` / `relay`
+//! (response body, passthrough or translated).
 
 pub mod admin;
 pub mod body;
+pub mod chat;
+pub mod dispatch;
+pub mod egress;
 pub mod error;
 pub mod guard;
 pub mod handler;

@@ -7,19 +7,41 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{BoxStream, StreamExt};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
 use super::body::{Body, BoxError};
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, Usage};
+
+/// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
+pub trait StreamTranslator: Send {
+    /// Appends the client events for every complete upstream event in `chunk`.
+    fn feed(&mut self, chunk: &[u8], out: &mut BytesMut);
+    /// The upstream ended: close the stream properly, or report it incomplete.
+    fn finish(&mut self, out: &mut BytesMut);
+    /// The upstream broke or went idle: emit an error event.
+    fn fail(&mut self, message: &str, out: &mut BytesMut);
+    fn usage(&self) -> Usage;
+}
+
+/// Watches passthrough bytes for token usage without changing them.
+pub trait UsageWatcher: Send {
+    fn feed(&mut self, chunk: &[u8]);
+    fn usage(&self) -> Usage;
+}
 
 /// How the upstream bytes become client bytes.
 pub enum RelayMode {
     /// Same protocol: bytes go through unchanged. `sse` says whether the body is an event stream
     /// (then an upstream failure is reported with an error event in the protocol's own format).
-    Passthrough { sse: bool },
+    Passthrough {
+        sse: bool,
+        watcher: Option<Box<dyn UsageWatcher>>,
+    },
+    /// Different protocols: every upstream event is translated as it arrives.
+    Translate(Box<dyn StreamTranslator>),
 }
 
 /// How a relayed body ended.
@@ -32,6 +54,9 @@ pub struct EndInfo {
     /// The client went away before the end.
     pub client_gone: bool,
     pub bytes: u64,
+    pub usage: Usage,
+    /// When the first byte reached the client.
+    pub first_byte: Option<std::time::Instant>,
 }
 
 /// Runs once when the relay ends, whichever way.
@@ -40,6 +65,13 @@ pub struct EndHook(Option<Box<dyn FnOnce(EndInfo) + Send>>);
 impl EndHook {
     pub fn new(f: impl FnOnce(EndInfo) + Send + 'static) -> Self {
         EndHook(Some(Box::new(f)))
+    }
+
+    /// Runs the hook now (for responses that are complete before they are sent).
+    pub fn fire(mut self, info: EndInfo) {
+        if let Some(f) = self.0.take() {
+            f(info);
+        }
     }
 }
 
@@ -96,37 +128,88 @@ pub fn relay(
         hook,
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
-        if st.finished {
-            return None;
-        }
-        let failure = match tokio::time::timeout(st.idle, st.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                st.info.bytes += chunk.len() as u64;
-                return Some((Ok::<_, BoxError>(Frame::data(chunk)), st));
-            }
-            Ok(None) => {
-                st.finished = true;
-                st.info.completed = true;
-                drop(st); // runs the end hook now
+        loop {
+            if st.finished {
                 return None;
             }
-            Ok(Some(Err(e))) => format!(
-                "upstream connection failed mid-response: {}",
-                super::scrub::scrub(&e.to_string())
-            ),
-            Err(_) => format!(
-                "upstream sent nothing for {} s; the stream was ended by dario",
-                st.idle.as_secs()
-            ),
-        };
-        st.finished = true;
-        st.info.error = Some(failure.clone());
-        match st.mode {
-            RelayMode::Passthrough { sse: true } => {
-                let ev = sse_error_event(st.client_protocol, "api_error", &failure);
-                Some((Ok(Frame::data(ev)), st))
-            }
-            RelayMode::Passthrough { sse: false } => Some((Err(failure.into()), st)),
+            let failure = match tokio::time::timeout(st.idle, st.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    st.info.bytes += chunk.len() as u64;
+                    let out = match &mut st.mode {
+                        RelayMode::Passthrough { watcher, .. } => {
+                            if let Some(w) = watcher {
+                                w.feed(&chunk);
+                            }
+                            chunk
+                        }
+                        RelayMode::Translate(t) => {
+                            let mut out = BytesMut::new();
+                            t.feed(&chunk, &mut out);
+                            if out.is_empty() {
+                                continue; // nothing complete yet: read more
+                            }
+                            out.freeze()
+                        }
+                    };
+                    st.info
+                        .first_byte
+                        .get_or_insert_with(std::time::Instant::now);
+                    return Some((Ok::<_, BoxError>(Frame::data(out)), st));
+                }
+                Ok(None) => {
+                    st.finished = true;
+                    st.info.completed = true;
+                    let tail = match &mut st.mode {
+                        RelayMode::Translate(t) => {
+                            let mut out = BytesMut::new();
+                            t.finish(&mut out);
+                            st.info.usage = t.usage();
+                            out.freeze()
+                        }
+                        RelayMode::Passthrough { watcher, .. } => {
+                            if let Some(w) = watcher {
+                                st.info.usage = w.usage();
+                            }
+                            Bytes::new()
+                        }
+                    };
+                    if tail.is_empty() {
+                        drop(st); // runs the end hook now
+                        return None;
+                    }
+                    return Some((Ok(Frame::data(tail)), st));
+                }
+                Ok(Some(Err(e))) => format!(
+                    "upstream connection failed mid-response: {}",
+                    super::scrub::scrub(&e.to_string())
+                ),
+                Err(_) => format!(
+                    "upstream sent nothing for {} s; the stream was ended by dario",
+                    st.idle.as_secs()
+                ),
+            };
+            st.finished = true;
+            st.info.error = Some(failure.clone());
+            let item = match &mut st.mode {
+                RelayMode::Passthrough { sse: true, watcher } => {
+                    if let Some(w) = watcher {
+                        st.info.usage = w.usage();
+                    }
+                    Ok(Frame::data(sse_error_event(
+                        st.client_protocol,
+                        "api_error",
+                        &failure,
+                    )))
+                }
+                RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
+                RelayMode::Translate(t) => {
+                    let mut out = BytesMut::new();
+                    t.fail(&failure, &mut out);
+                    st.info.usage = t.usage();
+                    Ok(Frame::data(out.freeze()))
+                }
+            };
+            return Some((item, st));
         }
     });
     StreamBody::new(stream).boxed_unsync()
@@ -144,4 +227,29 @@ pub async fn read_error_body(mut upstream: reqwest::Response) -> Bytes {
         }
     }
     Bytes::from(buf)
+}
+
+/// Reads a whole (non-streamed) upstream body for translation, with the idle deadline between
+/// chunks and a 64 MiB bound.
+pub async fn read_body(mut upstream: reqwest::Response, idle: Duration) -> Result<Bytes, String> {
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, upstream.chunk()).await {
+            Err(_) => return Err(format!("upstream sent nothing for {} s", idle.as_secs())),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "upstream connection failed mid-response: {}",
+                    super::scrub::scrub(&e.to_string())
+                ))
+            }
+            Ok(Ok(None)) => return Ok(buf.freeze()),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > CAP {
+                    return Err("upstream response exceeds 64 MiB".to_string());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
 }

@@ -13,6 +13,28 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
 }
 
+/// Prefixes of well-known credential formats (Anthropic/OpenAI `sk-`, Groq `gsk_`, xAI `xai-`,
+/// Google `AIza`, Hugging Face `hf_`, GitHub `ghp_`, JWTs `eyJ`).
+const KEY_PREFIXES: &[&[u8]] = &[
+    b"sk-", b"sk_", b"gsk_", b"xai-", b"AIza", b"hf_", b"ghp_", b"eyJ",
+];
+
+/// Replaces every occurrence of a known secret value (configured keys) with `***`, then scrubs
+/// key shapes.
+pub fn scrub_with<'a>(text: &'a str, secrets: &[&str]) -> Cow<'a, str> {
+    let mut owned: Option<String> = None;
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        let current = owned.as_deref().unwrap_or(text);
+        if current.contains(secret) {
+            owned = Some(current.replace(secret, "***"));
+        }
+    }
+    match owned {
+        None => scrub(text),
+        Some(o) => Cow::Owned(scrub(&o).into_owned()),
+    }
+}
+
 /// Replaces every key-shaped token (`sk-…`, `sk-ant-…`, `Bearer <token>`, JWT-like `eyJ…`) with
 /// `***`. Whole tokens go: not even a prefix survives.
 pub fn scrub(text: &str) -> Cow<'_, str> {
@@ -25,7 +47,7 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
         let rest = &bytes[i..];
         let start_len = if !at_boundary {
             0
-        } else if rest.starts_with(b"sk-") || rest.starts_with(b"eyJ") {
+        } else if KEY_PREFIXES.iter().any(|p| rest.starts_with(p)) {
             0 // the token itself starts here
         } else if rest.len() > 7 && rest[..7].eq_ignore_ascii_case(b"bearer ") {
             7
@@ -64,7 +86,7 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::scrub;
+    use super::{scrub, scrub_with};
 
     #[test]
     fn scrubs_key_shapes() {
@@ -83,5 +105,10 @@ mod tests {
             std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(scrub("task-list"), "task-list");
+        assert_eq!(scrub("groq gsk_abcdefghijklmnop"), "groq ***");
+        assert_eq!(
+            scrub_with("key is plainsecretvalue!", &["plainsecretvalue"]),
+            "key is ***!"
+        );
     }
 }

@@ -21,26 +21,38 @@ use crate::routing::RouteTable;
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub routes: RouteTable,
+    /// Deployments and their live state; a reload rebuilds it keeping unchanged deployments' state.
+    pub pools: crate::pool::Pools,
     pub digest: String,
+    /// Every configured secret value, for scrubbing logs and upstream error bodies.
+    pub secrets: Vec<crate::config::Secret>,
 }
 
 impl Snapshot {
-    pub fn new(config: Config, model_override: Option<&str>) -> Self {
-        let routes = RouteTable::new(&config, model_override);
-        let digest = config_digest(&config);
-        Snapshot {
-            config: Arc::new(config),
-            routes,
-            digest,
-        }
+    /// Scrubs configured secrets and key shapes from text leaving dario.
+    pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let values: Vec<&str> = self.secrets.iter().map(|s| s.expose()).collect();
+        super::scrub::scrub_with(text, &values)
     }
 }
 
-/// SHA-256 over the secret-free serialisation of the effective config.
-pub fn config_digest(config: &Config) -> String {
-    use sha2::{Digest, Sha256};
-    let json = serde_json::to_vec(config).unwrap_or_default();
-    hex::encode(Sha256::digest(&json))
+impl Snapshot {
+    pub fn new(config: Config, model_override: Option<&str>, previous: Option<&Snapshot>) -> Self {
+        let routes = RouteTable::new(&config, model_override);
+        let pools = match previous {
+            Some(prev) => prev.pools.rebuild(&config),
+            None => crate::pool::Pools::new(&config),
+        };
+        let digest = config.digest();
+        let secrets = config.secret_values().into_iter().cloned().collect();
+        Snapshot {
+            config: Arc::new(config),
+            routes,
+            pools,
+            digest,
+            secrets,
+        }
+    }
 }
 
 /// Options the proxy runs with (from the command line and environment).
@@ -115,6 +127,7 @@ pub struct ProxyState {
     pub admission: Admission,
     pub started: Instant,
     pub requests_total: AtomicU64,
+    pub analytics: crate::analytics::Analytics,
     request_seq: AtomicU64,
     request_salt: u64,
 }
@@ -127,7 +140,8 @@ impl ProxyState {
             .cors_origin
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
-        let snapshot = Snapshot::new(config, options.model_override.as_deref());
+        let analytics = crate::analytics::Analytics::new(&config.prices);
+        let snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
         Ok(Arc::new(ProxyState {
             snapshot: ArcSwap::from_pointee(snapshot),
             client,
@@ -137,6 +151,7 @@ impl ProxyState {
             options,
             started: Instant::now(),
             requests_total: AtomicU64::new(0),
+            analytics,
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
         }))
@@ -144,7 +159,13 @@ impl ProxyState {
 
     /// Swaps in a new configuration. In-flight requests finish on the snapshot they started with.
     pub fn reload(&self, config: Config) {
-        let snapshot = Snapshot::new(config, self.options.model_override.as_deref());
+        self.analytics.set_prices(&config.prices);
+        let previous = self.snapshot.load_full();
+        let snapshot = Snapshot::new(
+            config,
+            self.options.model_override.as_deref(),
+            Some(&previous),
+        );
         self.snapshot.store(Arc::new(snapshot));
     }
 

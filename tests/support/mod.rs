@@ -4,10 +4,9 @@
 
 pub mod standin;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use dario::config::{BackendConfig, BackendSource, Config, Credential, Limits, Secret};
+use dario::config::{BackendConfig, Config, Credential, Secret};
 use dario::protocol::Protocol;
 use dario::proxy::{self, ProxyOptions};
 
@@ -20,16 +19,7 @@ pub fn backend(
     base_url: &str,
     credential: Credential,
 ) -> BackendConfig {
-    BackendConfig {
-        name: name.into(),
-        protocol,
-        base_url: base_url.into(),
-        credential,
-        models: vec![],
-        headers: vec![],
-        deployments: vec![],
-        source: BackendSource::BuiltIn,
-    }
+    BackendConfig::new(name, protocol, base_url, credential)
 }
 
 pub fn key(k: &str) -> Credential {
@@ -40,38 +30,23 @@ pub fn key(k: &str) -> Credential {
 
 /// A config whose built-in `anthropic` and `openai` backends point at the stand-in.
 pub fn config_for(standin: &StandIn, extra: Vec<BackendConfig>) -> Config {
-    let mut backends = BTreeMap::new();
-    backends.insert(
-        "anthropic".to_string(),
-        backend(
+    let mut cfg = Config::builtin(std::env::temp_dir(), &|_| None)
+        .with_backend(backend(
             "anthropic",
             Protocol::Anthropic,
             &standin.anthropic_url(),
             Credential::Passthrough,
-        ),
-    );
-    backends.insert(
-        "openai".to_string(),
-        backend(
+        ))
+        .with_backend(backend(
             "openai",
             Protocol::OpenAi,
             &standin.openai_url(),
             Credential::Passthrough,
-        ),
-    );
+        ));
     for b in extra {
-        backends.insert(b.name.clone(), b);
+        cfg = cfg.with_backend(b);
     }
-    Config {
-        home: std::env::temp_dir(),
-        default_backend: None,
-        aliases: BTreeMap::new(),
-        routes: vec![],
-        backends,
-        limits: Limits::default(),
-        prices: BTreeMap::new(),
-        files: vec![],
-    }
+    cfg
 }
 
 /// A dario server running in this process.

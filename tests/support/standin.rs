@@ -225,6 +225,24 @@ async fn handle(
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
+    // Introspection for out-of-process users (the SDK tests): what was received so far.
+    if parts.uri.path() == "/__standin/requests" {
+        let list: Vec<Value> = shared
+            .recorded
+            .lock()
+            .iter()
+            .map(|r| {
+                let headers: serde_json::Map<String, Value> = r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                    .collect();
+                json!({"method": r.method, "uri": r.uri, "headers": headers,
+                       "body": String::from_utf8_lossy(&r.body)})
+            })
+            .collect();
+        return Ok(render(shared, Reply::status(200, Value::Array(list))).await);
+    }
     let rec = Recorded {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),

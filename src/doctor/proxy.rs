@@ -1,0 +1,236 @@
+//! Doctor rows about the local proxy: is something listening on dario's address, is it dario, is
+//! it this version.
+//!
+//! Owns: one TCP connect and one `GET /health` to the configured loopback address. Must not:
+//! send anything else, or contact any other address.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use super::{Check, Status};
+
+/// Default bind address of `dario proxy` (SPEC §2).
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 3456;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where the proxy is expected, from `DARIO_HOST` / `DARIO_PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl ProxyAddress {
+    /// From the environment; an unparseable `DARIO_PORT` is an error row's text.
+    pub fn from_env() -> Result<ProxyAddress, String> {
+        let host = std::env::var("DARIO_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let port = match std::env::var("DARIO_PORT") {
+            Ok(p) if !p.trim().is_empty() => p.trim().parse::<u16>().map_err(|_| {
+                format!("DARIO_PORT={p:?} is not a port number (1-65535): fix or unset it")
+            })?,
+            _ => DEFAULT_PORT,
+        };
+        Ok(ProxyAddress { host, port })
+    }
+
+    /// `host:port`, with brackets for IPv6.
+    pub fn display(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The address to probe: an unspecified bind address (0.0.0.0, ::) is probed on loopback.
+    async fn probe_addrs(&self) -> Vec<SocketAddr> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let ip = match ip {
+                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            return vec![SocketAddr::new(ip, self.port)];
+        }
+        tokio::net::lookup_host((host, self.port))
+            .await
+            .map(|addrs| addrs.collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What answered on the proxy address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyState {
+    /// Nothing accepts connections there.
+    Free,
+    /// dario answered `/health` with this version (and uptime, when it said).
+    Dario {
+        version: String,
+        uptime_secs: Option<u64>,
+    },
+    /// Something accepts connections but is not dario (`what` says what we saw).
+    Other { what: String },
+}
+
+/// Probe the proxy address with one `GET /health` (per resolved address, until one connects).
+pub async fn probe(addr: &ProxyAddress) -> ProxyState {
+    let client = match super::http_client(CONNECT_TIMEOUT, HEALTH_TIMEOUT) {
+        Ok(client) => client,
+        Err(err) => {
+            return ProxyState::Other {
+                what: format!("could not build an HTTP client: {err}"),
+            }
+        }
+    };
+    for target in addr.probe_addrs().await {
+        let response = match client.get(format!("http://{target}/health")).send().await {
+            Ok(r) => r,
+            // Nothing accepts connections on this address: try the next one.
+            Err(err) if err.is_connect() => continue,
+            Err(err) => {
+                return ProxyState::Other {
+                    what: format!("it does not answer HTTP ({})", short_reqwest_error(err)),
+                }
+            }
+        };
+        let status = response.status();
+        let body: Option<serde_json::Value> = super::read_capped(response, 64 * 1024)
+            .await
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        return match body {
+            Some(json) if json.get("service").and_then(|s| s.as_str()) == Some("dario") => {
+                ProxyState::Dario {
+                    version: json
+                        .get("version")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    uptime_secs: json.get("uptime_secs").and_then(|u| u.as_u64()),
+                }
+            }
+            _ => ProxyState::Other {
+                what: format!(
+                    "GET /health answered HTTP {} without dario's signature",
+                    status.as_u16()
+                ),
+            },
+        };
+    }
+    ProxyState::Free
+}
+
+pub(crate) fn short_reqwest_error(err: reqwest::Error) -> String {
+    if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "connection failed".to_string()
+    } else {
+        // The URL is ours (loopback or a configured base URL); strip it anyway to keep rows short.
+        err.without_url().to_string()
+    }
+}
+
+/// The `port` and `proxy` rows.
+pub async fn checks() -> Vec<Check> {
+    let addr = match ProxyAddress::from_env() {
+        Ok(addr) => addr,
+        Err(problem) => return vec![Check::new(Status::Fail, "proxy", problem)],
+    };
+    let shown = addr.display();
+    match probe(&addr).await {
+        ProxyState::Free => vec![
+            Check::new(Status::Ok, "port", format!("{shown} is free")),
+            Check::new(Status::Info, "proxy", format!("not running on {shown}"))
+                .with_fix("dario proxy   (in its own terminal; it runs until stopped)"),
+        ],
+        ProxyState::Dario {
+            version,
+            uptime_secs,
+        } if version == crate::VERSION => vec![
+            Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
+            Check::new(
+                Status::Ok,
+                "proxy",
+                format!(
+                    "dario {version} is running on {shown} (same version as this binary{})",
+                    uptime_secs
+                        .map(|s| format!(", up {}", human_duration(s)))
+                        .unwrap_or_default()
+                ),
+            ),
+        ],
+        ProxyState::Dario { version, .. } => vec![
+            Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
+            Check::new(
+                Status::Warn,
+                "proxy",
+                format!(
+                    "dario {version} is running on {shown}, but this binary is {}: the running proxy is outdated or newer",
+                    crate::VERSION
+                ),
+            )
+            .with_fix("stop the running proxy (Ctrl-C in its terminal), then start it again: dario proxy"),
+        ],
+        ProxyState::Other { what } => vec![
+            Check::new(
+                Status::Fail,
+                "port",
+                format!("{shown} is held by another program, not dario ({what}): `dario proxy` cannot bind it"),
+            )
+            .with_fix(format!(
+                "stop the program holding port {} (e.g. `lsof -i :{}`), or run dario on another port: DARIO_PORT=3457 dario proxy",
+                addr.port, addr.port
+            )),
+            Check::new(Status::Info, "proxy", format!("not running on {shown}")),
+        ],
+    }
+}
+
+/// `42s`, `5m 3s`, `3h 12m`, `2d 4h`.
+fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(42), "42s");
+        assert_eq!(human_duration(303), "5m 3s");
+        assert_eq!(human_duration(3 * 3600 + 12 * 60 + 5), "3h 12m");
+        assert_eq!(human_duration(2 * 86_400 + 4 * 3600), "2d 4h");
+    }
+
+    #[test]
+    fn address_display() {
+        let a = ProxyAddress {
+            host: "::1".into(),
+            port: 3456,
+        };
+        assert_eq!(a.display(), "[::1]:3456");
+        let a = ProxyAddress {
+            host: "127.0.0.1".into(),
+            port: 1,
+        };
+        assert_eq!(a.display(), "127.0.0.1:1");
+    }
+}

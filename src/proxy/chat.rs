@@ -1,0 +1,535 @@
+//! The chat path: one inbound request → one response, with routing, pool selection, failover
+//! across deployments and fallback backends, and accounting.
+//!
+//! Order: body → ingress peek → route → for each candidate backend: dispatch (splice or
+//! translate) → lease a deployment → upstream → retryable failure before the first byte? next
+//! attempt : egress. The client sees exactly one response.
+//!
+//! Must not: hold a lock across `.await` (leases and permits are RAII values, not locks).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use super::body::{full, Body};
+use super::dispatch::{self, Prepared};
+use super::egress;
+use super::error::{ErrorKind, ProxyError};
+use super::ingress::{self, Peek};
+use super::relay::{EndHook, EndInfo};
+use super::state::{ProxyState, Snapshot};
+use super::upstream::{self, OutboundRequest};
+use crate::analytics::Record;
+use crate::pool::{self, AcquireError};
+use crate::protocol::Protocol;
+use crate::routing::RouteDecision;
+
+/// What the last failed attempt left behind, to answer with if nothing succeeds.
+enum Failure {
+    /// An upstream answered with a retryable status (its body already read).
+    Upstream {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        backend: String,
+        protocol: Protocol,
+    },
+    Connect(String),
+    Timeout(String),
+    /// Every deployment was cooling.
+    Exhausted {
+        backend: String,
+        retry_after: u64,
+    },
+}
+
+/// Facts about one request, for the log line and the analytics record.
+struct Meter {
+    received: Instant,
+    received_wall: SystemTime,
+    request_id: String,
+    inbound: Protocol,
+    requested_model: String,
+    streamed: bool,
+}
+
+impl Meter {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        state: &ProxyState,
+        backend: &str,
+        deployment: &str,
+        upstream_model: &str,
+        status: u16,
+        attempts: u32,
+        overhead: Duration,
+        end: &EndInfo,
+    ) {
+        let latency = self.received.elapsed();
+        state.analytics.record(Record {
+            timestamp: self.received_wall,
+            request_id: self.request_id.clone(),
+            inbound: self.inbound,
+            backend: backend.to_string(),
+            deployment: deployment.to_string(),
+            requested_model: self.requested_model.clone(),
+            upstream_model: upstream_model.to_string(),
+            status,
+            streamed: self.streamed,
+            attempts,
+            latency,
+            ttfb: end
+                .first_byte
+                .map(|t| t.saturating_duration_since(self.received)),
+            overhead,
+            usage: end.usage,
+        });
+        if state.options.verbosity >= 1 {
+            let how = match (&end.error, end.client_gone) {
+                (Some(e), _) => format!(" (stream error: {e})"),
+                (None, true) => " (client went away)".to_string(),
+                _ => String::new(),
+            };
+            tracing::info!(
+                "{} {} {} -> {}{}{} {} {}ms attempts={} in={} out={}{}",
+                self.request_id,
+                self.inbound,
+                self.requested_model,
+                backend,
+                if deployment.is_empty() { "" } else { "/" },
+                deployment,
+                status,
+                latency.as_millis(),
+                attempts,
+                end.usage.input_tokens + end.usage.cache_read_tokens + end.usage.cache_write_tokens,
+                end.usage.output_tokens,
+                how
+            );
+        }
+    }
+}
+
+/// Entry point for `POST /v1/messages`, `/v1/messages/count_tokens`, `/v1/chat/completions`.
+pub async fn handle(
+    state: &Arc<ProxyState>,
+    parts: http::request::Parts,
+    body: Bytes,
+    inbound: Protocol,
+    count_tokens: bool,
+    request_id: &str,
+    received: Instant,
+) -> Result<Response<Body>, ProxyError> {
+    let received_wall = SystemTime::now() - received.elapsed();
+    let snapshot = state.snapshot.load_full();
+    if state.options.verbosity >= 2 {
+        let shown = &body[..body.len().min(8 * 1024)];
+        tracing::debug!(
+            "{request_id} request body ({} bytes): {}",
+            body.len(),
+            snapshot.scrub(&String::from_utf8_lossy(shown))
+        );
+    }
+    let peek = ingress::peek(&body)?;
+    let meter = Meter {
+        received,
+        received_wall,
+        request_id: request_id.to_string(),
+        inbound,
+        requested_model: peek.model.clone(),
+        streamed: peek.stream,
+    };
+    let result = route_and_send(
+        state,
+        &snapshot,
+        &parts,
+        &body,
+        &peek,
+        inbound,
+        count_tokens,
+        &meter,
+    )
+    .await;
+    if let Err(e) = &result {
+        // dario's own refusals are counted too.
+        meter.record(
+            state,
+            "",
+            "",
+            "",
+            e.status().as_u16(),
+            0,
+            received.elapsed(),
+            &EndInfo::default(),
+        );
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn route_and_send(
+    state: &Arc<ProxyState>,
+    snapshot: &Arc<Snapshot>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    peek: &Peek,
+    inbound: Protocol,
+    count_tokens: bool,
+    meter: &Meter,
+) -> Result<Response<Body>, ProxyError> {
+    let decision = snapshot.routes.resolve(&peek.model).map_err(|e| {
+        let kind = match e {
+            crate::routing::RouteError::EmptyModel { .. } => ErrorKind::InvalidRequest,
+            _ => ErrorKind::NotFound,
+        };
+        ProxyError::new(kind, e.to_string()).with_param("model")
+    })?;
+    let primary = snapshot.config.backends.get(&decision.backend).ok_or_else(|| {
+        ProxyError::new(
+            ErrorKind::NotFound,
+            format!(
+                "route for `{}` names backend `{}`, which is not configured: run `dario backend list`",
+                peek.model, decision.backend
+            ),
+        )
+    })?;
+
+    // count_tokens on a backend that cannot count: a local estimate, flagged as such.
+    if count_tokens && primary.protocol != Protocol::Anthropic {
+        let n = crate::translate::estimate_tokens_anthropic_request(body)
+            .map_err(dispatch::translate_error)?;
+        let mut resp = Response::new(full(
+            serde_json::to_vec(&serde_json::json!({ "input_tokens": n })).unwrap_or_default(),
+        ));
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            "x-dario-token-count",
+            HeaderValue::from_static("estimate; tiktoken o200k_base"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&primary.name) {
+            h.insert("x-dario-backend", v);
+        }
+        meter.record(
+            state,
+            &primary.name,
+            "",
+            &decision.upstream_model,
+            200,
+            0,
+            meter.received.elapsed(),
+            &EndInfo {
+                completed: true,
+                ..EndInfo::default()
+            },
+        );
+        return Ok(resp);
+    }
+
+    send_with_failover(
+        state,
+        snapshot,
+        parts,
+        body,
+        peek,
+        inbound,
+        count_tokens,
+        &decision,
+        meter,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_with_failover(
+    state: &Arc<ProxyState>,
+    snapshot: &Arc<Snapshot>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    peek: &Peek,
+    inbound: Protocol,
+    count_tokens: bool,
+    decision: &RouteDecision,
+    meter: &Meter,
+) -> Result<Response<Body>, ProxyError> {
+    let limits = &snapshot.config.limits;
+    let max_attempts = limits.max_attempts.max(1) as u32;
+    let candidates: Vec<&str> = std::iter::once(decision.backend.as_str())
+        .chain(decision.fallbacks.iter().map(String::as_str))
+        .collect();
+    let session = parts
+        .headers
+        .get("x-claude-code-session-id")
+        .and_then(|v| v.to_str().ok());
+    let mut attempts: u32 = 0;
+    let mut upstream_wait = Duration::ZERO;
+    let mut failure: Option<Failure> = None;
+    let mut first_error: Option<ProxyError> = None;
+
+    'candidates: for (ci, name) in candidates.iter().enumerate() {
+        let is_last_candidate = ci + 1 == candidates.len();
+        let Some(backend) = snapshot.config.backends.get(*name) else {
+            continue;
+        };
+        // Fallbacks get the same resolved model id (a `[[routes]]` rename applies to all).
+        let upstream_model = decision.upstream_model.as_str();
+        let prepared: Prepared =
+            match dispatch::prepare(inbound, backend, body, peek, upstream_model, count_tokens) {
+                Ok(p) => p,
+                Err(e) if ci == 0 => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+        let sticky_key = if snapshot.pools.needs_sticky_key(name) {
+            pool::conversation_key(session, body, inbound)
+        } else {
+            None
+        };
+        let mut tried: Vec<String> = Vec::new();
+        loop {
+            if attempts >= max_attempts {
+                break 'candidates;
+            }
+            let acquired = if is_last_candidate {
+                snapshot
+                    .pools
+                    .acquire_or_wait(name, sticky_key.as_deref(), &tried, limits.exhaustion_wait)
+                    .await
+            } else {
+                snapshot
+                    .pools
+                    .acquire(name, sticky_key.as_deref(), &tried, Instant::now())
+            };
+            let lease = match acquired {
+                Ok(l) => l,
+                Err(AcquireError::Exhausted {
+                    backend,
+                    retry_after,
+                    ..
+                }) => {
+                    if failure.is_none() {
+                        failure = Some(Failure::Exhausted {
+                            backend,
+                            retry_after: retry_after.as_secs().max(1),
+                        });
+                    }
+                    continue 'candidates;
+                }
+                Err(_) => continue 'candidates,
+            };
+            if attempts > 0 {
+                state.analytics.observe_failover(lease.backend());
+            }
+            attempts += 1;
+            tried.push(lease.alias().to_string());
+            let target = lease.target().clone();
+
+            let permit = state.admission.enter().await?;
+            let auth = upstream::choose_auth(
+                &target.credential,
+                &parts.headers,
+                state.options.api_key.is_some(),
+            );
+            let request = upstream::build_request(
+                &state.client,
+                OutboundRequest {
+                    backend,
+                    base_url: &target.base_url,
+                    path: prepared.path,
+                    inbound,
+                    client_headers: &parts.headers,
+                    auth,
+                    body: prepared.body.clone(),
+                    anthropic_beta: if backend.protocol == Protocol::Anthropic {
+                        decision.anthropic_beta.as_deref()
+                    } else {
+                        None
+                    },
+                },
+            );
+            let sent = Instant::now();
+            let outcome = tokio::time::timeout(limits.first_byte_timeout, request.send()).await;
+            upstream_wait += sent.elapsed();
+            let response = match outcome {
+                Err(_) => {
+                    lease.report_timeout(Instant::now());
+                    failure = Some(Failure::Timeout(format!(
+                        "backend `{name}` sent no response within {} s",
+                        limits.first_byte_timeout.as_secs()
+                    )));
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    lease.report_connect_error(Instant::now());
+                    failure = Some(Failure::Connect(connect_message(name, &e, snapshot)));
+                    continue;
+                }
+                Ok(Ok(r)) => r,
+            };
+            let status = response.status();
+            lease.report_response(status.as_u16(), response.headers(), Instant::now());
+            if pool::is_retryable_status(status.as_u16()) {
+                let headers = response.headers().clone();
+                let body = super::relay::read_error_body(response).await;
+                failure = Some(Failure::Upstream {
+                    status,
+                    headers,
+                    body,
+                    backend: name.to_string(),
+                    protocol: backend.protocol,
+                });
+                continue;
+            }
+
+            // This response goes to the client, whatever it is.
+            let overhead = meter.received.elapsed().saturating_sub(upstream_wait);
+            let mut resp = if status.is_success() {
+                let alias = lease.alias().to_string();
+                let hook = end_hook(
+                    state,
+                    meter,
+                    name,
+                    &alias,
+                    upstream_model,
+                    status,
+                    attempts,
+                    overhead,
+                    (lease, permit),
+                );
+                egress::success(
+                    response,
+                    inbound,
+                    &prepared,
+                    &peek.model,
+                    name,
+                    limits.stream_idle_timeout,
+                    hook,
+                )
+                .await
+            } else {
+                let headers = response.headers().clone();
+                let err_body = super::relay::read_error_body(response).await;
+                meter.record(
+                    state,
+                    name,
+                    lease.alias(),
+                    upstream_model,
+                    status.as_u16(),
+                    attempts,
+                    overhead,
+                    &EndInfo::default(),
+                );
+                egress::upstream_error(
+                    status,
+                    &headers,
+                    &err_body,
+                    name,
+                    backend.protocol,
+                    inbound,
+                    snapshot,
+                )
+            };
+            resp.headers_mut().insert(
+                "x-dario-overhead-us",
+                HeaderValue::from(overhead.as_micros() as u64),
+            );
+            if attempts > 1 {
+                resp.headers_mut()
+                    .insert("x-dario-attempts", HeaderValue::from(attempts));
+            }
+            return Ok(resp);
+        }
+    }
+
+    // Nothing succeeded: answer with the most telling failure.
+    let overhead = meter.received.elapsed().saturating_sub(upstream_wait);
+    let resp = match failure {
+        Some(Failure::Upstream { status, headers, body, backend, protocol }) => {
+            meter.record(state, &backend, "", &decision.upstream_model, status.as_u16(), attempts, overhead, &EndInfo::default());
+            let mut r = egress::upstream_error(status, &headers, &body, &backend, protocol, inbound, snapshot);
+            r.headers_mut().insert("x-dario-attempts", HeaderValue::from(attempts));
+            return Ok(r);
+        }
+        Some(Failure::Exhausted { backend, retry_after }) => ProxyError::new(
+            ErrorKind::RateLimit,
+            format!("every deployment of backend `{backend}` is cooling down after rate limits or errors; retry in {retry_after} s (see `GET /pool`)"),
+        )
+        .with_retry_after(retry_after),
+        Some(Failure::Connect(msg)) => ProxyError::new(ErrorKind::Api, msg),
+        Some(Failure::Timeout(msg)) => ProxyError::new(ErrorKind::Timeout, msg),
+        None => first_error.unwrap_or_else(|| {
+            ProxyError::new(
+                ErrorKind::Api,
+                format!("no usable backend for model `{}`: check `dario route {}`", peek.model, peek.model),
+            )
+        }),
+    };
+    Err(resp)
+}
+
+fn connect_message(backend: &str, e: &reqwest::Error, snapshot: &Snapshot) -> String {
+    if e.is_connect() {
+        format!("could not connect to backend `{backend}`: check its base URL with `dario backend list` and that the server is up")
+    } else if e.is_timeout() {
+        format!("backend `{backend}` timed out")
+    } else {
+        format!(
+            "request to backend `{backend}` failed: {}",
+            snapshot.scrub(&e.to_string())
+        )
+    }
+}
+
+/// The hook that accounts for a relayed response when it ends. It owns the lease and the
+/// admission permit, so the deployment counts as in flight until the stream is over.
+#[allow(clippy::too_many_arguments)]
+fn end_hook(
+    state: &Arc<ProxyState>,
+    meter: &Meter,
+    backend: &str,
+    deployment: &str,
+    upstream_model: &str,
+    status: StatusCode,
+    attempts: u32,
+    overhead: Duration,
+    held: (pool::Lease, tokio::sync::OwnedSemaphorePermit),
+) -> EndHook {
+    let state = state.clone();
+    let meter = Meter {
+        received: meter.received,
+        received_wall: meter.received_wall,
+        request_id: meter.request_id.clone(),
+        inbound: meter.inbound,
+        requested_model: meter.requested_model.clone(),
+        streamed: meter.streamed,
+    };
+    let backend = backend.to_string();
+    let deployment = deployment.to_string();
+    let upstream_model = upstream_model.to_string();
+    EndHook::new(move |end: EndInfo| {
+        let _held = held;
+        // A stream that broke mid-way is an error for accounting, whatever the status line said.
+        let status = if end.error.is_some() {
+            502
+        } else {
+            status.as_u16()
+        };
+        meter.record(
+            &state,
+            &backend,
+            &deployment,
+            &upstream_model,
+            status,
+            attempts,
+            overhead,
+            &end,
+        );
+    })
+}

@@ -1,0 +1,97 @@
+//! Dispatch: turn the client's body into the body one backend expects. Same protocol: the
+//! original bytes with only `model` spliced. Different protocols: a translated body (the only
+//! place a request is fully parsed).
+//!
+//! Owns: the 2×2 protocol match for requests. Must not: do I/O.
+
+use bytes::Bytes;
+
+use super::error::{ErrorKind, ProxyError};
+use super::ingress::{self, Peek};
+use crate::config::BackendConfig;
+use crate::protocol::Protocol;
+use crate::translate::{self, RequestContext, TranslateError};
+
+/// One backend's version of the request.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub body: Bytes,
+    /// Path relative to the backend's base URL.
+    pub path: &'static str,
+    /// `Some(backend protocol)` when the response must be translated back.
+    pub translate_from: Option<Protocol>,
+    /// Request fields that could not be expressed upstream.
+    pub dropped: Vec<String>,
+    pub stream: bool,
+    /// The (OpenAI) client asked for a usage chunk.
+    pub include_usage: bool,
+}
+
+/// Whether a backend is OpenAI's own API (its reasoning families take `max_completion_tokens`,
+/// at most 4 stop sequences).
+fn is_openai_itself(backend: &BackendConfig) -> bool {
+    backend.base_url.contains("://api.openai.com")
+}
+
+/// Builds the request body for `backend`.
+pub fn prepare(
+    inbound: Protocol,
+    backend: &BackendConfig,
+    body: &Bytes,
+    peek: &Peek,
+    upstream_model: &str,
+    count_tokens: bool,
+) -> Result<Prepared, ProxyError> {
+    if backend.protocol == inbound {
+        let body = if upstream_model != peek.model {
+            Bytes::from(ingress::splice_model(
+                body,
+                &peek.model_span,
+                upstream_model,
+            ))
+        } else {
+            body.clone()
+        };
+        return Ok(Prepared {
+            body,
+            path: if count_tokens {
+                "/v1/messages/count_tokens"
+            } else {
+                inbound.chat_path()
+            },
+            translate_from: None,
+            dropped: Vec::new(),
+            stream: peek.stream,
+            include_usage: false,
+        });
+    }
+    let ctx = RequestContext {
+        upstream_model,
+        backend_name: &backend.name,
+        upstream_is_openai_itself: is_openai_itself(backend),
+        accepts_reasoning_content: false,
+    };
+    let translated = match inbound {
+        Protocol::Anthropic => translate::anthropic_request_to_openai(body, &ctx),
+        Protocol::OpenAi => translate::openai_request_to_anthropic(body, &ctx),
+    }
+    .map_err(translate_error)?;
+    Ok(Prepared {
+        body: Bytes::from(translated.body),
+        path: backend.protocol.chat_path(),
+        translate_from: Some(backend.protocol),
+        dropped: translated.dropped,
+        stream: translated.stream,
+        include_usage: translated.include_usage,
+    })
+}
+
+/// A request that cannot be translated is the client's mistake (400) with the reason.
+pub fn translate_error(e: TranslateError) -> ProxyError {
+    let kind = if e.status() >= 500 {
+        ErrorKind::Api
+    } else {
+        ErrorKind::InvalidRequest
+    };
+    ProxyError::new(kind, e.to_string())
+}

@@ -1,0 +1,267 @@
+//! Egress: an upstream response becomes the client's response — bytes relayed untouched on
+//! passthrough, JSON translated whole, SSE translated event by event, errors re-enveloped in the
+//! caller's protocol and scrubbed of secrets.
+//!
+//! Owns: response status/headers/body shaping. Must not: buffer a stream.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use super::body::{full, Body};
+use super::dispatch::Prepared;
+use super::relay::{self, EndHook, EndInfo, RelayMode, StreamTranslator, UsageWatcher};
+use super::state::Snapshot;
+use crate::protocol::{Protocol, Usage};
+use crate::translate::{self, ResponseContext};
+
+/// Response headers every relayed response starts with: the upstream's allowed headers plus
+/// dario's own.
+pub fn base_headers(upstream: &HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, value) in upstream {
+        if super::headers::forward_response_header(name.as_str()) {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(backend) {
+        h.insert("x-dario-backend", v);
+    }
+    if !dropped.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&dropped.join(",")) {
+            h.insert("x-dario-dropped", v);
+        }
+    }
+    h
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// A JSON response body after a possibly translated upstream error: scrubbed, in the caller's
+/// envelope, with the status an OpenAI client expects for Anthropic's 529.
+pub fn upstream_error(
+    status: StatusCode,
+    upstream_headers: &HeaderMap,
+    body: &[u8],
+    backend: &str,
+    backend_protocol: Protocol,
+    inbound: Protocol,
+    snapshot: &Snapshot,
+) -> Response<Body> {
+    let text = String::from_utf8_lossy(body);
+    let scrubbed = snapshot.scrub(&text);
+    let (status, out) = if backend_protocol == inbound {
+        (status, Bytes::from(scrubbed.into_owned()))
+    } else {
+        match inbound {
+            Protocol::Anthropic => (
+                status,
+                Bytes::from(translate::error_to_anthropic(
+                    status.as_u16(),
+                    scrubbed.as_bytes(),
+                )),
+            ),
+            Protocol::OpenAi => (
+                StatusCode::from_u16(translate::error_status_for_openai(status.as_u16()))
+                    .unwrap_or(status),
+                Bytes::from(translate::error_to_openai(
+                    status.as_u16(),
+                    scrubbed.as_bytes(),
+                )),
+            ),
+        }
+    };
+    let mut resp = Response::new(full(out));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = base_headers(upstream_headers, backend, &[]);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE && !resp.headers().contains_key("retry-after") {
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// Collects a passthrough JSON body (bounded) to read its usage at the end.
+struct JsonUsage {
+    protocol: Protocol,
+    buf: Vec<u8>,
+}
+
+const JSON_USAGE_CAP: usize = 8 * 1024 * 1024;
+
+impl UsageWatcher for JsonUsage {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.buf.len() + chunk.len() <= JSON_USAGE_CAP {
+            self.buf.extend_from_slice(chunk);
+        }
+    }
+    fn usage(&self) -> Usage {
+        translate::usage_from_json(self.protocol, &self.buf)
+    }
+}
+
+impl UsageWatcher for translate::UsageTap {
+    fn feed(&mut self, chunk: &[u8]) {
+        translate::UsageTap::feed(self, chunk)
+    }
+    fn usage(&self) -> Usage {
+        translate::UsageTap::usage(self)
+    }
+}
+
+impl StreamTranslator for translate::OpenAiToAnthropicStream {
+    fn feed(&mut self, chunk: &[u8], out: &mut bytes::BytesMut) {
+        translate::OpenAiToAnthropicStream::feed(self, chunk, out)
+    }
+    fn finish(&mut self, out: &mut bytes::BytesMut) {
+        translate::OpenAiToAnthropicStream::finish(self, out)
+    }
+    fn fail(&mut self, message: &str, out: &mut bytes::BytesMut) {
+        translate::OpenAiToAnthropicStream::fail(self, message, out)
+    }
+    fn usage(&self) -> Usage {
+        translate::OpenAiToAnthropicStream::usage(self)
+    }
+}
+
+impl StreamTranslator for translate::AnthropicToOpenAiStream {
+    fn feed(&mut self, chunk: &[u8], out: &mut bytes::BytesMut) {
+        translate::AnthropicToOpenAiStream::feed(self, chunk, out)
+    }
+    fn finish(&mut self, out: &mut bytes::BytesMut) {
+        translate::AnthropicToOpenAiStream::finish(self, out)
+    }
+    fn fail(&mut self, message: &str, out: &mut bytes::BytesMut) {
+        translate::AnthropicToOpenAiStream::fail(self, message, out)
+    }
+    fn usage(&self) -> Usage {
+        translate::AnthropicToOpenAiStream::usage(self)
+    }
+}
+
+/// The client's response for a successful upstream response.
+pub async fn success(
+    upstream: reqwest::Response,
+    inbound: Protocol,
+    prepared: &Prepared,
+    client_model: &str,
+    backend: &str,
+    idle: Duration,
+    hook: EndHook,
+) -> Response<Body> {
+    let status = upstream.status();
+    let mut headers = base_headers(upstream.headers(), backend, &prepared.dropped);
+    let sse = is_event_stream(upstream.headers());
+    let ctx = ResponseContext {
+        client_model,
+        include_usage: prepared.include_usage,
+    };
+    let body = match (prepared.translate_from, sse) {
+        (None, _) => {
+            if let Some(ct) = upstream.headers().get(http::header::CONTENT_TYPE) {
+                headers.insert(http::header::CONTENT_TYPE, ct.clone());
+            }
+            let watcher: Box<dyn UsageWatcher> = if sse {
+                Box::new(translate::UsageTap::new(inbound))
+            } else {
+                Box::new(JsonUsage {
+                    protocol: inbound,
+                    buf: Vec::new(),
+                })
+            };
+            relay::relay(
+                upstream,
+                RelayMode::Passthrough {
+                    sse,
+                    watcher: Some(watcher),
+                },
+                inbound,
+                idle,
+                hook,
+            )
+        }
+        (Some(from), true) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            let translator: Box<dyn StreamTranslator> = match from {
+                Protocol::OpenAi => Box::new(translate::OpenAiToAnthropicStream::new(&ctx)),
+                Protocol::Anthropic => Box::new(translate::AnthropicToOpenAiStream::new(&ctx)),
+            };
+            relay::relay(
+                upstream,
+                RelayMode::Translate(translator),
+                inbound,
+                idle,
+                hook,
+            )
+        }
+        (Some(from), false) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let started = std::time::Instant::now();
+            let raw = relay::read_body(upstream, idle).await;
+            let translated = raw.map_err(|e| e.to_string()).and_then(|raw| {
+                match from {
+                    Protocol::OpenAi => translate::openai_response_to_anthropic(&raw, &ctx),
+                    Protocol::Anthropic => translate::anthropic_response_to_openai(&raw, &ctx),
+                }
+                .map_err(|e| e.to_string())
+            });
+            match translated {
+                Ok((bytes, usage, dropped)) => {
+                    if !dropped.is_empty() {
+                        let mut all = prepared.dropped.clone();
+                        all.extend(dropped);
+                        if let Ok(v) = HeaderValue::from_str(&all.join(",")) {
+                            headers.insert("x-dario-dropped", v);
+                        }
+                    }
+                    hook.fire(EndInfo {
+                        completed: true,
+                        bytes: bytes.len() as u64,
+                        usage,
+                        first_byte: Some(started),
+                        ..EndInfo::default()
+                    });
+                    full(bytes)
+                }
+                Err(message) => {
+                    let err = super::error::ProxyError::new(
+                        super::error::ErrorKind::Api,
+                        format!("the upstream response from `{backend}` could not be translated: {message}"),
+                    );
+                    hook.fire(EndInfo {
+                        error: Some(message),
+                        ..EndInfo::default()
+                    });
+                    let mut resp = Response::new(full(err.body(inbound)));
+                    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    *resp.headers_mut() = headers;
+                    return resp;
+                }
+            }
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}

@@ -1,0 +1,564 @@
+//! Request: Anthropic Messages in → OpenAI Chat Completions upstream (TRANSLATION.md §1).
+//!
+//! Owns: the Anthropic→OpenAI request mapping and its `dropped` list. Must not: do I/O.
+
+use super::{
+    accepts_reasoning_effort, compact_dropped, invalid_json, is_meaningful,
+    is_openai_reasoning_model, RequestContext, TranslateError, Translated,
+};
+use crate::protocol::anthropic::{Content, ContentBlock, MessagesRequest, Tool, ToolChoice};
+use crate::protocol::openai::{
+    ChatMessage, ChatRequest, ChatTool, ContentPart, FilePart, FunctionCall, FunctionDef, ImageUrl,
+    StreamOptions, ToolCall,
+};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// The system-prompt line Claude Code adds for billing attribution; meaningless to others.
+const BILLING_LINE: &str = "x-anthropic-billing-header:";
+
+/// OpenAI itself accepts at most this many stop sequences.
+const OPENAI_MAX_STOP: usize = 4;
+
+/// Translate an Anthropic Messages request body into an OpenAI Chat Completions body.
+pub fn anthropic_request_to_openai(
+    body: &[u8],
+    ctx: &RequestContext,
+) -> Result<Translated, TranslateError> {
+    let req: MessagesRequest = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut dropped: Vec<String> = Vec::new();
+    for (k, v) in &req.extra {
+        if is_meaningful(v) {
+            dropped.push(k.clone());
+        }
+    }
+    let Some(messages) = req.messages else {
+        return Err(TranslateError::InvalidShape(
+            "`messages` is required: send an array of {role, content} turns".into(),
+        ));
+    };
+
+    let mut out_msgs: Vec<ChatMessage> = Vec::with_capacity(messages.len() + 1);
+    if let Some(system) = req.system {
+        let text = system_text(system, &mut dropped);
+        if !text.is_empty() {
+            out_msgs.push(ChatMessage {
+                role: Some("system".into()),
+                content: Some(Content::Text(text)),
+                ..Default::default()
+            });
+        }
+    }
+    for (i, m) in messages.into_iter().enumerate() {
+        for k in m.extra.keys() {
+            dropped.push(format!("messages[{i}].{k}"));
+        }
+        let role = m.role.as_deref().unwrap_or("");
+        let content = m.content.unwrap_or(Content::Parts(Vec::new()));
+        match role {
+            "user" => user_turn(i, content, &mut out_msgs, &mut dropped),
+            "assistant" => assistant_turn(i, content, ctx, &mut out_msgs, &mut dropped),
+            other => {
+                return Err(TranslateError::InvalidShape(format!(
+                    "messages[{i}].role must be \"user\" or \"assistant\", got {other:?}"
+                )))
+            }
+        }
+    }
+
+    let reasoning_model =
+        ctx.upstream_is_openai_itself && is_openai_reasoning_model(ctx.upstream_model);
+    let mut out = ChatRequest {
+        model: Some(ctx.upstream_model.to_owned()),
+        messages: Some(out_msgs),
+        ..Default::default()
+    };
+    if let Some(max) = req.max_tokens {
+        if reasoning_model {
+            out.max_completion_tokens = Some(max);
+        } else {
+            out.max_tokens = Some(max);
+        }
+    }
+    // OpenAI's reasoning models accept only the default sampling values.
+    if let Some(t) = req.temperature {
+        if reasoning_model && t != 1.0 {
+            dropped.push(format!(
+                "temperature (unsupported by {})",
+                ctx.upstream_model
+            ));
+        } else {
+            out.temperature = Some(t);
+        }
+    }
+    if let Some(p) = req.top_p {
+        if reasoning_model && p != 1.0 {
+            dropped.push(format!("top_p (unsupported by {})", ctx.upstream_model));
+        } else {
+            out.top_p = Some(p);
+        }
+    }
+    if req.top_k.as_ref().is_some_and(|v| !v.is_null()) {
+        dropped.push("top_k".into());
+    }
+    if let Some(mut stops) = req.stop_sequences {
+        if ctx.upstream_is_openai_itself && stops.len() > OPENAI_MAX_STOP {
+            for k in OPENAI_MAX_STOP..stops.len() {
+                dropped.push(format!("stop_sequences[{k}]"));
+            }
+            stops.truncate(OPENAI_MAX_STOP);
+        }
+        if !stops.is_empty() {
+            out.stop = Some(Content::Parts(stops));
+        }
+    }
+    if req.stream == Some(true) {
+        out.stream = Some(true);
+        out.stream_options = Some(StreamOptions {
+            include_usage: Some(true),
+            ..Default::default()
+        });
+    }
+    if let Some(meta) = req.metadata {
+        out.user = meta.user_id;
+        for (k, v) in &meta.extra {
+            if is_meaningful(v) {
+                dropped.push(format!("metadata.{k}"));
+            }
+        }
+    }
+    let tools = req
+        .tools
+        .map(|t| tools_to_openai(t, &mut dropped))
+        .unwrap_or_default();
+    if let Some(choice) = req.tool_choice {
+        tool_choice_to_openai(choice, &tools, &mut out, &mut dropped);
+    }
+    if !tools.is_empty() {
+        out.tools = Some(tools);
+    }
+    if let Some(th) = req.thinking {
+        // disabled / adaptive: leave the upstream's default.
+        if th.kind.as_deref() == Some("enabled") {
+            if accepts_reasoning_effort(ctx.upstream_model) {
+                let budget = th.budget_tokens.unwrap_or(0);
+                out.reasoning_effort = Some(effort_for_budget(budget).into());
+            } else {
+                dropped.push(format!(
+                    "thinking (not supported by {})",
+                    ctx.upstream_model
+                ));
+            }
+        }
+    }
+
+    let body = serde_json::to_vec(&out).map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
+    Ok(Translated {
+        body,
+        dropped: compact_dropped(dropped),
+        stream: req.stream == Some(true),
+        include_usage: false,
+    })
+}
+
+/// `thinking.budget_tokens` → `reasoning_effort`: < 4k low, < 16k medium, else high.
+pub(crate) fn effort_for_budget(budget: u64) -> &'static str {
+    if budget < 4096 {
+        "low"
+    } else if budget < 16384 {
+        "medium"
+    } else {
+        "high"
+    }
+}
+
+/// `system` (string or text blocks) → one string, blocks joined with a blank line, Claude
+/// Code's billing-attribution line removed.
+fn system_text(system: Content<ContentBlock>, dropped: &mut Vec<String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match system {
+        Content::Text(t) => parts.push(strip_billing_line(t)),
+        Content::Parts(blocks) => {
+            for (j, b) in blocks.into_iter().enumerate() {
+                if b.kind() != "text" {
+                    dropped.push(format!("system[{j}] ({})", b.kind()));
+                    continue;
+                }
+                if b.cache_control.is_some() {
+                    dropped.push(format!("system[{j}].cache_control"));
+                }
+                if b.citations.as_ref().is_some_and(is_meaningful) {
+                    dropped.push(format!("system[{j}].citations"));
+                }
+                for k in b.extra.keys() {
+                    dropped.push(format!("system[{j}].{k}"));
+                }
+                parts.push(strip_billing_line(b.text.unwrap_or_default()));
+            }
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("\n\n")
+}
+
+fn strip_billing_line(text: String) -> String {
+    if !text.contains(BILLING_LINE) {
+        return text;
+    }
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(BILLING_LINE))
+        .collect();
+    kept.join("\n").trim_matches('\n').to_owned()
+}
+
+fn data_url(media_type: &str, data: &str) -> String {
+    let mut s = String::with_capacity(media_type.len() + data.len() + 13);
+    s.push_str("data:");
+    s.push_str(media_type);
+    s.push_str(";base64,");
+    s.push_str(data);
+    s
+}
+
+/// An image block → an `image_url` part (None and reported when the source is not expressible).
+fn image_part(b: ContentBlock, path: &str, dropped: &mut Vec<String>) -> Option<ContentPart> {
+    let src = b.source.unwrap_or_default();
+    let url = match src.kind.as_deref() {
+        Some("base64") => data_url(
+            src.media_type.as_deref().unwrap_or("image/png"),
+            src.data.as_deref().unwrap_or(""),
+        ),
+        Some("url") => src.url.unwrap_or_default(),
+        other => {
+            dropped.push(format!("{path} (image source {})", other.unwrap_or("?")));
+            return None;
+        }
+    };
+    if b.cache_control.is_some() {
+        dropped.push(format!("{path}.cache_control"));
+    }
+    Some(ContentPart {
+        kind: Some("image_url".into()),
+        image_url: Some(ImageUrl {
+            url: Some(url),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// A document block → a `file` part (PDF base64) or a text part (text/content sources).
+fn document_part(b: ContentBlock, path: &str, dropped: &mut Vec<String>) -> Option<ContentPart> {
+    let src = b.source.unwrap_or_default();
+    if b.cache_control.is_some() {
+        dropped.push(format!("{path}.cache_control"));
+    }
+    if b.citations.as_ref().is_some_and(is_meaningful) {
+        dropped.push(format!("{path}.citations"));
+    }
+    if b.context.is_some() {
+        dropped.push(format!("{path}.context"));
+    }
+    match src.kind.as_deref() {
+        Some("base64") => {
+            let mt = src.media_type.as_deref().unwrap_or("application/pdf");
+            Some(ContentPart {
+                kind: Some("file".into()),
+                file: Some(FilePart {
+                    file_data: Some(data_url(mt, src.data.as_deref().unwrap_or(""))),
+                    filename: Some(b.title.unwrap_or_else(|| "document.pdf".into())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        }
+        Some("text") => {
+            if b.title.is_some() {
+                dropped.push(format!("{path}.title"));
+            }
+            Some(ContentPart::text(src.data.unwrap_or_default()))
+        }
+        Some("content") => {
+            if b.title.is_some() {
+                dropped.push(format!("{path}.title"));
+            }
+            let text = match src.content {
+                Some(Content::Text(t)) => t,
+                Some(Content::Parts(parts)) => {
+                    let mut texts = Vec::new();
+                    for (k, p) in parts.into_iter().enumerate() {
+                        if p.kind() == "text" {
+                            texts.push(p.text.unwrap_or_default());
+                        } else {
+                            dropped.push(format!("{path}.source.content[{k}] ({})", p.kind()));
+                        }
+                    }
+                    texts.join("\n\n")
+                }
+                None => String::new(),
+            };
+            Some(ContentPart::text(text))
+        }
+        other => {
+            dropped.push(format!("{path} (document source {})", other.unwrap_or("?")));
+            None
+        }
+    }
+}
+
+fn text_part(b: ContentBlock, path: &str, dropped: &mut Vec<String>) -> ContentPart {
+    if b.cache_control.is_some() {
+        dropped.push(format!("{path}.cache_control"));
+    }
+    if b.citations.as_ref().is_some_and(is_meaningful) {
+        dropped.push(format!("{path}.citations"));
+    }
+    for k in b.extra.keys() {
+        dropped.push(format!("{path}.{k}"));
+    }
+    ContentPart::text(b.text.unwrap_or_default())
+}
+
+/// A user turn: `tool_result` blocks become `tool` messages first (OpenAI wants them right after
+/// the assistant's tool calls), then one user message with the rest (images from results first).
+fn user_turn(
+    i: usize,
+    content: Content<ContentBlock>,
+    out: &mut Vec<ChatMessage>,
+    dropped: &mut Vec<String>,
+) {
+    let blocks = match content {
+        Content::Text(t) => {
+            out.push(user_message(vec![ContentPart::text(t)]));
+            return;
+        }
+        Content::Parts(b) => b,
+    };
+    let mut parts: Vec<ContentPart> = Vec::new();
+    let mut moved: Vec<ContentPart> = Vec::new();
+    for (j, b) in blocks.into_iter().enumerate() {
+        let path = format!("messages[{i}].content[{j}]");
+        match b.kind() {
+            "text" => parts.push(text_part(b, &path, dropped)),
+            "image" => parts.extend(image_part(b, &path, dropped)),
+            "document" => parts.extend(document_part(b, &path, dropped)),
+            "tool_result" => out.push(tool_message(b, &path, &mut moved, dropped)),
+            other => dropped.push(format!("{path} ({other})")),
+        }
+    }
+    moved.extend(parts);
+    if !moved.is_empty() {
+        out.push(user_message(moved));
+    }
+}
+
+fn user_message(mut parts: Vec<ContentPart>) -> ChatMessage {
+    let content = if parts.len() == 1 && parts[0].kind() == "text" {
+        Content::Text(parts.pop().and_then(|p| p.text).unwrap_or_default())
+    } else {
+        Content::Parts(parts)
+    };
+    ChatMessage {
+        role: Some("user".into()),
+        content: Some(content),
+        ..Default::default()
+    }
+}
+
+fn tool_message(
+    b: ContentBlock,
+    path: &str,
+    moved: &mut Vec<ContentPart>,
+    dropped: &mut Vec<String>,
+) -> ChatMessage {
+    if b.cache_control.is_some() {
+        dropped.push(format!("{path}.cache_control"));
+    }
+    let mut texts: Vec<String> = Vec::new();
+    match b.content {
+        Some(Content::Text(t)) => texts.push(t),
+        Some(Content::Parts(inner)) => {
+            for (k, p) in inner.into_iter().enumerate() {
+                let ipath = format!("{path}.content[{k}]");
+                match p.kind() {
+                    "text" => texts.push(text_part(p, &ipath, dropped).text.unwrap_or_default()),
+                    "image" => moved.extend(image_part(p, &ipath, dropped)),
+                    "document" => moved.extend(document_part(p, &ipath, dropped)),
+                    other => dropped.push(format!("{ipath} ({other})")),
+                }
+            }
+        }
+        None => {}
+    }
+    let mut text = texts.join("\n\n");
+    if b.is_error == Some(true) {
+        text = if text.is_empty() {
+            "Error".into()
+        } else {
+            format!("Error: {text}")
+        };
+    }
+    ChatMessage {
+        role: Some("tool".into()),
+        tool_call_id: Some(b.tool_use_id.unwrap_or_default()),
+        content: Some(Content::Text(text)),
+        ..Default::default()
+    }
+}
+
+/// An assistant turn: text concatenated, `tool_use` → `tool_calls` (ids verbatim, input as the
+/// arguments string byte for byte), thinking → `reasoning_content` where accepted.
+fn assistant_turn(
+    i: usize,
+    content: Content<ContentBlock>,
+    ctx: &RequestContext,
+    out: &mut Vec<ChatMessage>,
+    dropped: &mut Vec<String>,
+) {
+    let blocks = match content {
+        Content::Text(t) => {
+            if !t.is_empty() {
+                out.push(ChatMessage {
+                    role: Some("assistant".into()),
+                    content: Some(Content::Text(t)),
+                    ..Default::default()
+                });
+            }
+            return;
+        }
+        Content::Parts(b) => b,
+    };
+    let mut text = String::new();
+    let mut reasoning = String::new();
+    let mut calls: Vec<ToolCall> = Vec::new();
+    for (j, b) in blocks.into_iter().enumerate() {
+        let path = format!("messages[{i}].content[{j}]");
+        match b.kind() {
+            "text" => text.push_str(&text_part(b, &path, dropped).text.unwrap_or_default()),
+            "tool_use" => {
+                if b.cache_control.is_some() {
+                    dropped.push(format!("{path}.cache_control"));
+                }
+                let arguments = b
+                    .input
+                    .as_deref()
+                    .map(RawValue::get)
+                    .unwrap_or("{}")
+                    .to_owned();
+                calls.push(ToolCall {
+                    id: b.id,
+                    kind: Some("function".into()),
+                    function: Some(FunctionCall {
+                        name: b.name,
+                        arguments: Some(arguments),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            "thinking" if ctx.accepts_reasoning_content => {
+                reasoning.push_str(b.thinking.as_deref().unwrap_or(""));
+            }
+            other => dropped.push(format!("{path} ({other})")),
+        }
+    }
+    if text.is_empty() && calls.is_empty() && reasoning.is_empty() {
+        return;
+    }
+    out.push(ChatMessage {
+        role: Some("assistant".into()),
+        content: if text.is_empty() && !calls.is_empty() {
+            None
+        } else {
+            Some(Content::Text(text))
+        },
+        tool_calls: if calls.is_empty() { None } else { Some(calls) },
+        reasoning_content: if reasoning.is_empty() {
+            None
+        } else {
+            Some(reasoning)
+        },
+        ..Default::default()
+    });
+}
+
+/// Custom tools → function tools; server tools (web search, bash, text editor, code execution…)
+/// are reported.
+fn tools_to_openai(tools: Vec<Tool>, dropped: &mut Vec<String>) -> Vec<ChatTool> {
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.into_iter().enumerate() {
+        match t.kind.as_deref() {
+            None | Some("custom") => {}
+            Some(other) => {
+                dropped.push(format!("tools[{i}] ({other})"));
+                continue;
+            }
+        }
+        if t.cache_control.is_some() {
+            dropped.push(format!("tools[{i}].cache_control"));
+        }
+        for (k, v) in &t.extra {
+            if is_meaningful(v) {
+                dropped.push(format!("tools[{i}].{k}"));
+            }
+        }
+        let parameters = t.input_schema.unwrap_or_else(empty_object_schema);
+        out.push(ChatTool {
+            kind: Some("function".into()),
+            function: Some(FunctionDef {
+                name: t.name,
+                description: t.description,
+                parameters: Some(parameters),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+pub(crate) fn empty_object_schema() -> Box<RawValue> {
+    RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned())
+        .expect("constant JSON is valid")
+}
+
+fn tool_choice_to_openai(
+    choice: ToolChoice,
+    tools: &[ChatTool],
+    out: &mut ChatRequest,
+    dropped: &mut Vec<String>,
+) {
+    if tools.is_empty() {
+        // Nothing to choose from (tools absent or all server tools): only a named choice loses
+        // information.
+        if choice.kind.as_deref() == Some("tool") {
+            dropped.push("tool_choice".into());
+        }
+        return;
+    }
+    let value = match choice.kind.as_deref() {
+        Some("auto") | None => Value::String("auto".into()),
+        Some("any") => Value::String("required".into()),
+        Some("none") => Value::String("none".into()),
+        Some("tool") => {
+            let name = choice.name.clone().unwrap_or_default();
+            let known = tools.iter().any(|t| {
+                t.function.as_ref().and_then(|f| f.name.as_deref()) == Some(name.as_str())
+            });
+            if !known {
+                dropped.push("tool_choice".into());
+                return;
+            }
+            serde_json::json!({"type": "function", "function": {"name": name}})
+        }
+        Some(other) => {
+            dropped.push(format!("tool_choice ({other})"));
+            return;
+        }
+    };
+    out.tool_choice = Some(value);
+    if choice.disable_parallel_tool_use == Some(true) && choice.kind.as_deref() != Some("none") {
+        out.parallel_tool_calls = Some(false);
+    }
+}

@@ -1,0 +1,439 @@
+//! Stream transducer: Anthropic Messages SSE in → OpenAI `chat.completion.chunk` SSE out
+//! (TRANSLATION.md §4, streaming). Each complete upstream event becomes at most one or two
+//! chunks, written immediately; only the current partial event is buffered (in the parser).
+//!
+//! Must not: buffer content, do I/O, or send `[DONE]` after an error or an incomplete stream.
+
+use super::response::openai_usage_out;
+use super::{finish_reason_for, fresh_suffix, id_suffix, scrub_secrets, unix_now, ResponseContext};
+use crate::protocol::anthropic::{AnthropicUsage, StreamEvent};
+use crate::protocol::openai::ChatUsage;
+use crate::protocol::Usage;
+use crate::sse::{write_done, write_json_data, SseParser};
+use bytes::BytesMut;
+use serde::Serialize;
+
+/// Anthropic events in, OpenAI chunks out.
+pub struct AnthropicToOpenAiStream {
+    parser: SseParser,
+    st: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    Thinking,
+    /// A tool_use block and its OpenAI tool-call index.
+    Tool(u64),
+    /// A block OpenAI cannot express (already reported).
+    Skip,
+}
+
+struct State {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    started: bool,
+    /// Kind of each Anthropic content block, by index.
+    blocks: Vec<Block>,
+    next_tool: u64,
+    finish_sent: bool,
+    usage: AnthropicUsage,
+    ended: bool,
+    dropped: Vec<String>,
+}
+
+// ----- output shapes -----
+
+#[derive(Serialize)]
+struct ChunkOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChoiceOut<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    delta: DeltaOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolDeltaOut<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolDeltaOut<'a> {
+    index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDeltaOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorChunk<'a> {
+    error: ErrorOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<()>,
+    code: Option<&'a str>,
+}
+
+impl AnthropicToOpenAiStream {
+    pub fn new(ctx: &ResponseContext) -> Self {
+        AnthropicToOpenAiStream {
+            parser: SseParser::new(),
+            st: State {
+                id: format!("chatcmpl-{}", fresh_suffix()),
+                created: unix_now(),
+                model: ctx.client_model.to_owned(),
+                include_usage: ctx.include_usage,
+                started: false,
+                blocks: Vec::new(),
+                next_tool: 0,
+                finish_sent: false,
+                usage: AnthropicUsage::default(),
+                ended: false,
+                dropped: Vec::new(),
+            },
+        }
+    }
+
+    /// Append the OpenAI chunks for every complete upstream event in `chunk`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut BytesMut) {
+        let mut evs = self.parser.feed(chunk);
+        while let Some(ev) = evs.next_event() {
+            if self.st.ended {
+                continue;
+            }
+            self.st.on_event(ev.event, &ev.data, out);
+        }
+    }
+
+    /// The upstream ended: nothing more if `message_stop` was seen, else an error chunk.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if !self.st.ended {
+            self.st.error(
+                "server_error",
+                "upstream stream ended before message_stop",
+                out,
+            );
+        }
+    }
+
+    /// The upstream broke (reset, idle timeout): emit an error chunk.
+    pub fn fail(&mut self, message: &str, out: &mut BytesMut) {
+        if !self.st.ended {
+            self.st.error("server_error", message, out);
+        }
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.st.usage.to_usage()
+    }
+
+    pub fn dropped(&self) -> &[String] {
+        &self.st.dropped
+    }
+
+    /// The output stream is over (closed or errored).
+    pub fn is_ended(&self) -> bool {
+        self.st.ended
+    }
+}
+
+impl State {
+    fn on_event(&mut self, event: Option<&str>, data: &str, out: &mut BytesMut) {
+        if event == Some("ping") {
+            return;
+        }
+        let ev: StreamEvent<'_> = match serde_json::from_str(data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                let msg = if event == Some("error") {
+                    scrub_secrets(data).into_owned()
+                } else {
+                    format!("upstream sent a malformed stream event: {e}")
+                };
+                self.error("server_error", &msg, out);
+                return;
+            }
+        };
+        let kind: &str = if ev.kind.is_empty() {
+            event.unwrap_or("")
+        } else {
+            &ev.kind
+        };
+        match kind {
+            "message_start" => {
+                if let Some(m) = &ev.message {
+                    if let Some(id) = m.id.as_deref() {
+                        self.id = format!("chatcmpl-{}", id_suffix(Some(id)));
+                    }
+                    if let Some(u) = &m.usage {
+                        self.usage.merge(u);
+                    }
+                }
+                self.start(out);
+            }
+            "content_block_start" => {
+                self.start(out);
+                let index = ev.index.unwrap_or(self.blocks.len() as u64) as usize;
+                let block = ev.content_block.unwrap_or_default();
+                let kind = match block.kind() {
+                    "text" => {
+                        if let Some(t) = block.text.as_deref().filter(|t| !t.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    content: Some(t),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
+                        }
+                        Block::Text
+                    }
+                    "thinking" => {
+                        if let Some(t) = block.thinking.as_deref().filter(|t| !t.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    reasoning_content: Some(t),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
+                        }
+                        Block::Thinking
+                    }
+                    "tool_use" => {
+                        let k = self.next_tool;
+                        self.next_tool += 1;
+                        let input = block.input.as_deref().map(|r| r.get()).unwrap_or("{}");
+                        // The input normally streams as deltas; a non-empty one in the start
+                        // event is sent as the first fragment.
+                        let first = if input.trim() == "{}" { "" } else { input };
+                        self.emit(
+                            DeltaOut {
+                                tool_calls: Some([ToolDeltaOut {
+                                    index: k,
+                                    id: Some(block.id.as_deref().unwrap_or("")),
+                                    kind: Some("function"),
+                                    function: FunctionDeltaOut {
+                                        name: Some(block.name.as_deref().unwrap_or("")),
+                                        arguments: first,
+                                    },
+                                }]),
+                                ..Default::default()
+                            },
+                            None,
+                            out,
+                        );
+                        Block::Tool(k)
+                    }
+                    other => {
+                        self.dropped.push(format!("content[{index}] ({other})"));
+                        Block::Skip
+                    }
+                };
+                if self.blocks.len() <= index {
+                    self.blocks.resize(index + 1, Block::Skip);
+                }
+                self.blocks[index] = kind;
+            }
+            "content_block_delta" => {
+                self.start(out);
+                let index = ev.index.unwrap_or(0) as usize;
+                let block = self.blocks.get(index).copied().unwrap_or(Block::Text);
+                let Some(d) = ev.delta else { return };
+                match (d.kind.as_deref().unwrap_or(""), block) {
+                    ("text_delta", Block::Text | Block::Thinking) => {
+                        if let Some(t) = d.text.as_deref().filter(|t| !t.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    content: Some(t),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
+                        }
+                    }
+                    ("thinking_delta", Block::Thinking | Block::Text) => {
+                        if let Some(t) = d.thinking.as_deref().filter(|t| !t.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    reasoning_content: Some(t),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
+                        }
+                    }
+                    ("input_json_delta", Block::Tool(k)) => {
+                        if let Some(p) = d.partial_json.as_deref().filter(|p| !p.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    tool_calls: Some([ToolDeltaOut {
+                                        index: k,
+                                        id: None,
+                                        kind: None,
+                                        function: FunctionDeltaOut {
+                                            name: None,
+                                            arguments: p,
+                                        },
+                                    }]),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
+                        }
+                    }
+                    ("citations_delta", _) => {
+                        let path = format!("content[{index}].citations");
+                        if !self.dropped.contains(&path) {
+                            self.dropped.push(path);
+                        }
+                    }
+                    _ => {} // signature_delta, deltas of skipped blocks
+                }
+            }
+            "message_delta" => {
+                self.start(out);
+                if let Some(u) = &ev.usage {
+                    self.usage.merge(u);
+                }
+                if let Some(reason) = ev.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
+                    let fr = finish_reason_for(Some(reason));
+                    self.emit(DeltaOut::default(), Some(fr), out);
+                    self.finish_sent = true;
+                }
+            }
+            "message_stop" => {
+                self.start(out);
+                if !self.finish_sent {
+                    self.emit(DeltaOut::default(), Some("stop"), out);
+                    self.finish_sent = true;
+                }
+                if self.include_usage {
+                    let usage = openai_usage_out(&self.usage.to_usage());
+                    write_json_data(
+                        out,
+                        &ChunkOut {
+                            id: &self.id,
+                            object: "chat.completion.chunk",
+                            created: self.created,
+                            model: &self.model,
+                            choices: &[],
+                            usage: Some(usage),
+                        },
+                    );
+                }
+                write_done(out);
+                self.ended = true;
+            }
+            "error" => {
+                let (t, m) = match &ev.error {
+                    Some(e) => (e.kind.as_str(), e.message.as_str()),
+                    None => ("api_error", "upstream error"),
+                };
+                let openai_type = match t {
+                    "overloaded_error" | "api_error" => "server_error",
+                    "rate_limit_error" => "rate_limit_exceeded",
+                    "invalid_request_error" => "invalid_request_error",
+                    _ => "server_error",
+                };
+                let msg = scrub_secrets(m).into_owned();
+                self.error(openai_type, &msg, out);
+            }
+            _ => {} // ping, content_block_stop, unknown future events
+        }
+    }
+
+    /// The role chunk, once.
+    fn start(&mut self, out: &mut BytesMut) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.emit(
+            DeltaOut {
+                role: Some("assistant"),
+                content: Some(""),
+                ..Default::default()
+            },
+            None,
+            out,
+        );
+    }
+
+    fn emit(&self, delta: DeltaOut<'_>, finish_reason: Option<&str>, out: &mut BytesMut) {
+        write_json_data(
+            out,
+            &ChunkOut {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[ChoiceOut {
+                    index: 0,
+                    delta,
+                    logprobs: None,
+                    finish_reason,
+                }],
+                usage: None,
+            },
+        );
+    }
+
+    fn error(&mut self, kind: &str, message: &str, out: &mut BytesMut) {
+        let code = match kind {
+            "rate_limit_exceeded" => Some("rate_limit_exceeded"),
+            _ => None,
+        };
+        write_json_data(
+            out,
+            &ErrorChunk {
+                error: ErrorOut {
+                    message,
+                    kind,
+                    param: None,
+                    code,
+                },
+            },
+        );
+        self.ended = true;
+    }
+}

@@ -1,0 +1,240 @@
+//! Usage taps for passthrough traffic: read token counts out of a response body or a stream that
+//! is forwarded untouched. Must not: produce output or parse events it does not need.
+
+use crate::protocol::anthropic::{AnthropicUsage, MessagesResponse};
+use crate::protocol::openai::ChatUsage;
+use crate::protocol::{Protocol, Usage};
+use crate::sse::SseParser;
+use serde::Deserialize;
+
+/// Usage from a non-streaming response body of either protocol (zeros when absent or invalid).
+pub fn usage_from_json(protocol: Protocol, body: &[u8]) -> Usage {
+    #[derive(Deserialize)]
+    struct A {
+        usage: Option<AnthropicUsage>,
+    }
+    #[derive(Deserialize)]
+    struct O {
+        usage: Option<ChatUsage>,
+    }
+    match protocol {
+        Protocol::Anthropic => serde_json::from_slice::<A>(body)
+            .ok()
+            .and_then(|a| a.usage)
+            .map(|u| u.to_usage())
+            .unwrap_or_default(),
+        Protocol::OpenAi => serde_json::from_slice::<O>(body)
+            .ok()
+            .and_then(|o| o.usage)
+            .map(|u| u.to_usage())
+            .unwrap_or_default(),
+    }
+}
+
+/// Watches a passthrough stream for usage and completion. Only `message_start`,
+/// `message_delta`, `message_stop` (Anthropic) and chunks containing a `"usage":{` object or
+/// `[DONE]` (OpenAI) are parsed; content deltas are skipped after a cheap look at the event name
+/// or a substring search.
+pub struct UsageTap {
+    protocol: Protocol,
+    parser: SseParser,
+    anthropic: AnthropicUsage,
+    openai: Option<Usage>,
+    completed: bool,
+}
+
+impl UsageTap {
+    pub fn new(protocol: Protocol) -> Self {
+        UsageTap {
+            protocol,
+            parser: SseParser::new(),
+            anthropic: AnthropicUsage::default(),
+            openai: None,
+            completed: false,
+        }
+    }
+
+    /// Feed the next bytes of the stream (any chunk boundaries).
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut evs = self.parser.feed(chunk);
+        while let Some(ev) = evs.next_event() {
+            match self.protocol {
+                Protocol::Anthropic => {
+                    let name = match ev.event {
+                        Some(n) => n,
+                        None => sniff_anthropic_type(&ev.data),
+                    };
+                    match name {
+                        "message_start" => {
+                            #[derive(Deserialize)]
+                            struct Start {
+                                message: Option<MessagesResponse>,
+                            }
+                            if let Ok(Start { message: Some(m) }) =
+                                serde_json::from_str::<Start>(&ev.data)
+                            {
+                                if let Some(u) = m.usage {
+                                    self.anthropic.merge(&u);
+                                }
+                            }
+                        }
+                        "message_delta" => {
+                            #[derive(Deserialize)]
+                            struct Delta {
+                                usage: Option<AnthropicUsage>,
+                            }
+                            if let Ok(Delta { usage: Some(u) }) =
+                                serde_json::from_str::<Delta>(&ev.data)
+                            {
+                                self.anthropic.merge(&u);
+                            }
+                        }
+                        "message_stop" => self.completed = true,
+                        _ => {}
+                    }
+                }
+                Protocol::OpenAi => {
+                    let data = ev.data.trim();
+                    if data == "[DONE]" {
+                        self.completed = true;
+                    } else if has_usage_object(data) {
+                        #[derive(Deserialize)]
+                        struct Chunk {
+                            usage: Option<ChatUsage>,
+                        }
+                        if let Ok(Chunk { usage: Some(u) }) = serde_json::from_str::<Chunk>(data) {
+                            self.openai = Some(u.to_usage());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> Usage {
+        match self.protocol {
+            Protocol::Anthropic => self.anthropic.to_usage(),
+            Protocol::OpenAi => self.openai.unwrap_or_default(),
+        }
+    }
+
+    /// The stream reached its proper end (`message_stop` / `[DONE]`).
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+}
+
+/// An Anthropic event without an `event:` line: find its `type` cheaply.
+fn sniff_anthropic_type(data: &str) -> &str {
+    for t in ["message_start", "message_delta", "message_stop"] {
+        let needle = format!("\"{t}\"");
+        if data.contains(&needle) && data.contains("\"type\"") {
+            // Content deltas never carry these as values of `type` at top level in practice,
+            // but confirm by parsing the type only.
+            #[derive(Deserialize)]
+            struct T<'a> {
+                #[serde(rename = "type", borrow)]
+                kind: Option<std::borrow::Cow<'a, str>>,
+            }
+            if let Ok(T { kind: Some(k) }) = serde_json::from_str::<T>(data) {
+                if k == t {
+                    return t;
+                }
+            }
+        }
+    }
+    ""
+}
+
+/// Does an OpenAI chunk carry `"usage": {…}` (rather than `"usage": null` or none)?
+fn has_usage_object(data: &str) -> bool {
+    let b = data.as_bytes();
+    let finder = memchr::memmem::Finder::new(b"\"usage\"");
+    for pos in finder.find_iter(b) {
+        let rest = &b[pos + 7..];
+        let rest = trim_ws(rest);
+        if let Some(rest) = rest.strip_prefix(b":") {
+            if trim_ws(rest).first() == Some(&b'{') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn trim_ws(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anthropic_tap_byte_by_byte() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"cache_creation_input_tokens\":2,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"message_delta usage\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":42}}\n\n",
+        );
+        let mut tap = UsageTap::new(Protocol::Anthropic);
+        for b in stream.as_bytes() {
+            tap.feed(std::slice::from_ref(b));
+        }
+        assert!(!tap.completed());
+        tap.feed(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert!(tap.completed());
+        let u = tap.usage();
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens
+            ),
+            (10, 42, 5, 2)
+        );
+    }
+
+    #[test]
+    fn openai_tap_reads_usage_chunk() {
+        let stream = concat!(
+            "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\": {\"}}],\"usage\":null}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let mut tap = UsageTap::new(Protocol::OpenAi);
+        for c in stream.as_bytes().chunks(7) {
+            tap.feed(c);
+        }
+        assert!(tap.completed());
+        let u = tap.usage();
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (5, 4, 3)
+        );
+    }
+
+    #[test]
+    fn usage_from_bodies() {
+        let a = usage_from_json(
+            Protocol::Anthropic,
+            br#"{"id":"m","usage":{"input_tokens":3,"output_tokens":4}}"#,
+        );
+        assert_eq!((a.input_tokens, a.output_tokens), (3, 4));
+        let o = usage_from_json(
+            Protocol::OpenAi,
+            br#"{"usage":{"prompt_tokens":7,"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":1}}}"#,
+        );
+        assert_eq!(
+            (o.input_tokens, o.output_tokens, o.reasoning_tokens),
+            (7, 2, 1)
+        );
+        assert_eq!(
+            usage_from_json(Protocol::OpenAi, b"not json"),
+            Usage::default()
+        );
+    }
+}
