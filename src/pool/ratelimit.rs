@@ -39,6 +39,7 @@ impl Dimension {
         }
     }
 
+    #[cfg(test)]
     fn anthropic_name(self) -> &'static str {
         match self {
             Dimension::Requests => "requests",
@@ -287,6 +288,32 @@ impl RateLimitState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_header_names_match_the_dimension_names() {
+        for d in Dimension::ALL {
+            let n = d.header_names();
+            let (a, o) = (d.anthropic_name(), d.as_str().replace('_', "-"));
+            assert_eq!(
+                n.anthropic_limit.as_str(),
+                format!("anthropic-ratelimit-{a}-limit")
+            );
+            assert_eq!(
+                n.anthropic_remaining.as_str(),
+                format!("anthropic-ratelimit-{a}-remaining")
+            );
+            assert_eq!(
+                n.anthropic_reset.as_str(),
+                format!("anthropic-ratelimit-{a}-reset")
+            );
+            assert_eq!(n.openai_limit.as_str(), format!("x-ratelimit-limit-{o}"));
+            assert_eq!(
+                n.openai_remaining.as_str(),
+                format!("x-ratelimit-remaining-{o}")
+            );
+            assert_eq!(n.openai_reset.as_str(), format!("x-ratelimit-reset-{o}"));
+        }
+    }
     use http::HeaderValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
