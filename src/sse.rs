@@ -91,9 +91,8 @@ impl SseParser {
     }
 
     /// Start parsing `bytes`; pull the complete events with [`SseEvents::next_event`]. Bytes of an
-    /// unterminated line or event stay buffered for the next call. Every byte of `bytes` is
-    /// consumed even if the caller stops pulling events early (remaining events are then lost),
-    /// so always drain the returned value.
+    /// unterminated line or event stay buffered for the next call. Bytes not yet parsed when the
+    /// returned value is dropped are discarded, so always drain it.
     pub fn feed<'p>(&'p mut self, bytes: &'p [u8]) -> SseEvents<'p> {
         self.total += bytes.len() as u64;
         SseEvents {

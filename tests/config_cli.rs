@@ -759,7 +759,7 @@ fn route_rule_2_prefix() {
     let d = route_json(&home, &["claude:haiku"]);
     assert_eq!(
         (d["backend"].as_str(), d["upstream_model"].as_str()),
-        (Some("anthropic"), Some("claude-haiku-4-5"))
+        (Some("anthropic"), Some("claude-haiku-5-5"))
     );
     // Not a prefix: the unknown left side keeps the whole name.
     let d = route_json(&home, &["llama3:8b"]);
@@ -827,7 +827,7 @@ fn route_rule_5_aliases_and_families() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("sonnet1m → claude-sonnet-4-5"),
+        r.stdout.contains("sonnet1m → claude-sonnet-5-5"),
         "{}",
         r.stdout
     );

@@ -17,9 +17,11 @@ async fn slow_body_gets_408_in_the_callers_envelope() {
     cfg.limits.body_read_timeout = Duration::from_millis(300);
     let dario = Dario::start(cfg).await;
     let mut s = TcpStream::connect(dario.addr).await.unwrap();
-    s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"model\":")
-        .await
-        .unwrap();
+    s.write_all(
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
         .await
@@ -38,7 +40,7 @@ async fn stalled_headers_are_cut_off() {
     cfg.limits.header_read_timeout = Duration::from_millis(300);
     let dario = Dario::start(cfg).await;
     let mut s = TcpStream::connect(dario.addr).await.unwrap();
-    s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n")
+    s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n")
         .await
         .unwrap();
     let mut buf = vec![0u8; 1024];

@@ -113,9 +113,10 @@ async fn openai_passthrough_with_configured_key() {
         format!("my-tool/1.2 dario/{}", dario::VERSION)
     );
     assert!(rec.header("cookie").is_none());
-    assert!(rec
-        .header("connection")
-        .map_or(true, |c| !c.contains("x-custom-hop")));
+    assert!(
+        rec.header("x-custom-hop").is_none(),
+        "headers named in Connection are hop-by-hop"
+    );
 }
 
 #[tokio::test]
@@ -550,4 +551,141 @@ async fn count_tokens_is_forwarded_to_anthropic_backends() {
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["input_tokens"], 42);
     assert_eq!(up.last().uri, "/v1/messages/count_tokens");
+}
+
+#[tokio::test]
+async fn models_list_includes_cached_upstream_lists_of_keyed_backends() {
+    let up = StandIn::start().await;
+    let keyed = backend(
+        "compat",
+        dario::protocol::Protocol::OpenAi,
+        &up.openai_url(),
+        key("sk-compat-key-0123456789"),
+    );
+    let dario = Dario::start(config_for(&up, vec![keyed])).await;
+    let c = client();
+    for _ in 0..2 {
+        let j = json(c.get(dario.url("/v1/models")).send().await.unwrap()).await;
+        let ids: Vec<&str> = j["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"compat:standin-model"), "{ids:?}");
+    }
+    let fetched: Vec<_> = up
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri == "/v1/models")
+        .collect();
+    assert_eq!(fetched.len(), 1, "the upstream list is cached");
+    assert_eq!(
+        fetched[0].header("authorization").as_deref(),
+        Some("Bearer sk-compat-key-0123456789")
+    );
+    // Passthrough backends are never asked with anyone's credential.
+    assert!(up.requests().iter().all(|r| r.uri == "/v1/models"));
+}
+
+#[tokio::test]
+async fn foreign_origins_and_rebound_hosts_are_refused() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let c = client();
+    let body = r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#;
+    // A web page of another origin (CSRF against the user's local key).
+    let r = c
+        .post(dario.url("/v1/messages"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(json(r).await["error"]["type"], "permission_error");
+    // DNS rebinding: a foreign name resolving to 127.0.0.1.
+    let r = c
+        .post(dario.url("/v1/chat/completions"))
+        .header("host", "evil.example:3456")
+        .body(r#"{"model":"gpt-4o","messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(up.requests().is_empty());
+    // The configured origin (a local web UI) and plain tools are fine.
+    let r = c
+        .post(dario.url("/v1/messages"))
+        .header("origin", format!("http://localhost:{}", dario.addr.port()))
+        .header("host", format!("localhost:{}", dario.addr.port()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_error_body_does_not_hang_the_request() {
+    let up = StandIn::start().await;
+    let mut cfg = config_for(&up, vec![]);
+    cfg.limits.stream_idle_timeout = Duration::from_millis(300);
+    let dario = Dario::start(cfg).await;
+    // 503 headers, part of a body, then silence.
+    up.push(Reply::Sse {
+        status: 503,
+        headers: vec![],
+        events: vec!["{\"error\":{\"message\":\"busy".into()],
+        pace: Duration::ZERO,
+        reset_after: None,
+        hang_after: true,
+    });
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client()
+            .post(dario.url("/v1/chat/completions"))
+            .body(r#"{"model":"gpt-4o","messages":[]}"#)
+            .send(),
+    )
+    .await
+    .expect("dario must answer despite the stalled error body")
+    .unwrap();
+    assert_eq!(r.status(), 503);
+}
+
+#[tokio::test]
+async fn a_broken_passthrough_stream_gets_a_parseable_error_event() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    // The upstream dies in the middle of an event.
+    up.push(Reply::Sse {
+        status: 200,
+        headers: vec![],
+        events: vec![
+            "event: message_start\ndata: {\"type\":\"message_st".into(),
+            "x".into(),
+        ],
+        pace: Duration::ZERO,
+        reset_after: Some(1),
+        hang_after: false,
+    });
+    let text = client()
+        .post(dario.url("/v1/messages"))
+        .body(r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The error event stands on its own, after a blank line closing the broken one.
+    let error_event = text
+        .split("\n\n")
+        .find(|e| e.starts_with("event: error"))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    let data = error_event.strip_prefix("event: error\ndata: ").unwrap();
+    let j: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(j["type"], "error");
 }

@@ -1,8 +1,13 @@
-//! `dario mcp [--print-config client]`.
+//! `dario mcp [--print-config client]`: run the read-only MCP server on stdio, or print the
+//! snippet that registers it with an MCP client.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
+
+use crate::mcp::clients::{self, ClientKind};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum McpClient {
@@ -18,6 +23,44 @@ pub struct McpArgs {
     pub print_config: Option<McpClient>,
 }
 
-pub fn run(_args: McpArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mcp: not built yet")
+pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
+    if let Some(client) = args.print_config {
+        return print_config(client);
+    }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime for `dario mcp`")?;
+    let result = runtime.block_on(crate::mcp::serve_stdio());
+    // Do not wait for stray blocking work (a slow file read) once the client is gone.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result.context("`dario mcp` stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr only (stdout carries protocol frames). `DARIO_LOG` sets the filter,
+/// default `warn`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DARIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+fn print_config(client: McpClient) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the path of this dario binary")?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let kind = match client {
+        McpClient::ClaudeDesktop => ClientKind::ClaudeDesktop,
+        McpClient::Cursor => ClientKind::Cursor,
+        McpClient::ClaudeCode => ClientKind::ClaudeCode,
+    };
+    let snippet = clients::snippet(kind, &exe, &clients::carried_env());
+    println!("{}", snippet.text);
+    eprintln!("{}", snippet.instructions);
+    Ok(ExitCode::SUCCESS)
 }

@@ -136,7 +136,8 @@ pub fn metrics(state: &ProxyState) -> Response<Body> {
 }
 
 /// Every routable model name, in the shape of the caller's protocol.
-pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
+pub async fn models(state: &std::sync::Arc<ProxyState>, headers: &HeaderMap) -> Response<Body> {
+    let upstream = super::models::upstream_models(state).await;
     let snap = state.snapshot.load();
     let mut ids: Vec<(String, String)> = Vec::new(); // (id, backend)
     for (alias, target) in &snap.config.aliases {
@@ -163,6 +164,12 @@ pub fn models(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
     }
     for id in OPENAI_MODELS {
         ids.push((id.to_string(), "openai".to_string()));
+    }
+    // Upstream lists, always routable with the `backend:` prefix.
+    for (backend, list) in &upstream {
+        for id in list.iter() {
+            ids.push((format!("{backend}:{id}"), backend.clone()));
+        }
     }
     let mut seen = std::collections::HashSet::new();
     ids.retain(|(id, _)| seen.insert(id.clone()));

@@ -46,6 +46,7 @@ enum Failure {
 }
 
 /// Facts about one request, for the log line and the analytics record.
+#[derive(Clone)]
 struct Meter {
     received: Instant,
     received_wall: SystemTime,
@@ -112,7 +113,88 @@ impl Meter {
     }
 }
 
+/// Where a request got to, so that it is recorded exactly once however it ends: by the relay's
+/// end hook once a response is under way, by `handle` for errors, and on drop when the client
+/// went away while dario was still waiting (status 499, nginx's "client closed request").
+struct Tracker {
+    state: Arc<ProxyState>,
+    meter: Meter,
+    /// The backend last tried (for the record and `x-dario-backend`).
+    backend: String,
+    upstream_model: String,
+    attempts: u32,
+    upstream_wait: Duration,
+    recorded: bool,
+}
+
+impl Tracker {
+    fn overhead(&self) -> Duration {
+        self.meter
+            .received
+            .elapsed()
+            .saturating_sub(self.upstream_wait)
+    }
+
+    fn record(&mut self, deployment: &str, status: u16, end: &EndInfo) {
+        if !self.recorded {
+            self.recorded = true;
+            self.meter.record(
+                &self.state,
+                &self.backend,
+                deployment,
+                &self.upstream_model,
+                status,
+                self.attempts,
+                self.overhead(),
+                end,
+            );
+        }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.record(
+            "",
+            499,
+            &EndInfo {
+                client_gone: true,
+                ..EndInfo::default()
+            },
+        );
+    }
+}
+
+/// Counts a chat request dario refused before reading it (auth, body size or deadline).
+pub fn record_refusal(
+    state: &ProxyState,
+    inbound: Protocol,
+    request_id: &str,
+    received: Instant,
+    status: u16,
+) {
+    let meter = Meter {
+        received,
+        received_wall: SystemTime::now() - received.elapsed(),
+        request_id: request_id.to_string(),
+        inbound,
+        requested_model: String::new(),
+        streamed: false,
+    };
+    meter.record(
+        state,
+        "",
+        "",
+        "",
+        status,
+        0,
+        received.elapsed(),
+        &EndInfo::default(),
+    );
+}
+
 /// Entry point for `POST /v1/messages`, `/v1/messages/count_tokens`, `/v1/chat/completions`.
+/// Always answers with a response: errors are rendered here, in the caller's protocol.
 pub async fn handle(
     state: &Arc<ProxyState>,
     parts: http::request::Parts,
@@ -132,40 +214,57 @@ pub async fn handle(
             snapshot.scrub(&String::from_utf8_lossy(shown))
         );
     }
-    let peek = ingress::peek(&body)?;
-    let meter = Meter {
-        received,
-        received_wall,
-        request_id: request_id.to_string(),
-        inbound,
-        requested_model: peek.model.clone(),
-        streamed: peek.stream,
+    let peek = ingress::peek(&body);
+    let mut tracker = Tracker {
+        state: state.clone(),
+        meter: Meter {
+            received,
+            received_wall,
+            request_id: request_id.to_string(),
+            inbound,
+            requested_model: peek.as_ref().map(|p| p.model.clone()).unwrap_or_default(),
+            streamed: peek.as_ref().is_ok_and(|p| p.stream),
+        },
+        backend: String::new(),
+        upstream_model: String::new(),
+        attempts: 0,
+        upstream_wait: Duration::ZERO,
+        recorded: false,
     };
-    let result = route_and_send(
-        state,
-        &snapshot,
-        &parts,
-        &body,
-        &peek,
-        inbound,
-        count_tokens,
-        &meter,
-    )
-    .await;
-    if let Err(e) = &result {
-        // dario's own refusals are counted too.
-        meter.record(
-            state,
-            "",
-            "",
-            "",
-            e.status().as_u16(),
-            0,
-            received.elapsed(),
-            &EndInfo::default(),
-        );
+    let result = match &peek {
+        Ok(peek) => {
+            route_and_send(
+                state,
+                &snapshot,
+                &parts,
+                &body,
+                peek,
+                inbound,
+                count_tokens,
+                &mut tracker,
+            )
+            .await
+        }
+        Err(e) => Err(e.clone()),
+    };
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            // dario's own refusals are counted too.
+            tracker.record("", e.status().as_u16(), &EndInfo::default());
+            let mut resp = super::handler::error_response(&e, inbound);
+            if let Ok(v) = HeaderValue::from_str(&tracker.backend) {
+                if !tracker.backend.is_empty() {
+                    resp.headers_mut().insert("x-dario-backend", v);
+                }
+            }
+            if tracker.attempts > 1 {
+                resp.headers_mut()
+                    .insert("x-dario-attempts", HeaderValue::from(tracker.attempts));
+            }
+            Ok(resp)
+        }
     }
-    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -177,7 +276,7 @@ async fn route_and_send(
     peek: &Peek,
     inbound: Protocol,
     count_tokens: bool,
-    meter: &Meter,
+    tracker: &mut Tracker,
 ) -> Result<Response<Body>, ProxyError> {
     let decision = snapshot.routes.resolve(&peek.model).map_err(|e| {
         let kind = match e {
@@ -195,6 +294,8 @@ async fn route_and_send(
             ),
         )
     })?;
+    tracker.backend = primary.name.clone();
+    tracker.upstream_model = decision.upstream_model.clone();
 
     // count_tokens on a backend that cannot count: a local estimate, flagged as such.
     if count_tokens && primary.protocol != Protocol::Anthropic {
@@ -215,14 +316,9 @@ async fn route_and_send(
         if let Ok(v) = HeaderValue::from_str(&primary.name) {
             h.insert("x-dario-backend", v);
         }
-        meter.record(
-            state,
-            &primary.name,
+        tracker.record(
             "",
-            &decision.upstream_model,
             200,
-            0,
-            meter.received.elapsed(),
             &EndInfo {
                 completed: true,
                 ..EndInfo::default()
@@ -240,7 +336,7 @@ async fn route_and_send(
         inbound,
         count_tokens,
         &decision,
-        meter,
+        tracker,
     )
     .await
 }
@@ -255,7 +351,7 @@ async fn send_with_failover(
     inbound: Protocol,
     count_tokens: bool,
     decision: &RouteDecision,
-    meter: &Meter,
+    tracker: &mut Tracker,
 ) -> Result<Response<Body>, ProxyError> {
     let limits = &snapshot.config.limits;
     let max_attempts = limits.max_attempts.max(1) as u32;
@@ -266,8 +362,7 @@ async fn send_with_failover(
         .headers
         .get("x-claude-code-session-id")
         .and_then(|v| v.to_str().ok());
-    let mut attempts: u32 = 0;
-    let mut upstream_wait = Duration::ZERO;
+    let error_read_deadline = limits.stream_idle_timeout.min(Duration::from_secs(30));
     let mut failure: Option<Failure> = None;
     let mut first_error: Option<ProxyError> = None;
 
@@ -276,6 +371,10 @@ async fn send_with_failover(
         let Some(backend) = snapshot.config.backends.get(*name) else {
             continue;
         };
+        // Counting tokens is not a completion: never fall back to a backend that cannot count.
+        if count_tokens && backend.protocol != Protocol::Anthropic {
+            continue;
+        }
         // Fallbacks get the same resolved model id (a `[[routes]]` rename applies to all).
         let upstream_model = decision.upstream_model.as_str();
         let prepared: Prepared =
@@ -294,7 +393,7 @@ async fn send_with_failover(
         };
         let mut tried: Vec<String> = Vec::new();
         loop {
-            if attempts >= max_attempts {
+            if tracker.attempts >= max_attempts {
                 break 'candidates;
             }
             let acquired = if is_last_candidate {
@@ -324,10 +423,11 @@ async fn send_with_failover(
                 }
                 Err(_) => continue 'candidates,
             };
-            if attempts > 0 {
+            if tracker.attempts > 0 {
                 state.analytics.observe_failover(lease.backend());
             }
-            attempts += 1;
+            tracker.attempts += 1;
+            tracker.backend = name.to_string();
             tried.push(lease.alias().to_string());
             let target = lease.target().clone();
 
@@ -356,7 +456,7 @@ async fn send_with_failover(
             );
             let sent = Instant::now();
             let outcome = tokio::time::timeout(limits.first_byte_timeout, request.send()).await;
-            upstream_wait += sent.elapsed();
+            tracker.upstream_wait += sent.elapsed();
             let response = match outcome {
                 Err(_) => {
                     lease.report_timeout(Instant::now());
@@ -377,7 +477,7 @@ async fn send_with_failover(
             lease.report_response(status.as_u16(), response.headers(), Instant::now());
             if pool::is_retryable_status(status.as_u16()) {
                 let headers = response.headers().clone();
-                let body = super::relay::read_error_body(response).await;
+                let body = super::relay::read_error_body(response, error_read_deadline).await;
                 failure = Some(Failure::Upstream {
                     status,
                     headers,
@@ -389,12 +489,15 @@ async fn send_with_failover(
             }
 
             // This response goes to the client, whatever it is.
-            let overhead = meter.received.elapsed().saturating_sub(upstream_wait);
+            let overhead = tracker.overhead();
+            let attempts = tracker.attempts;
             let mut resp = if status.is_success() {
                 let alias = lease.alias().to_string();
+                // From here on the relay's end hook records the request.
+                tracker.recorded = true;
                 let hook = end_hook(
                     state,
-                    meter,
+                    &tracker.meter,
                     name,
                     &alias,
                     upstream_model,
@@ -415,17 +518,8 @@ async fn send_with_failover(
                 .await
             } else {
                 let headers = response.headers().clone();
-                let err_body = super::relay::read_error_body(response).await;
-                meter.record(
-                    state,
-                    name,
-                    lease.alias(),
-                    upstream_model,
-                    status.as_u16(),
-                    attempts,
-                    overhead,
-                    &EndInfo::default(),
-                );
+                let err_body = super::relay::read_error_body(response, error_read_deadline).await;
+                tracker.record(lease.alias(), status.as_u16(), &EndInfo::default());
                 egress::upstream_error(
                     status,
                     &headers,
@@ -449,29 +543,47 @@ async fn send_with_failover(
     }
 
     // Nothing succeeded: answer with the most telling failure.
-    let overhead = meter.received.elapsed().saturating_sub(upstream_wait);
-    let resp = match failure {
-        Some(Failure::Upstream { status, headers, body, backend, protocol }) => {
-            meter.record(state, &backend, "", &decision.upstream_model, status.as_u16(), attempts, overhead, &EndInfo::default());
-            let mut r = egress::upstream_error(status, &headers, &body, &backend, protocol, inbound, snapshot);
-            r.headers_mut().insert("x-dario-attempts", HeaderValue::from(attempts));
+    let error = match failure {
+        Some(Failure::Upstream {
+            status,
+            headers,
+            body,
+            backend,
+            protocol,
+        }) => {
+            tracker.backend = backend.clone();
+            tracker.record("", status.as_u16(), &EndInfo::default());
+            let mut r = egress::upstream_error(
+                status, &headers, &body, &backend, protocol, inbound, snapshot,
+            );
+            r.headers_mut()
+                .insert("x-dario-attempts", HeaderValue::from(tracker.attempts));
             return Ok(r);
         }
-        Some(Failure::Exhausted { backend, retry_after }) => ProxyError::new(
-            ErrorKind::RateLimit,
-            format!("every deployment of backend `{backend}` is cooling down after rate limits or errors; retry in {retry_after} s (see `GET /pool`)"),
-        )
-        .with_retry_after(retry_after),
+        Some(Failure::Exhausted {
+            backend,
+            retry_after,
+        }) => {
+            tracker.backend = backend.clone();
+            ProxyError::new(
+                ErrorKind::RateLimit,
+                format!("every deployment of backend `{backend}` is cooling down after rate limits or errors; retry in {retry_after} s (see `GET /pool`)"),
+            )
+            .with_retry_after(retry_after)
+        }
         Some(Failure::Connect(msg)) => ProxyError::new(ErrorKind::Api, msg),
         Some(Failure::Timeout(msg)) => ProxyError::new(ErrorKind::Timeout, msg),
         None => first_error.unwrap_or_else(|| {
             ProxyError::new(
                 ErrorKind::Api,
-                format!("no usable backend for model `{}`: check `dario route {}`", peek.model, peek.model),
+                format!(
+                    "no usable backend for model `{}`: check `dario route {}`",
+                    peek.model, peek.model
+                ),
             )
         }),
     };
-    Err(resp)
+    Err(error)
 }
 
 fn connect_message(backend: &str, e: &reqwest::Error, snapshot: &Snapshot) -> String {
@@ -502,14 +614,7 @@ fn end_hook(
     held: (pool::Lease, tokio::sync::OwnedSemaphorePermit),
 ) -> EndHook {
     let state = state.clone();
-    let meter = Meter {
-        received: meter.received,
-        received_wall: meter.received_wall,
-        request_id: meter.request_id.clone(),
-        inbound: meter.inbound,
-        requested_model: meter.requested_model.clone(),
-        streamed: meter.streamed,
-    };
+    let meter = meter.clone();
     let backend = backend.to_string();
     let deployment = deployment.to_string();
     let upstream_model = upstream_model.to_string();
@@ -518,6 +623,8 @@ fn end_hook(
         // A stream that broke mid-way is an error for accounting, whatever the status line said.
         let status = if end.error.is_some() {
             502
+        } else if end.client_gone && end.bytes == 0 && end.first_byte.is_none() {
+            499
         } else {
             status.as_u16()
         };

@@ -108,6 +108,9 @@ impl UsageWatcher for JsonUsage {
     fn usage(&self) -> Usage {
         translate::usage_from_json(self.protocol, &self.buf)
     }
+    fn completed(&self) -> Option<bool> {
+        None
+    }
 }
 
 impl UsageWatcher for translate::UsageTap {
@@ -116,6 +119,9 @@ impl UsageWatcher for translate::UsageTap {
     }
     fn usage(&self) -> Usage {
         translate::UsageTap::usage(self)
+    }
+    fn completed(&self) -> Option<bool> {
+        Some(translate::UsageTap::completed(self))
     }
 }
 
@@ -132,6 +138,9 @@ impl StreamTranslator for translate::OpenAiToAnthropicStream {
     fn usage(&self) -> Usage {
         translate::OpenAiToAnthropicStream::usage(self)
     }
+    fn failed(&self) -> bool {
+        translate::OpenAiToAnthropicStream::failed(self)
+    }
 }
 
 impl StreamTranslator for translate::AnthropicToOpenAiStream {
@@ -146,6 +155,9 @@ impl StreamTranslator for translate::AnthropicToOpenAiStream {
     }
     fn usage(&self) -> Usage {
         translate::AnthropicToOpenAiStream::usage(self)
+    }
+    fn failed(&self) -> bool {
+        translate::AnthropicToOpenAiStream::failed(self)
     }
 }
 

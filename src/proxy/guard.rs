@@ -30,12 +30,55 @@ fn keys_match(presented: &[u8], expected: &[u8]) -> bool {
     a.ct_eq(&b).into()
 }
 
-/// Whether the request presents dario's own key (for deciding what is forwarded).
-pub fn presents_dario_key(state: &ProxyState, headers: &HeaderMap) -> bool {
-    match (&state.options.api_key, presented_key(headers)) {
-        (Some(expected), Some(p)) => keys_match(p, expected.expose().as_bytes()),
-        _ => false,
+/// Refuses requests made by web pages of other origins (CSRF against a local key) and, on a
+/// loopback bind, requests whose `Host` is not a loopback name (DNS rebinding). Browsers always
+/// send `Origin` on cross-origin POSTs; command-line tools and SDKs send none.
+pub fn check_origin(state: &ProxyState, headers: &HeaderMap) -> Result<(), ProxyError> {
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        if origin != state.cors_origin {
+            return Err(ProxyError::new(
+                ErrorKind::Permission,
+                format!(
+                    "requests from origin `{}` are not allowed: dario only accepts browser requests from {} (set DARIO_CORS_ORIGIN to change it)",
+                    origin.to_str().unwrap_or("?"),
+                    state.cors_origin.to_str().unwrap_or("?"),
+                ),
+            ));
+        }
     }
+    if state.options.listen.ip().is_loopback() {
+        if let Some(host) = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            if !is_loopback_host(host) {
+                return Err(ProxyError::new(
+                    ErrorKind::Permission,
+                    format!("host `{host}` is not this machine: dario listens on loopback only; use http://127.0.0.1:{}", state.options.listen.port()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.x.y.z`, `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Requires `DARIO_API_KEY` when it is set.
@@ -101,4 +144,33 @@ pub fn decorate(state: &ProxyState, h: &mut HeaderMap, request_id: &str) {
         "access-control-expose-headers",
         HeaderValue::from_static(EXPOSED),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:3456",
+            "127.0.0.1:3456",
+            "127.1.2.3",
+            "[::1]:3456",
+            "[::1]",
+            "LOCALHOST:1",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:3456",
+            "10.0.0.1:3456",
+            "localhost.evil.example",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
 }

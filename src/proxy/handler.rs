@@ -131,8 +131,14 @@ async fn route(
         e.allow = Some(endpoint.allow());
         return Err(e);
     }
+    guard::check_origin(state, req.headers())?;
     if endpoint != Endpoint::Health {
-        guard::authorize(state, req.headers())?;
+        if let Err(e) = guard::authorize(state, req.headers()) {
+            if let Endpoint::Chat(p) = endpoint {
+                chat::record_refusal(state, p, request_id, received, e.status().as_u16());
+            }
+            return Err(e);
+        }
     }
     match endpoint {
         Endpoint::Health => Ok(admin::health(state)),
@@ -140,13 +146,23 @@ async fn route(
         Endpoint::Pool => Ok(admin::pool(state)),
         Endpoint::Analytics => Ok(admin::analytics(state, req.uri().query())),
         Endpoint::Metrics => Ok(admin::metrics(state)),
-        Endpoint::Models => Ok(admin::models(state, req.headers())),
+        Endpoint::Models => Ok(admin::models(state, req.headers()).await),
         Endpoint::Chat(inbound) => {
-            let (parts, body) = read_body(state, req).await?;
+            let (parts, body) = read_body(state, req).await.inspect_err(|e| {
+                chat::record_refusal(state, inbound, request_id, received, e.status().as_u16())
+            })?;
             chat::handle(state, parts, body, inbound, false, request_id, received).await
         }
         Endpoint::CountTokens => {
-            let (parts, body) = read_body(state, req).await?;
+            let (parts, body) = read_body(state, req).await.inspect_err(|e| {
+                chat::record_refusal(
+                    state,
+                    Protocol::Anthropic,
+                    request_id,
+                    received,
+                    e.status().as_u16(),
+                )
+            })?;
             chat::handle(
                 state,
                 parts,

@@ -18,6 +18,7 @@ pub mod guard;
 pub mod handler;
 pub mod headers;
 pub mod ingress;
+pub mod models;
 pub mod relay;
 pub mod scrub;
 pub mod server;

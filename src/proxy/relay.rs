@@ -24,12 +24,16 @@ pub trait StreamTranslator: Send {
     /// The upstream broke or went idle: emit an error event.
     fn fail(&mut self, message: &str, out: &mut BytesMut);
     fn usage(&self) -> Usage;
+    /// The client stream ended with an error event instead of its proper end.
+    fn failed(&self) -> bool;
 }
 
 /// Watches passthrough bytes for token usage without changing them.
 pub trait UsageWatcher: Send {
     fn feed(&mut self, chunk: &[u8]);
     fn usage(&self) -> Usage;
+    /// Whether the body reached its protocol's proper end (`None`: cannot tell).
+    fn completed(&self) -> Option<bool>;
 }
 
 /// How the upstream bytes become client bytes.
@@ -59,8 +63,20 @@ pub struct EndInfo {
     pub first_byte: Option<std::time::Instant>,
 }
 
-/// Runs once when the relay ends, whichever way.
+/// Runs once when the relay ends, whichever way — also when it is dropped unfired (the client
+/// went away while the response was being prepared).
 pub struct EndHook(Option<Box<dyn FnOnce(EndInfo) + Send>>);
+
+impl Drop for EndHook {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(EndInfo {
+                client_gone: true,
+                ..EndInfo::default()
+            });
+        }
+    }
+}
 
 impl EndHook {
     pub fn new(f: impl FnOnce(EndInfo) + Send + 'static) -> Self {
@@ -81,6 +97,8 @@ struct RelayState {
     client_protocol: Protocol,
     idle: Duration,
     finished: bool,
+    /// The last chunk sent ended at an event boundary (for a clean error event after it).
+    at_boundary: bool,
     info: EndInfo,
     hook: EndHook,
 }
@@ -124,6 +142,7 @@ pub fn relay(
         client_protocol,
         idle,
         finished: false,
+        at_boundary: true,
         info: EndInfo::default(),
         hook,
     };
@@ -140,6 +159,9 @@ pub fn relay(
                             if let Some(w) = watcher {
                                 w.feed(&chunk);
                             }
+                            st.at_boundary = chunk.ends_with(b"\n\n")
+                                || chunk.ends_with(b"\r\n\r\n")
+                                || chunk.ends_with(b"\r\r");
                             chunk
                         }
                         RelayMode::Translate(t) => {
@@ -164,11 +186,22 @@ pub fn relay(
                             let mut out = BytesMut::new();
                             t.finish(&mut out);
                             st.info.usage = t.usage();
+                            if t.failed() {
+                                st.info.completed = false;
+                                st.info.error = Some(
+                                    "upstream stream ended with an error or incomplete".into(),
+                                );
+                            }
                             out.freeze()
                         }
                         RelayMode::Passthrough { watcher, .. } => {
                             if let Some(w) = watcher {
                                 st.info.usage = w.usage();
+                                if w.completed() == Some(false) {
+                                    st.info.completed = false;
+                                    st.info.error =
+                                        Some("upstream stream ended before its final event".into());
+                                }
                             }
                             Bytes::new()
                         }
@@ -195,11 +228,16 @@ pub fn relay(
                     if let Some(w) = watcher {
                         st.info.usage = w.usage();
                     }
-                    Ok(Frame::data(sse_error_event(
-                        st.client_protocol,
-                        "api_error",
-                        &failure,
-                    )))
+                    let event = sse_error_event(st.client_protocol, "api_error", &failure);
+                    if st.at_boundary {
+                        Ok(Frame::data(event))
+                    } else {
+                        // Close the half-sent event first so the error event parses on its own.
+                        let mut out = BytesMut::with_capacity(event.len() + 2);
+                        out.extend_from_slice(b"\n\n");
+                        out.extend_from_slice(&event);
+                        Ok(Frame::data(out.freeze()))
+                    }
                 }
                 RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
                 RelayMode::Translate(t) => {
@@ -215,11 +253,12 @@ pub fn relay(
     StreamBody::new(stream).boxed_unsync()
 }
 
-/// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut).
-pub async fn read_error_body(mut upstream: reqwest::Response) -> Bytes {
+/// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut)
+/// and bounded in time by `idle` between chunks (a stalled body ends where it stalled).
+pub async fn read_error_body(mut upstream: reqwest::Response, idle: Duration) -> Bytes {
     const CAP: usize = 64 * 1024;
     let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = upstream.chunk().await {
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, upstream.chunk()).await {
         let room = CAP - buf.len();
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if buf.len() >= CAP {

@@ -128,6 +128,8 @@ pub struct ProxyState {
     pub started: Instant,
     pub requests_total: AtomicU64,
     pub analytics: crate::analytics::Analytics,
+    /// Upstream model lists for `GET /v1/models`.
+    pub models: super::models::ModelCache,
     request_seq: AtomicU64,
     request_salt: u64,
 }
@@ -152,6 +154,7 @@ impl ProxyState {
             started: Instant::now(),
             requests_total: AtomicU64::new(0),
             analytics,
+            models: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
         }))

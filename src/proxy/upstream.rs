@@ -104,7 +104,23 @@ pub fn build_request(
     let url = format!("{}{}", out.base_url.trim_end_matches('/'), out.path);
     let same_protocol = out.inbound == out.backend.protocol;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
+    // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
+    let connection_scoped: Vec<&str> = out
+        .client_headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
     for (name, value) in out.client_headers {
+        if connection_scoped
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name.as_str()))
+        {
+            continue;
+        }
         let forward = if same_protocol {
             headers::forward_request_header(name.as_str())
         } else {

@@ -20,27 +20,27 @@ pub struct BuiltinAlias {
 pub const BUILTIN_ALIASES: &[BuiltinAlias] = &[
     BuiltinAlias {
         name: "opus",
-        model: "claude-opus-4-5",
+        model: "claude-opus-5-5",
         anthropic_beta: None,
     },
     BuiltinAlias {
         name: "sonnet",
-        model: "claude-sonnet-4-5",
+        model: "claude-sonnet-5-5",
         anthropic_beta: None,
     },
     BuiltinAlias {
         name: "haiku",
-        model: "claude-haiku-4-5",
+        model: "claude-haiku-5-5",
         anthropic_beta: None,
     },
     BuiltinAlias {
         name: "opus1m",
-        model: "claude-opus-4-5",
+        model: "claude-opus-5-5",
         anthropic_beta: Some(CONTEXT_1M_BETA),
     },
     BuiltinAlias {
         name: "sonnet1m",
-        model: "claude-sonnet-4-5",
+        model: "claude-sonnet-5-5",
         anthropic_beta: Some(CONTEXT_1M_BETA),
     },
 ];

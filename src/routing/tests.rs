@@ -69,7 +69,7 @@ fn override_forces_model_and_reports_inner_rule() {
     let d = t.resolve("gpt-4o").unwrap();
     assert_eq!(
         (d.backend.as_str(), d.upstream_model.as_str()),
-        ("anthropic", "claude-opus-4-5")
+        ("anthropic", "claude-opus-5-5")
     );
     assert_eq!(d.alias.as_deref(), Some("opus"));
     // A blank override is no override.
@@ -137,12 +137,12 @@ fn anthropic_words_expand_builtin_aliases() {
     let d = r(&c, "claude:opus");
     assert_eq!(
         (d.backend.as_str(), d.upstream_model.as_str()),
-        ("anthropic", "claude-opus-4-5")
+        ("anthropic", "claude-opus-5-5")
     );
     assert_eq!(d.alias.as_deref(), Some("opus"));
-    assert_eq!(d.alias_chain, vec!["claude:opus", "claude-opus-4-5"]);
+    assert_eq!(d.alias_chain, vec!["claude:opus", "claude-opus-5-5"]);
     let d = r(&c, "Anthropic:sonnet1m");
-    assert_eq!(d.upstream_model, "claude-sonnet-4-5");
+    assert_eq!(d.upstream_model, "claude-sonnet-5-5");
     assert_eq!(d.anthropic_beta.as_deref(), Some(CONTEXT_1M_BETA));
     let d = r(&c, "claude:claude-3-7-sonnet-latest");
     assert_eq!(d.upstream_model, "claude-3-7-sonnet-latest");
@@ -286,9 +286,9 @@ fn backend_model_globs() {
 fn builtin_aliases_expand_to_current_ids() {
     let c = base();
     for (alias, id) in [
-        ("opus", "claude-opus-4-5"),
-        ("sonnet", "claude-sonnet-4-5"),
-        ("haiku", "claude-haiku-4-5"),
+        ("opus", "claude-opus-5-5"),
+        ("sonnet", "claude-sonnet-5-5"),
+        ("haiku", "claude-haiku-5-5"),
     ] {
         let d = r(&c, alias);
         assert_eq!(
@@ -305,10 +305,10 @@ fn builtin_aliases_expand_to_current_ids() {
         );
     }
     let d = r(&c, "opus1m");
-    assert_eq!(d.upstream_model, "claude-opus-4-5");
+    assert_eq!(d.upstream_model, "claude-opus-5-5");
     assert_eq!(d.anthropic_beta.as_deref(), Some("context-1m-2025-08-07"));
     let d = r(&c, "sonnet1m");
-    assert_eq!(d.upstream_model, "claude-sonnet-4-5");
+    assert_eq!(d.upstream_model, "claude-sonnet-5-5");
     assert_eq!(d.anthropic_beta.as_deref(), Some("context-1m-2025-08-07"));
     // Aliases are case-sensitive: `Sonnet` is not one (and no default backend exists).
     assert!(matches!(err(&c, "Sonnet"), RouteError::NoRoute { .. }));
@@ -336,8 +336,8 @@ fn configured_aliases_override_builtins_and_may_carry_prefixes() {
     assert_eq!(d.upstream_model, "claude-sonnet-4-0");
     // Chains keep the beta of the built-in alias and record every step.
     let d = r(&c, "best");
-    assert_eq!(d.upstream_model, "claude-opus-4-5");
-    assert_eq!(d.alias_chain, vec!["best", "opus1m", "claude-opus-4-5"]);
+    assert_eq!(d.upstream_model, "claude-opus-5-5");
+    assert_eq!(d.alias_chain, vec!["best", "opus1m", "claude-opus-5-5"]);
     assert_eq!(d.anthropic_beta.as_deref(), Some(CONTEXT_1M_BETA));
     // Routed to a non-Anthropic backend the beta is dropped.
     let mut c2 = c.clone();

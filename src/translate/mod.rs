@@ -189,10 +189,23 @@ pub fn is_openai_reasoning_model(model: &str) -> bool {
     (b.len() >= 2 && b[0] == b'o' && b[1].is_ascii_digit()) || m.starts_with("gpt-5")
 }
 
-/// Models that accept `reasoning_effort` on OpenAI-compatible APIs.
+/// Models that accept `reasoning_effort` on OpenAI-compatible APIs: OpenAI's reasoning families,
+/// open-weight reasoning models as served by Groq/OpenRouter/vLLM (gpt-oss, Qwen3, DeepSeek-R1,
+/// Magistral, Grok mini), and any model whose name says it reasons or thinks.
 pub(crate) fn accepts_reasoning_effort(model: &str) -> bool {
     let m = model.to_ascii_lowercase();
-    is_openai_reasoning_model(&m) || m.contains("gpt-oss") || m.contains("grok-3-mini")
+    is_openai_reasoning_model(&m)
+        || [
+            "gpt-oss",
+            "grok-3-mini",
+            "qwen3",
+            "deepseek-r1",
+            "magistral",
+            "reason",
+            "think",
+        ]
+        .iter()
+        .any(|k| m.contains(k))
 }
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.

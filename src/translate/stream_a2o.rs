@@ -41,6 +41,8 @@ struct State {
     finish_sent: bool,
     usage: AnthropicUsage,
     ended: bool,
+    /// The stream ended with an error event (upstream error, broken or incomplete stream).
+    failed: bool,
     dropped: Vec<String>,
 }
 
@@ -123,6 +125,7 @@ impl AnthropicToOpenAiStream {
                 finish_sent: false,
                 usage: AnthropicUsage::default(),
                 ended: false,
+                failed: false,
                 dropped: Vec::new(),
             },
         }
@@ -168,6 +171,11 @@ impl AnthropicToOpenAiStream {
     /// The output stream is over (closed or errored).
     pub fn is_ended(&self) -> bool {
         self.st.ended
+    }
+
+    /// The output stream ended with an error event rather than its proper end.
+    pub fn failed(&self) -> bool {
+        self.st.failed
     }
 }
 
@@ -435,5 +443,6 @@ impl State {
             },
         );
         self.ended = true;
+        self.failed = true;
     }
 }

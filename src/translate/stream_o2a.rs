@@ -49,6 +49,8 @@ struct State {
     refused: bool,
     usage: Usage,
     ended: bool,
+    /// The stream ended with an error event (upstream error, broken or incomplete stream).
+    failed: bool,
     dropped: Vec<String>,
 }
 
@@ -178,6 +180,7 @@ impl OpenAiToAnthropicStream {
                 refused: false,
                 usage: Usage::default(),
                 ended: false,
+                failed: false,
                 dropped: Vec::new(),
             },
         }
@@ -229,6 +232,11 @@ impl OpenAiToAnthropicStream {
     /// The output stream is over (closed or errored).
     pub fn is_ended(&self) -> bool {
         self.st.ended
+    }
+
+    /// The output stream ended with an error event rather than its proper end.
+    pub fn failed(&self) -> bool {
+        self.st.failed
     }
 }
 
@@ -542,6 +550,7 @@ impl State {
             },
         );
         self.ended = true;
+        self.failed = true;
     }
 }
 

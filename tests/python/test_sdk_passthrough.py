@@ -18,7 +18,9 @@ def test_anthropic_sdk_passthrough(dario, standin):
     assert msg.usage.input_tokens == 12 and msg.usage.output_tokens == 9
     last = standin_requests(standin)[-1]
     assert last["uri"] == "/v1/messages"
-    assert last["headers"]["x-api-key"] == "client-own-key"
+    # The SDK's own credential header (x-api-key or, in newer SDKs, Authorization) unchanged.
+    h = last["headers"]
+    assert h.get("x-api-key") == "client-own-key" or h.get("authorization") == "Bearer client-own-key", h
     assert last["headers"]["user-agent"].endswith(" dario/0.1.0")
 
     with client.messages.stream(

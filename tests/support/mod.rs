@@ -10,6 +10,7 @@ use dario::config::{BackendConfig, Config, Credential, Secret};
 use dario::protocol::Protocol;
 use dario::proxy::{self, ProxyOptions};
 
+#[allow(unused_imports)]
 pub use standin::{Reply, StandIn};
 
 /// A backend pointing at a stand-in.

@@ -1,0 +1,420 @@
+//! Live client for the running proxy's admin endpoints (`GET /status`, `/pool`, `/analytics`),
+//! used by the MCP tools to show live state next to what is on disk.
+//!
+//! Owns: finding the proxy (`DARIO_HOST`/`DARIO_PORT`, default 127.0.0.1:3456), authenticating
+//! with `DARIO_API_KEY`, short deadlines (300 ms connect, 2 s total) and telling "not running"
+//! apart from "running but refused". Must not: send anything but GETs to the admin API, or
+//! talk to any address other than the proxy's own (unspecified bind addresses map to
+//! loopback).
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Secret;
+
+/// Default listening address of `dario proxy` (SPEC §2).
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 3456;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the proxy listens, as this process sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAddr {
+    /// Host to connect to (an unspecified bind address already mapped to loopback).
+    pub host: String,
+    pub port: u16,
+}
+
+impl ProxyAddr {
+    /// From `DARIO_HOST` / `DARIO_PORT`, defaulting to 127.0.0.1:3456.
+    pub fn from_env() -> Result<Self, String> {
+        let host = std::env::var("DARIO_HOST").ok();
+        let port = std::env::var("DARIO_PORT").ok();
+        Self::parse(host.as_deref(), port.as_deref())
+    }
+
+    /// From optional host and port strings (as found in the environment).
+    pub fn parse(host: Option<&str>, port: Option<&str>) -> Result<Self, String> {
+        let host = host
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .unwrap_or(DEFAULT_HOST);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+            Ok(ip) if ip.is_unspecified() => "::1".to_string(),
+            Ok(ip) => ip.to_string(),
+            Err(_) if host.eq_ignore_ascii_case("localhost") => "127.0.0.1".to_string(),
+            Err(_) => host.to_string(),
+        };
+        let port = match port.map(str::trim).filter(|p| !p.is_empty()) {
+            None => DEFAULT_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(0) | Err(_) => {
+                    return Err(format!(
+                        "DARIO_PORT=`{p}` is not a port number (1-65535): fix or unset it"
+                    ))
+                }
+                Ok(n) => n,
+            },
+        };
+        Ok(ProxyAddr { host, port })
+    }
+
+    /// `host:port`, IPv6 hosts bracketed.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.authority(), path_and_query)
+    }
+}
+
+/// What the MCP tools report about the proxy: running or not, and the basics from `/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ProxyState {
+    /// Whether a dario proxy answered on `address`.
+    pub running: bool,
+    /// The address asked (`host:port`).
+    pub address: String,
+    /// One line for humans: "running (dario 0.1.0, up 42 s)" or "proxy not running: …".
+    pub detail: String,
+    /// Version the running proxy reports.
+    pub version: Option<String>,
+    pub uptime_secs: Option<u64>,
+    /// SHA-256 digest of the configuration the running proxy has loaded.
+    pub config_digest: Option<String>,
+    pub requests_total: Option<u64>,
+}
+
+/// The outcome of one admin GET.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetch {
+    /// Nothing (or nothing answering HTTP) listens there.
+    NotRunning(String),
+    /// The proxy answered but not with a usable JSON body (auth refused, 404, bad JSON).
+    Failed(String),
+    Ok(Value),
+}
+
+/// Client for the admin API. Cheap to create; the HTTP client is built on first use.
+#[derive(Debug)]
+pub struct LiveClient {
+    addr: Result<ProxyAddr, String>,
+    api_key: Option<Secret>,
+    http: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl LiveClient {
+    /// From the environment (`DARIO_HOST`, `DARIO_PORT`, `DARIO_API_KEY`).
+    pub fn from_env() -> Self {
+        let api_key = std::env::var("DARIO_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(Secret::new);
+        LiveClient::new(ProxyAddr::from_env(), api_key)
+    }
+
+    pub fn new(addr: Result<ProxyAddr, String>, api_key: Option<Secret>) -> Self {
+        LiveClient {
+            addr,
+            api_key,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// The address asked, for messages (`127.0.0.1:3456`, or the configuration error).
+    pub fn address(&self) -> String {
+        match &self.addr {
+            Ok(a) => a.authority(),
+            Err(e) => format!("(invalid: {e})"),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                // reqwest is built without a default TLS provider; this client only speaks plain
+                // HTTP to loopback, but building it still wants one installed. Another part of
+                // the process may have installed it already, which is fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .http1_only()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .timeout(TOTAL_TIMEOUT)
+                    .user_agent(crate::user_agent_token())
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// `GET path` on the proxy, decoded as JSON.
+    pub async fn get(&self, path_and_query: &str) -> Fetch {
+        let addr = match &self.addr {
+            Ok(a) => a,
+            Err(e) => return Fetch::NotRunning(e.clone()),
+        };
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return Fetch::Failed(e),
+        };
+        let mut req = client.get(addr.url(path_and_query));
+        if let Some(key) = &self.api_key {
+            req = req.header("x-api-key", key.expose());
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Fetch::NotRunning(format!(
+                    "proxy not running: nothing accepts connections on {} (start it with `dario proxy`)",
+                    addr.authority()
+                ))
+            }
+            Err(e) if e.is_timeout() => {
+                return Fetch::NotRunning(format!(
+                    "proxy not running: {} did not answer {path_and_query} within {} s",
+                    addr.authority(),
+                    TOTAL_TIMEOUT.as_secs()
+                ))
+            }
+            Err(e) => {
+                return Fetch::NotRunning(format!(
+                    "proxy not running: {} does not speak HTTP ({})",
+                    addr.authority(),
+                    without_url(&e)
+                ))
+            }
+        };
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            let hint = if self.api_key.is_some() {
+                "DARIO_API_KEY in this environment does not match the proxy's"
+            } else {
+                "the proxy requires DARIO_API_KEY: set it in the MCP server's environment"
+            };
+            return Fetch::Failed(format!(
+                "proxy on {} refused {path_and_query} ({status}): {hint}",
+                addr.authority()
+            ));
+        }
+        if !status.is_success() {
+            return Fetch::Failed(format!(
+                "proxy on {} answered {path_and_query} with {status}: is it dario, and the same version as this binary ({})?",
+                addr.authority(),
+                crate::VERSION
+            ));
+        }
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Fetch::Failed(format!(
+                    "proxy on {} broke off its {path_and_query} answer: {}",
+                    addr.authority(),
+                    without_url(&e)
+                ))
+            }
+        };
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => Fetch::Ok(v),
+            Err(e) => Fetch::Failed(format!(
+                "proxy on {} sent a {path_and_query} body that is not JSON ({e})",
+                addr.authority()
+            )),
+        }
+    }
+
+    /// `GET /status`, summarised as a [`ProxyState`], with the full body when there is one.
+    pub async fn status(&self) -> (ProxyState, Option<Value>) {
+        let fetch = self.get("/status").await;
+        proxy_state(&self.address(), &fetch)
+    }
+
+    /// `/status` and another admin endpoint, concurrently.
+    pub async fn status_and(&self, path_and_query: &str) -> (ProxyState, Option<Value>, Fetch) {
+        let (status, other) = tokio::join!(self.get("/status"), self.get(path_and_query));
+        let (state, body) = proxy_state(&self.address(), &status);
+        (state, body, other)
+    }
+}
+
+/// The error text without the URL reqwest appends (it is the loopback address we already name).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    last.unwrap_or_else(|| "unknown error".to_string())
+}
+
+/// Builds the [`ProxyState`] from the `/status` fetch.
+pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) {
+    match fetch {
+        Fetch::NotRunning(why) => (
+            ProxyState {
+                running: false,
+                address: address.to_string(),
+                detail: why.clone(),
+                version: None,
+                uptime_secs: None,
+                config_digest: None,
+                requests_total: None,
+            },
+            None,
+        ),
+        Fetch::Failed(why) => (
+            ProxyState {
+                running: true,
+                address: address.to_string(),
+                detail: format!("running, but live data is unavailable: {why}"),
+                version: None,
+                uptime_secs: None,
+                config_digest: None,
+                requests_total: None,
+            },
+            None,
+        ),
+        Fetch::Ok(body) => {
+            let version = body
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let uptime_secs = body.get("uptime_secs").and_then(Value::as_u64);
+            let config_digest = body
+                .get("config_digest")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let requests_total = body.get("requests_total").and_then(Value::as_u64);
+            let mut detail = format!(
+                "running (dario {}",
+                version.as_deref().unwrap_or("unknown version")
+            );
+            if let Some(up) = uptime_secs {
+                detail.push_str(&format!(", up {}", human_duration(up)));
+            }
+            if let Some(n) = requests_total {
+                detail.push_str(&format!(", {n} requests"));
+            }
+            detail.push(')');
+            if let Some(v) = &version {
+                if v != crate::VERSION {
+                    detail.push_str(&format!(
+                        "; NOTE: this MCP server is dario {}, the proxy is {v}",
+                        crate::VERSION
+                    ));
+                }
+            }
+            (
+                ProxyState {
+                    running: true,
+                    address: address.to_string(),
+                    detail,
+                    version,
+                    uptime_secs,
+                    config_digest,
+                    requests_total,
+                },
+                Some(body.clone()),
+            )
+        }
+    }
+}
+
+/// `90061` → `1d 1h 1m`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn address_from_env_values() {
+        let a = ProxyAddr::parse(None, None).unwrap();
+        assert_eq!(a.authority(), "127.0.0.1:3456");
+        assert_eq!(
+            ProxyAddr::parse(Some("0.0.0.0"), Some("8080"))
+                .unwrap()
+                .authority(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            ProxyAddr::parse(Some("::"), None).unwrap().authority(),
+            "[::1]:3456"
+        );
+        assert_eq!(
+            ProxyAddr::parse(Some("[::1]"), None).unwrap().authority(),
+            "[::1]:3456"
+        );
+        assert_eq!(
+            ProxyAddr::parse(Some("localhost"), Some(" 9 "))
+                .unwrap()
+                .authority(),
+            "127.0.0.1:9"
+        );
+        let err = ProxyAddr::parse(None, Some("http")).unwrap_err();
+        assert!(err.contains("DARIO_PORT"), "{err}");
+        assert!(ProxyAddr::parse(None, Some("0")).is_err());
+    }
+
+    #[test]
+    fn state_from_status_body() {
+        let body = json!({"version": crate::VERSION, "uptime_secs": 75, "config_digest": "ab", "requests_total": 3});
+        let (s, b) = proxy_state("127.0.0.1:1", &Fetch::Ok(body));
+        assert!(s.running);
+        assert_eq!(s.config_digest.as_deref(), Some("ab"));
+        assert_eq!(
+            s.detail,
+            format!("running (dario {}, up 1m 15s, 3 requests)", crate::VERSION)
+        );
+        assert!(b.is_some());
+        let (s, b) = proxy_state("x", &Fetch::NotRunning("proxy not running: no".into()));
+        assert!(!s.running && b.is_none());
+        assert!(s.detail.contains("proxy not running"));
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_not_running() {
+        // Bind then drop: the port is (almost certainly) closed now.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = LiveClient::new(
+            ProxyAddr::parse(Some("127.0.0.1"), Some(&port.to_string())),
+            None,
+        );
+        let (state, body) = c.status().await;
+        assert!(!state.running, "{state:?}");
+        assert!(body.is_none());
+        assert!(
+            state.detail.contains("proxy not running"),
+            "{}",
+            state.detail
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! The real `dario` binary as a process: default command, refusal to bind off loopback without a
+//! key, SIGHUP hot reload (a bad file keeps the old config), SIGTERM exits 0.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn dario() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dario"))
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `dario [args]` on an ephemeral port and waits for its "listening on" line.
+fn start(home: &std::path::Path, args: &[&str]) -> Running {
+    let mut child = dario()
+        .args(args)
+        .env("DARIO_HOME", home)
+        .env("HOME", home)
+        .env("DARIO_PORT", "0")
+        .env_remove("DARIO_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().expect("dario printed nothing").unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, base }
+}
+
+fn write_backend(home: &std::path::Path, name: &str, json: &str) {
+    let dir = home.join("backends");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        dir.join(format!("{name}.json")),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn no_command_runs_the_proxy_and_sigterm_exits_zero() {
+    let home = tempfile::tempdir().unwrap();
+    let mut p = start(home.path(), &[]);
+    let r = client()
+        .get(format!("{}/health", p.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(r).await["service"], "dario");
+    signal(&p.child, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn refuses_a_public_bind_without_an_api_key() {
+    let home = tempfile::tempdir().unwrap();
+    let out = dario()
+        .args(["proxy", "--host", "0.0.0.0", "--port", "0"])
+        .env("DARIO_HOME", home.path())
+        .env_remove("DARIO_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DARIO_API_KEY") && err.contains("--allow-unauthenticated"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
+    let up = StandIn::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let p = start(home.path(), &["proxy"]);
+    let c = client();
+    let ask = |model: &'static str| {
+        let c = c.clone();
+        let url = format!("{}/v1/chat/completions", p.base);
+        async move {
+            c.post(url)
+                .body(format!(r#"{{"model":"{model}","messages":[]}}"#))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ask("llama-local").await, 404);
+
+    write_backend(
+        home.path(),
+        "local",
+        &format!(
+            r#"{{"name":"local","protocol":"openai","base_url":"{}","models":["llama-*"]}}"#,
+            up.openai_url()
+        ),
+    );
+    signal(&p.child, "-HUP");
+    let mut status = 0;
+    for _ in 0..100 {
+        status = ask("llama-local").await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200, "the new backend is live after SIGHUP");
+
+    // A malformed config.toml is rejected; the running config stays.
+    std::fs::write(
+        home.path().join("config.toml"),
+        "default_backend = [unclosed\n",
+    )
+    .unwrap();
+    signal(&p.child, "-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ask("llama-local").await, 200);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("config.toml")).unwrap(),
+        "default_backend = [unclosed\n",
+        "a corrupt file is never rewritten"
+    );
+}
