@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- [--quick] [--json out.json] [--md out.md]
-//!     [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000]
+//!     [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000] [--sections 1,2,3,4]
 //! ```
 //!
 //! Processes: the harness (load generator, hyper HTTP/1.1 keep-alive connections with
@@ -59,6 +59,8 @@ struct Opts {
     mode: DarioMode,
     nginx: bool,
     streams: Vec<usize>,
+    /// Which numbered sections to run (1 latency, 2 throughput, 3 streaming, 4 big bodies).
+    sections: Vec<u8>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -70,6 +72,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         mode: DarioMode::Auto,
         nginx: true,
         streams: vec![],
+        sections: vec![1, 2, 3, 4],
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -90,6 +93,16 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .map(|s| s.trim().parse().map_err(|_| format!("bad --streams `{s}`")))
                     .collect::<Result<_, _>>()?
             }
+            "--sections" => {
+                o.sections = val()?
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse()
+                            .map_err(|_| format!("bad --sections `{s}`"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => {
                 println!("{}", HELP);
                 std::process::exit(0);
@@ -107,7 +120,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     Ok(o)
 }
 
-const HELP: &str = "cargo run --release --example bench -- [--quick] [--json out.json] [--md out.md] [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000]";
+const HELP: &str = "cargo run --release --example bench -- [--quick] [--json out.json] [--md out.md] [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000] [--sections 1,2,3,4]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -781,6 +794,7 @@ async fn run(opts: Opts) -> Result<(), String> {
 
     // ---- 1. Added latency at concurrency 1 ------------------------------------------------
     let (rounds, per_round, warm) = if q { (2, 1500, 200) } else { (4, 5000, 500) };
+    let lat_lanes_run = opts.sections.contains(&1);
     rep.line("## 1. Latency at concurrency 1, 2 KiB non-streaming request");
     rep.line("");
     rep.line(format!("{} requests per target and lane, in {rounds} interleaved rounds. *Added* = target − direct at the same percentile (µs).", rounds * per_round));
@@ -807,7 +821,7 @@ async fn run(opts: Opts) -> Result<(), String> {
     }
     let mut lat_json = serde_json::Map::new();
     let mut added_p50: BTreeMap<(String, &str), f64> = BTreeMap::new();
-    for (lane, req, direct_req, passthrough) in &lanes {
+    for (lane, req, direct_req, passthrough) in lanes.iter().filter(|_| lat_lanes_run) {
         let mut res: BTreeMap<&str, (load::RunResult, f64, u64)> = BTreeMap::new();
         for r in 0..rounds {
             for k in 0..targets.len() {
@@ -920,7 +934,12 @@ async fn run(opts: Opts) -> Result<(), String> {
     let mut rss_load = 0u64;
     let mut best: BTreeMap<&str, (usize, usize)> = BTreeMap::new(); // (max c with p99<1ms, <10ms)
     let mut rps_at: BTreeMap<(usize, &str), f64> = BTreeMap::new();
-    for &c in &[8usize, 32, 128] {
+    let levels: &[usize] = if opts.sections.contains(&2) {
+        &[8, 32, 128]
+    } else {
+        &[]
+    };
+    for &c in levels {
         let mut res: BTreeMap<&str, (load::RunResult, f64, u64)> = BTreeMap::new();
         for r in 0..trounds {
             for k in 0..targets.len() {
@@ -1052,7 +1071,8 @@ async fn run(opts: Opts) -> Result<(), String> {
     }
     let mut stream_json = serde_json::Map::new();
     let mut all_ttfb_dario: Vec<u64> = vec![];
-    for (lane, req, direct_req, passthrough) in &st_lanes {
+    let stream_run = opts.sections.contains(&3);
+    for (lane, req, direct_req, passthrough) in st_lanes.iter().filter(|_| stream_run) {
         let mut per: BTreeMap<&str, Vec<load::StreamResult>> = BTreeMap::new();
         let mut ttfbs: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for r in 0..srounds {
@@ -1144,7 +1164,7 @@ async fn run(opts: Opts) -> Result<(), String> {
     let mut cap_json = serde_json::Map::new();
     let mut per_stream_kib_1000: Option<f64> = None;
     let mut late_1000: Option<u64> = None;
-    for &n in &opts.streams {
+    for &n in opts.streams.iter().filter(|_| stream_run) {
         let mut nj = serde_json::Map::new();
         for t in &targets {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1236,7 +1256,8 @@ async fn run(opts: Opts) -> Result<(), String> {
         ));
     }
     let mut big_json = serde_json::Map::new();
-    for (lane, req, direct_req, passthrough) in &big_lanes {
+    let big_run = opts.sections.contains(&4);
+    for (lane, req, direct_req, passthrough) in big_lanes.iter().filter(|_| big_run) {
         let mut res: BTreeMap<&str, (load::RunResult, f64, u64)> = BTreeMap::new();
         for r in 0..brounds {
             for k in 0..targets.len() {
