@@ -1457,18 +1457,24 @@ async fn run(opts: Opts) -> Result<(), String> {
             .unwrap_or("not measured".into()),
         late_1000.map(|l| l == 0),
     );
+    // A Nagle/delayed-ACK stall hits every request of the affected shape (~40 ms added to
+    // each), so it shows in the p99.9; an isolated outlier is the shared machine's scheduler.
     let slow = all_c1_dario.iter().filter(|&&x| x >= 35_000_000).count();
     let slow_ttfb = all_ttfb_dario.iter().filter(|&&x| x >= 35_000_000).count();
+    let p999 = Dist::of(all_c1_dario.clone()).p999;
+    let ttfb_p999 = Dist::of(all_ttfb_dario.clone()).p999;
     verdict(
         &mut rep,
         "no 40 ms Nagle/delayed-ACK artifacts",
         format!(
-            "{slow} of {} c=1 requests and {slow_ttfb} of {} stream TTFBs ≥ 35 ms (max {:.2} ms)",
+            "p99.9 {} ms (c=1 requests), {} ms (stream TTFB); {slow} of {} requests and {slow_ttfb} of {} TTFBs ≥ 35 ms (max {} ms)",
+            ms(p999),
+            ms(ttfb_p999),
             all_c1_dario.len(),
             all_ttfb_dario.len(),
             ms(all_c1_dario.iter().copied().max().unwrap_or(0))
         ),
-        Some(slow == 0 && slow_ttfb == 0),
+        Some(p999 < 35_000_000 && ttfb_p999 < 35_000_000),
     );
     rep.line("");
     rep.line(format!(
