@@ -79,7 +79,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         verbosity: args.verbose,
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One worker thread: a local router's work per request is tens of microseconds, and on a
+    // small machine a second worker mostly adds cross-thread wake-ups (futex + eventfd per
+    // request) for no throughput (BENCHMARKS.md). TOKIO_WORKER_THREADS still overrides it.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(1);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("could not start the async runtime")?;

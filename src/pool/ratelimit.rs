@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::Serialize;
 
 use super::timefmt::{duration_from_secs, parse_go_duration, parse_rfc3339};
@@ -39,6 +39,7 @@ impl Dimension {
         }
     }
 
+    #[cfg(test)]
     fn anthropic_name(self) -> &'static str {
         match self {
             Dimension::Requests => "requests",
@@ -51,7 +52,48 @@ impl Dimension {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// This dimension's header names, built once (parsing runs on every upstream response).
+    fn header_names(self) -> &'static HeaderNames {
+        &HEADER_NAMES[self.index()]
+    }
 }
+
+/// The six rate-limit header names of one dimension.
+struct HeaderNames {
+    anthropic_limit: HeaderName,
+    anthropic_remaining: HeaderName,
+    anthropic_reset: HeaderName,
+    openai_limit: HeaderName,
+    openai_remaining: HeaderName,
+    openai_reset: HeaderName,
+}
+
+macro_rules! header_names {
+    ($a:literal, $o:literal) => {
+        HeaderNames {
+            anthropic_limit: HeaderName::from_static(concat!("anthropic-ratelimit-", $a, "-limit")),
+            anthropic_remaining: HeaderName::from_static(concat!(
+                "anthropic-ratelimit-",
+                $a,
+                "-remaining"
+            )),
+            anthropic_reset: HeaderName::from_static(concat!("anthropic-ratelimit-", $a, "-reset")),
+            openai_limit: HeaderName::from_static(concat!("x-ratelimit-limit-", $o)),
+            openai_remaining: HeaderName::from_static(concat!("x-ratelimit-remaining-", $o)),
+            openai_reset: HeaderName::from_static(concat!("x-ratelimit-reset-", $o)),
+        }
+    };
+}
+
+/// Indexed by [`Dimension`] order; Anthropic uses `anthropic_name`, OpenAI `as_str` with `-`.
+static HEADER_NAMES: [HeaderNames; 4] = [
+    header_names!("requests", "requests"),
+    header_names!("tokens", "tokens"),
+    header_names!("input-tokens", "input-tokens"),
+    header_names!("output-tokens", "output-tokens"),
+];
+static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 
 /// What one response said about one dimension. Each field is independent: a header that is
 /// missing or unparsable leaves its field `None`.
@@ -94,41 +136,38 @@ impl RateLimitHeaders {
         let mut out = RateLimitHeaders::default();
         for d in Dimension::ALL {
             let r = &mut out.dims[d.index()];
-            let a = d.anthropic_name();
+            let n = d.header_names();
             // Anthropic: anthropic-ratelimit-<dim>-{limit,remaining,reset}, reset = RFC 3339.
-            r.limit = header_u64(headers, &format!("anthropic-ratelimit-{a}-limit"));
-            r.remaining = header_u64(headers, &format!("anthropic-ratelimit-{a}-remaining"));
-            r.reset_at = header_str(headers, &format!("anthropic-ratelimit-{a}-reset"))
-                .and_then(|v| parse_reset(v, now, wall_now));
+            r.limit = header_u64(headers, &n.anthropic_limit);
+            r.remaining = header_u64(headers, &n.anthropic_remaining);
+            r.reset_at =
+                header_str(headers, &n.anthropic_reset).and_then(|v| parse_reset(v, now, wall_now));
             // OpenAI-style: x-ratelimit-{limit,remaining,reset}-<dim>, reset = Go duration.
             // Only requests/tokens exist there; input/output names are accepted too (harmless).
-            let o = d.as_str().replace('_', "-");
-            r.limit = r
-                .limit
-                .or_else(|| header_u64(headers, &format!("x-ratelimit-limit-{o}")));
+            r.limit = r.limit.or_else(|| header_u64(headers, &n.openai_limit));
             r.remaining = r
                 .remaining
-                .or_else(|| header_u64(headers, &format!("x-ratelimit-remaining-{o}")));
+                .or_else(|| header_u64(headers, &n.openai_remaining));
             r.reset_at = r.reset_at.or_else(|| {
-                header_str(headers, &format!("x-ratelimit-reset-{o}"))
-                    .and_then(|v| parse_reset(v, now, wall_now))
+                header_str(headers, &n.openai_reset).and_then(|v| parse_reset(v, now, wall_now))
             });
         }
-        out.retry_after = header_str(headers, "retry-after-ms")
+        out.retry_after = header_str(headers, &RETRY_AFTER_MS)
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|ms| duration_from_secs(ms / 1000.0))
             .or_else(|| {
-                header_str(headers, "retry-after").and_then(|v| parse_retry_after(v, wall_now))
+                header_str(headers, &http::header::RETRY_AFTER)
+                    .and_then(|v| parse_retry_after(v, wall_now))
             });
         out
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name)?.to_str().ok()
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+fn header_u64(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
     let v = header_str(headers, name)?.trim();
     if let Ok(n) = v.parse::<u64>() {
         return Some(n);
@@ -249,6 +288,32 @@ impl RateLimitState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_header_names_match_the_dimension_names() {
+        for d in Dimension::ALL {
+            let n = d.header_names();
+            let (a, o) = (d.anthropic_name(), d.as_str().replace('_', "-"));
+            assert_eq!(
+                n.anthropic_limit.as_str(),
+                format!("anthropic-ratelimit-{a}-limit")
+            );
+            assert_eq!(
+                n.anthropic_remaining.as_str(),
+                format!("anthropic-ratelimit-{a}-remaining")
+            );
+            assert_eq!(
+                n.anthropic_reset.as_str(),
+                format!("anthropic-ratelimit-{a}-reset")
+            );
+            assert_eq!(n.openai_limit.as_str(), format!("x-ratelimit-limit-{o}"));
+            assert_eq!(
+                n.openai_remaining.as_str(),
+                format!("x-ratelimit-remaining-{o}")
+            );
+            assert_eq!(n.openai_reset.as_str(), format!("x-ratelimit-reset-{o}"));
+        }
+    }
     use http::HeaderValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -2,7 +2,7 @@
 //!
 //! Owns: who may call dario. Must not: forward the client's dario key anywhere.
 
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -124,24 +124,28 @@ pub fn preflight(state: &ProxyState, headers: &HeaderMap) -> Response<Body> {
     resp
 }
 
-/// Adds dario's headers to every response it sends.
+static X_DARIO_REQUEST_ID: HeaderName = HeaderName::from_static("x-dario-request-id");
+
+/// Adds dario's headers to every response it sends. Header names are constants: a `&str` key
+/// would be parsed again on every response.
 pub fn decorate(state: &ProxyState, h: &mut HeaderMap, request_id: &str) {
+    use http::header;
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-dario-request-id", v);
+        h.insert(X_DARIO_REQUEST_ID.clone(), v);
     }
     h.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        state.cors_origin.clone(),
     );
-    h.insert("access-control-allow-origin", state.cors_origin.clone());
-    h.insert(http::header::VARY, HeaderValue::from_static("origin"));
+    h.insert(header::VARY, HeaderValue::from_static("origin"));
     h.insert(
-        "access-control-expose-headers",
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSED),
     );
 }

@@ -96,11 +96,40 @@ struct RelayState {
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
+    /// One idle timer for the whole body, re-armed only when it fires early: a fresh
+    /// `timeout` per chunk costs a timer-wheel insert and removal for every event.
+    idle_timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     finished: bool,
     /// The last chunk sent ended at an event boundary (for a clean error event after it).
     at_boundary: bool,
     info: EndInfo,
     hook: EndHook,
+}
+
+impl RelayState {
+    /// The next upstream chunk, or `Err` when none arrives within `idle` from now (what
+    /// `tokio::time::timeout(idle, upstream.next())` does, without a timer per chunk).
+    async fn next_within_idle(&mut self) -> Result<Option<reqwest::Result<Bytes>>, ()> {
+        use std::future::Future;
+        use std::task::Poll;
+        let due = tokio::time::Instant::now() + self.idle;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(item) = self.upstream.poll_next_unpin(cx) {
+                return Poll::Ready(Ok(item));
+            }
+            loop {
+                match self.idle_timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) if tokio::time::Instant::now() >= due => {
+                        return Poll::Ready(Err(()))
+                    }
+                    // Armed for an earlier wait: move it to this wait's deadline.
+                    Poll::Ready(()) => self.idle_timer.as_mut().reset(due),
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl Drop for RelayState {
@@ -141,6 +170,7 @@ pub fn relay(
         mode,
         client_protocol,
         idle,
+        idle_timer: Box::pin(tokio::time::sleep(idle)),
         finished: false,
         at_boundary: true,
         info: EndInfo::default(),
@@ -151,7 +181,7 @@ pub fn relay(
             if st.finished {
                 return None;
             }
-            let failure = match tokio::time::timeout(st.idle, st.upstream.next()).await {
+            let failure = match st.next_within_idle().await {
                 Ok(Some(Ok(chunk))) => {
                     st.info.bytes += chunk.len() as u64;
                     let out = match &mut st.mode {

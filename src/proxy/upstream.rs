@@ -66,10 +66,7 @@ pub fn choose_auth(
     match credential {
         Credential::Passthrough if !dario_key_required => {
             let mut out = Vec::new();
-            for name in [
-                http::header::AUTHORIZATION,
-                HeaderName::from_static("x-api-key"),
-            ] {
+            for name in [http::header::AUTHORIZATION, X_API_KEY.clone()] {
                 if let Some(v) = client_headers.get(&name) {
                     let mut v = v.clone();
                     v.set_sensitive(true);
@@ -101,7 +98,7 @@ pub fn build_request(
     client: &reqwest::Client,
     out: OutboundRequest<'_>,
 ) -> reqwest::RequestBuilder {
-    let url = format!("{}{}", out.base_url.trim_end_matches('/'), out.path);
+    let url = upstream_url(out.base_url, out.path);
     let same_protocol = out.inbound == out.backend.protocol;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
@@ -132,17 +129,20 @@ pub fn build_request(
             h.append(name.clone(), value.clone());
         }
     }
-    if out.backend.protocol == Protocol::Anthropic && !h.contains_key("anthropic-version") {
-        h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+    if out.backend.protocol == Protocol::Anthropic && !h.contains_key(&ANTHROPIC_VERSION) {
+        h.insert(
+            ANTHROPIC_VERSION.clone(),
+            HeaderValue::from_static("2023-06-01"),
+        );
     }
     if let Some(beta) = out.anthropic_beta {
-        let merged = match h.get("anthropic-beta").and_then(|v| v.to_str().ok()) {
+        let merged = match h.get(&ANTHROPIC_BETA).and_then(|v| v.to_str().ok()) {
             Some(existing) if existing.split(',').any(|b| b.trim() == beta) => existing.to_string(),
             Some(existing) => format!("{existing},{beta}"),
             None => beta.to_string(),
         };
         if let Ok(v) = HeaderValue::from_str(&merged) {
-            h.insert("anthropic-beta", v);
+            h.insert(ANTHROPIC_BETA.clone(), v);
         }
     }
     for (k, v) in &out.backend.headers {
@@ -166,7 +166,7 @@ pub fn build_request(
             Protocol::Anthropic => {
                 if let Ok(mut v) = HeaderValue::from_str(secret.expose()) {
                     v.set_sensitive(true);
-                    h.insert("x-api-key", v);
+                    h.insert(X_API_KEY.clone(), v);
                 }
             }
             Protocol::OpenAi => {
@@ -184,12 +184,67 @@ pub fn build_request(
         }
         UpstreamAuth::None => {}
     }
-    client.post(url).headers(h).body(out.body)
+    match url {
+        Ok(url) => client.post(url),
+        // Not a valid URL: let reqwest report it when the request is sent, as before.
+        Err(text) => client.post(text),
+    }
+    .headers(h)
+    .body(out.body)
+}
+
+static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// `base_url` + `path`, parsed once per worker thread and reused: parsing a URL costs more
+/// than building the rest of the request. The cache is small and bounded (backends × paths);
+/// an unparsable URL is returned as text for reqwest to reject.
+fn upstream_url(base_url: &str, path: &'static str) -> Result<reqwest::Url, String> {
+    use std::cell::RefCell;
+    const CAP: usize = 64;
+    thread_local! {
+        static CACHE: RefCell<Vec<(String, &'static str, reqwest::Url)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, url)) = cache.iter().find(|(b, p, _)| b == base_url && *p == path) {
+            return Ok(url.clone());
+        }
+        let text = format!("{}{}", base_url.trim_end_matches('/'), path);
+        let url = reqwest::Url::parse(&text).map_err(|_| text)?;
+        if cache.len() >= CAP {
+            cache.clear();
+        }
+        cache.push((base_url.to_string(), path, url.clone()));
+        Ok(url)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_urls_are_parsed_once_and_reused() {
+        for _ in 0..2 {
+            let u = upstream_url("http://127.0.0.1:9/v1/", "/chat/completions").unwrap();
+            assert_eq!(u.as_str(), "http://127.0.0.1:9/v1/chat/completions");
+            let u = upstream_url("http://127.0.0.1:9", "/v1/messages").unwrap();
+            assert_eq!(u.as_str(), "http://127.0.0.1:9/v1/messages");
+        }
+        assert_eq!(
+            upstream_url("not a url", "/v1/messages").unwrap_err(),
+            "not a url/v1/messages"
+        );
+        // More distinct URLs than the cache holds: still correct.
+        for i in 0..200 {
+            let base = format!("http://127.0.0.1:{}", 1000 + i);
+            let u = upstream_url(&base, "/v1/messages").unwrap();
+            assert_eq!(u.as_str(), format!("{base}/v1/messages"));
+        }
+    }
 
     #[test]
     fn user_agent_appends_dario() {
