@@ -134,8 +134,18 @@ async fn route(
     guard::check_origin(state, req.headers())?;
     if endpoint != Endpoint::Health {
         if let Err(e) = guard::authorize(state, req.headers()) {
-            if let Endpoint::Chat(p) = endpoint {
-                chat::record_refusal(state, p, request_id, received, e.status().as_u16());
+            match endpoint {
+                Endpoint::Chat(p) => {
+                    chat::record_refusal(state, p, request_id, received, e.status().as_u16())
+                }
+                Endpoint::CountTokens => chat::record_refusal(
+                    state,
+                    Protocol::Anthropic,
+                    request_id,
+                    received,
+                    e.status().as_u16(),
+                ),
+                _ => {}
             }
             return Err(e);
         }
