@@ -54,3 +54,24 @@ def test_openai_sdk_passthrough(dario, standin):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == TEXT
     assert chunks[-1].usage.completion_tokens == 9
+
+
+def test_sdk_model_lists_and_token_counts(dario):
+    a = anthropic.Anthropic(base_url=dario, api_key="k", max_retries=0)
+    ids = [m.id for m in a.models.list()]
+    assert "sonnet" in ids and any(i.startswith("claude-") for i in ids)
+    # Anthropic-protocol backend: forwarded; OpenAI-protocol backend: a local estimate.
+    assert a.messages.count_tokens(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+    ).input_tokens == 42
+    est = a.messages.with_raw_response.count_tokens(
+        model="llama-3-test", messages=[{"role": "user", "content": "The quick brown fox jumps."}]
+    )
+    assert est.headers["x-dario-token-count"].startswith("estimate")
+    assert 3 <= est.parse().input_tokens <= 30
+
+    o = openai.OpenAI(base_url=f"{dario}/v1", api_key="k", max_retries=0)
+    oids = [m.id for m in o.models.list()]
+    assert "gpt-4o-mini" in oids
+    # The keyed `compat` backend's own list is included, with its prefix.
+    assert "compat:standin-model" in oids
