@@ -689,3 +689,23 @@ async fn a_broken_passthrough_stream_gets_a_parseable_error_event() {
     let j: serde_json::Value = serde_json::from_str(data).unwrap();
     assert_eq!(j["type"], "error");
 }
+
+#[tokio::test]
+async fn speaks_h2c_on_the_same_port() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    dario::proxy::upstream::install_crypto_provider();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","stream":true,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+}
