@@ -1,8 +1,13 @@
 //! `dario proxy`: parse flags, load config, run the server until a signal.
 
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
+
+use crate::config::{self, Secret};
+use crate::proxy::{self, ProxyOptions};
 
 #[derive(Debug, Args, Default)]
 pub struct ProxyArgs {
@@ -23,6 +28,104 @@ pub struct ProxyArgs {
     pub verbose: u8,
 }
 
-pub fn run(_args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("proxy: not built yet")
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let filter = match args.verbose {
+        0 => "dario=warn",
+        1 => "dario=info",
+        _ => "dario=debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DARIO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+
+    // Defaults apply when neither the flag nor the environment gives a value.
+    let host = args
+        .host
+        .clone()
+        .or_else(|| std::env::var("DARIO_HOST").ok())
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    let port = args
+        .port
+        .or_else(|| {
+            std::env::var("DARIO_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+        })
+        .unwrap_or(3456);
+    let ip: IpAddr = if host == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse()
+            .with_context(|| format!("--host `{host}` is not an IP address (try 127.0.0.1)"))?
+    };
+    let home = config::Home::resolve().context("could not locate dario's home directory")?;
+    let config = config::load(&home).context("could not load dario's configuration")?;
+    let home = std::sync::Arc::new(home);
+    let api_key = std::env::var("DARIO_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(Secret::new);
+    let options = ProxyOptions {
+        listen: SocketAddr::new(ip, port),
+        api_key,
+        cors_origin: std::env::var("DARIO_CORS_ORIGIN")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        model_override: args.model.clone(),
+        verbosity: args.verbose,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let bound = proxy::bind(config, options, args.allow_unauthenticated).await?;
+        eprintln!(
+            "dario {} listening on http://{}  (Anthropic: /v1/messages · OpenAI: /v1/chat/completions)",
+            crate::VERSION,
+            bound.local_addr()
+        );
+        #[cfg(unix)]
+        spawn_reload_on_sighup(bound.state.clone(), home);
+        bound.serve(proxy::shutdown_signal()).await;
+        eprintln!("dario stopped");
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGHUP re-reads the configuration and swaps it in whole; a bad file keeps the old config.
+#[cfg(unix)]
+fn spawn_reload_on_sighup(
+    state: std::sync::Arc<crate::proxy::ProxyState>,
+    home: std::sync::Arc<config::Home>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP handler unavailable: hot reload disabled");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let home = home.clone();
+            let loaded = tokio::task::spawn_blocking(move || config::load(&home)).await;
+            match loaded {
+                Ok(Ok(cfg)) => {
+                    state.reload(cfg);
+                    tracing::warn!(
+                        "configuration reloaded (digest {})",
+                        state.snapshot.load().digest
+                    );
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("reload rejected, keeping the previous configuration: {e}")
+                }
+                Err(e) => tracing::error!("reload failed: {e}"),
+            }
+        }
+    });
 }

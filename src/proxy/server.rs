@@ -1,0 +1,134 @@
+//! Server: bind, accept (HTTP/1.1 and h2c on one port), per-connection limits, graceful shutdown.
+//!
+//! Owns: sockets and the connection lifecycle. Must not: know about protocols or bodies.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use super::handler;
+use super::state::{ProxyOptions, ProxyState};
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("refusing to listen on {addr} without DARIO_API_KEY: anyone on the network could use your credentials. Set DARIO_API_KEY, bind 127.0.0.1, or pass --allow-unauthenticated")]
+    UnauthenticatedNonLoopback { addr: SocketAddr },
+    #[error("could not listen on {addr}: {source}. Is another dario (or something else) using the port? Try `dario doctor` or --port")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not build the upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A bound, not yet serving, proxy.
+pub struct BoundProxy {
+    listener: TcpListener,
+    pub state: Arc<ProxyState>,
+}
+
+impl BoundProxy {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.options.listen
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+    /// for up to the configured grace period.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let BoundProxy { listener, state } = self;
+        let grace = state.snapshot.load().config.limits.shutdown_grace;
+        let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(1024);
+        let builder = Arc::new(builder);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // EMFILE and friends: back off briefly instead of spinning.
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let service = service_fn(move |req| handler::handle(state.clone(), req));
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!("shutdown grace of {} s elapsed; closing remaining connections", grace.as_secs());
+            }
+        }
+    }
+}
+
+/// Binds the listener (refusing an unauthenticated non-loopback address) and builds the state.
+pub async fn bind(
+    config: Config,
+    mut options: ProxyOptions,
+    allow_unauthenticated: bool,
+) -> Result<BoundProxy, ServerError> {
+    let addr = options.listen;
+    if !addr.ip().is_loopback() && options.api_key.is_none() && !allow_unauthenticated {
+        return Err(ServerError::UnauthenticatedNonLoopback { addr });
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    options.listen = listener.local_addr().unwrap_or(addr);
+    let state = ProxyState::new(config, options)?;
+    Ok(BoundProxy { listener, state })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,202 @@
+//! Shared state of a running proxy: the config snapshot (swapped whole on reload), the upstream
+//! client, admission control, counters.
+//!
+//! Owns: what every request reads. Must not: hold a lock across `.await` (the snapshot is an
+//! `ArcSwap`; counters are atomics).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ErrorKind, ProxyError};
+use crate::config::{Config, Secret};
+use crate::routing::RouteTable;
+
+/// An immutable view of the configuration; in-flight requests keep the one they started with.
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub routes: RouteTable,
+    pub digest: String,
+    /// Every configured secret value, for scrubbing logs and upstream error bodies.
+    pub secrets: Vec<crate::config::Secret>,
+}
+
+impl Snapshot {
+    /// Scrubs configured secrets and key shapes from text leaving dario.
+    pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let values: Vec<&str> = self.secrets.iter().map(|s| s.expose()).collect();
+        super::scrub::scrub_with(text, &values)
+    }
+}
+
+/// Every secret value a config holds (backend and deployment credentials).
+fn config_secrets(config: &Config) -> Vec<crate::config::Secret> {
+    let mut out = Vec::new();
+    for b in config.backends.values() {
+        out.extend(b.credential.secret().cloned());
+        for d in &b.deployments {
+            if let Some(c) = &d.credential {
+                out.extend(c.secret().cloned());
+            }
+        }
+    }
+    out
+}
+
+impl Snapshot {
+    pub fn new(config: Config, model_override: Option<&str>) -> Self {
+        let routes = RouteTable::new(&config, model_override);
+        let digest = config_digest(&config);
+        let secrets = config_secrets(&config);
+        Snapshot {
+            config: Arc::new(config),
+            routes,
+            digest,
+            secrets,
+        }
+    }
+}
+
+/// SHA-256 over the secret-free serialisation of the effective config.
+pub fn config_digest(config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(config).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
+
+/// Options the proxy runs with (from the command line and environment).
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    pub listen: SocketAddr,
+    pub api_key: Option<Secret>,
+    pub cors_origin: Option<String>,
+    pub model_override: Option<String>,
+    pub verbosity: u8,
+}
+
+/// Bounded in-flight requests with a bounded wait queue (SPEC §2).
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    queue_timeout: std::time::Duration,
+}
+
+impl Admission {
+    pub fn new(max_in_flight: usize, max_queue: usize, queue_timeout: std::time::Duration) -> Self {
+        Admission {
+            slots: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_queue,
+            queue_timeout,
+        }
+    }
+
+    /// A slot for one upstream request, waiting in the queue if needed; 503 when the queue is
+    /// full or the wait runs out.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let overloaded = |why: &str| {
+            ProxyError::new(
+                ErrorKind::Overloaded,
+                format!("dario is at capacity: {why}; retry shortly"),
+            )
+            .with_retry_after(1)
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(overloaded("the request queue is full"));
+        }
+        let res =
+            tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match res {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(overloaded("no upstream slot became free in time")),
+        }
+    }
+
+    pub fn in_flight(&self, max: usize) -> usize {
+        max.saturating_sub(self.slots.available_permits())
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything a request handler reads.
+pub struct ProxyState {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub client: reqwest::Client,
+    pub options: ProxyOptions,
+    pub cors_origin: HeaderValue,
+    pub admission: Admission,
+    pub started: Instant,
+    pub requests_total: AtomicU64,
+    request_seq: AtomicU64,
+    request_salt: u64,
+}
+
+impl ProxyState {
+    pub fn new(config: Config, options: ProxyOptions) -> Result<Arc<Self>, reqwest::Error> {
+        let limits = config.limits.clone();
+        let client = super::upstream::build_client(&limits)?;
+        let cors = options
+            .cors_origin
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
+        let snapshot = Snapshot::new(config, options.model_override.as_deref());
+        Ok(Arc::new(ProxyState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            client,
+            cors_origin: HeaderValue::from_str(&cors)
+                .unwrap_or_else(|_| HeaderValue::from_static("http://localhost")),
+            admission: Admission::new(limits.max_in_flight, limits.max_queue, limits.queue_timeout),
+            options,
+            started: Instant::now(),
+            requests_total: AtomicU64::new(0),
+            request_seq: AtomicU64::new(0),
+            request_salt: startup_salt(),
+        }))
+    }
+
+    /// Swaps in a new configuration. In-flight requests finish on the snapshot they started with.
+    pub fn reload(&self, config: Config) {
+        let snapshot = Snapshot::new(config, self.options.model_override.as_deref());
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// `req_` + 16 hex digits, unique within the process and unpredictable across processes.
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        // splitmix64 of (salt + n): cheap, well distributed, no syscalls.
+        let mut z = self
+            .request_salt
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        format!("req_{z:016x}")
+    }
+}
+
+fn startup_salt() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}

@@ -1,0 +1,153 @@
+//! Shared test support: the stand-in upstream and a helper that runs the real dario server on an
+//! ephemeral loopback port with a config built in code.
+#![allow(dead_code)]
+
+pub mod standin;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use dario::config::{BackendConfig, BackendSource, Config, Credential, Limits, Secret};
+use dario::protocol::Protocol;
+use dario::proxy::{self, ProxyOptions};
+
+pub use standin::{Reply, StandIn};
+
+/// A backend pointing at a stand-in.
+pub fn backend(
+    name: &str,
+    protocol: Protocol,
+    base_url: &str,
+    credential: Credential,
+) -> BackendConfig {
+    BackendConfig {
+        name: name.into(),
+        protocol,
+        base_url: base_url.into(),
+        credential,
+        models: vec![],
+        headers: vec![],
+        deployments: vec![],
+        source: BackendSource::BuiltIn,
+    }
+}
+
+pub fn key(k: &str) -> Credential {
+    Credential::Key {
+        key: Secret::new(k),
+    }
+}
+
+/// A config whose built-in `anthropic` and `openai` backends point at the stand-in.
+pub fn config_for(standin: &StandIn, extra: Vec<BackendConfig>) -> Config {
+    let mut backends = BTreeMap::new();
+    backends.insert(
+        "anthropic".to_string(),
+        backend(
+            "anthropic",
+            Protocol::Anthropic,
+            &standin.anthropic_url(),
+            Credential::Passthrough,
+        ),
+    );
+    backends.insert(
+        "openai".to_string(),
+        backend(
+            "openai",
+            Protocol::OpenAi,
+            &standin.openai_url(),
+            Credential::Passthrough,
+        ),
+    );
+    for b in extra {
+        backends.insert(b.name.clone(), b);
+    }
+    Config {
+        home: std::env::temp_dir(),
+        default_backend: None,
+        aliases: BTreeMap::new(),
+        routes: vec![],
+        backends,
+        limits: Limits::default(),
+        prices: BTreeMap::new(),
+        files: vec![],
+    }
+}
+
+/// A dario server running in this process.
+pub struct Dario {
+    pub addr: SocketAddr,
+    pub state: std::sync::Arc<dario::proxy::ProxyState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Dario {
+    pub async fn start(config: Config) -> Dario {
+        Self::start_with(config, |_| {}).await
+    }
+
+    pub async fn start_with(config: Config, tweak: impl FnOnce(&mut ProxyOptions)) -> Dario {
+        let mut options = ProxyOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            api_key: None,
+            cors_origin: None,
+            model_override: None,
+            verbosity: 0,
+        };
+        tweak(&mut options);
+        let bound = proxy::bind(config, options, false)
+            .await
+            .expect("bind dario");
+        let addr = bound.local_addr();
+        let state = bound.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(bound.serve(async {
+            let _ = rx.await;
+        }));
+        Dario {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Signals shutdown and waits for the server to finish draining.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Dario {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A plain HTTP client for tests (no connection reuse surprises).
+pub fn client() -> reqwest::Client {
+    dario::proxy::upstream::install_crypto_provider();
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// Reads the JSON body of a response.
+pub async fn json(resp: reqwest::Response) -> serde_json::Value {
+    let bytes = resp.bytes().await.unwrap();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
