@@ -48,7 +48,8 @@ pub enum BackendCommand {
         /// Forward the client's own credential unchanged.
         #[arg(long, conflicts_with_all = ["key", "key_env"])]
         passthrough: bool,
-        /// Model glob this backend serves (repeatable; replaces the backend's list).
+        /// Model glob this backend serves (repeatable; replaces the backend's list, or adds to it
+        /// with --deployment).
         #[arg(long = "model")]
         models: Vec<String>,
         /// Add (or replace) a deployment with this alias: --base-url and the key options then
@@ -443,6 +444,12 @@ fn list(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     println!("{}", render(&header.map(String::from)));
     for row in &rows {
         println!("{}", render(row));
+    }
+    if cfg.backends.values().all(|b| b.is_builtin()) {
+        println!();
+        println!("Only the built-in backends. Add one, e.g.:");
+        println!("  dario backend add groq --key-env GROQ_API_KEY");
+        println!("  dario backend add ollama --model 'llama*'");
     }
     Ok(ExitCode::SUCCESS)
 }

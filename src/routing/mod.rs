@@ -508,5 +508,23 @@ enum DefaultBackend<'a> {
     None { candidates: Vec<&'a str> },
 }
 
+/// Model ids dario knows to be routable without configuration (for `GET /v1/models`), with the
+/// backend that serves them. Aliases (`sonnet`…) are listed by the route table itself.
+pub const KNOWN_MODELS: &[(&str, &str)] = &[
+    ("claude-opus-4-5", "anthropic"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("claude-haiku-4-5", "anthropic"),
+    ("opus", "anthropic"),
+    ("sonnet", "anthropic"),
+    ("haiku", "anthropic"),
+    ("gpt-5", "openai"),
+    ("gpt-5-mini", "openai"),
+    ("gpt-4.1", "openai"),
+    ("gpt-4o", "openai"),
+    ("gpt-4o-mini", "openai"),
+    ("o3", "openai"),
+    ("o4-mini", "openai"),
+];
+
 #[cfg(test)]
 mod tests;
