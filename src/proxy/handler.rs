@@ -132,59 +132,53 @@ async fn route(
         return Err(e);
     }
     guard::check_origin(state, req.headers())?;
-    if endpoint != Endpoint::Health {
-        if let Err(e) = guard::authorize(state, req.headers()) {
-            match endpoint {
-                Endpoint::Chat(p) => {
-                    chat::record_refusal(state, p, request_id, received, e.status().as_u16())
-                }
-                Endpoint::CountTokens => chat::record_refusal(
-                    state,
-                    Protocol::Anthropic,
-                    request_id,
-                    received,
-                    e.status().as_u16(),
-                ),
-                _ => {}
-            }
-            return Err(e);
-        }
-    }
     match endpoint {
-        Endpoint::Health => Ok(admin::health(state)),
-        Endpoint::Status => Ok(admin::status(state)),
-        Endpoint::Pool => Ok(admin::pool(state)),
-        Endpoint::Analytics => Ok(admin::analytics(state, req.uri().query())),
-        Endpoint::Metrics => Ok(admin::metrics(state)),
-        Endpoint::Models => Ok(admin::models(state, req.headers()).await),
         Endpoint::Chat(inbound) => {
-            let (parts, body) = read_body(state, req).await.inspect_err(|e| {
-                chat::record_refusal(state, inbound, request_id, received, e.status().as_u16())
-            })?;
-            chat::handle(state, parts, body, inbound, false, request_id, received).await
+            chat_request(state, req, inbound, false, request_id, received).await
         }
         Endpoint::CountTokens => {
-            let (parts, body) = read_body(state, req).await.inspect_err(|e| {
-                chat::record_refusal(
-                    state,
-                    Protocol::Anthropic,
-                    request_id,
-                    received,
-                    e.status().as_u16(),
-                )
-            })?;
-            chat::handle(
-                state,
-                parts,
-                body,
-                Protocol::Anthropic,
-                true,
-                request_id,
-                received,
-            )
-            .await
+            chat_request(state, req, Protocol::Anthropic, true, request_id, received).await
+        }
+        Endpoint::Health => Ok(admin::health(state)),
+        admin_endpoint => {
+            guard::authorize(state, req.headers())?;
+            Ok(match admin_endpoint {
+                Endpoint::Status => admin::status(state),
+                Endpoint::Pool => admin::pool(state),
+                Endpoint::Analytics => admin::analytics(state, req.uri().query()),
+                Endpoint::Models => admin::models(state, req.headers()).await,
+                // Metrics (chat endpoints and /health were matched above).
+                _ => admin::metrics(state),
+            })
         }
     }
+}
+
+/// A chat endpoint: guard, body, then the chat path. Refusals before the body is read are
+/// counted too.
+async fn chat_request(
+    state: &Arc<ProxyState>,
+    req: Request<Incoming>,
+    inbound: Protocol,
+    count_tokens: bool,
+    request_id: &str,
+    received: Instant,
+) -> Result<Response<Body>, ProxyError> {
+    let refused = |e: &ProxyError| {
+        chat::record_refusal(state, inbound, request_id, received, e.status().as_u16())
+    };
+    guard::authorize(state, req.headers()).inspect_err(refused)?;
+    let (parts, body) = read_body(state, req).await.inspect_err(refused)?;
+    chat::handle(
+        state,
+        parts,
+        body,
+        inbound,
+        count_tokens,
+        request_id,
+        received,
+    )
+    .await
 }
 
 /// Renders a dario error in the caller's protocol.
