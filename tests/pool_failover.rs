@@ -244,17 +244,11 @@ async fn no_failover_after_the_first_byte() {
         StandIn::start().await,
     );
     let dario = Dario::start(pool_config(&a, &b, &anchor)).await;
-    let broken = Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![
-            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n".into(),
-            "x".into(),
-        ],
-        pace: Duration::ZERO,
-        reset_after: Some(1),
-        hang_after: false,
-    };
+    let broken = Reply::sse(vec![
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n".into(),
+        "x".into(),
+    ])
+    .reset_after(1);
     a.push(broken.clone());
     b.push(broken);
     let r = chat(&dario, "pool-x", json!({"stream": true})).await;

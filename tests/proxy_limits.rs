@@ -79,14 +79,7 @@ async fn idle_stream_ends_with_an_error_event() {
     let mut cfg = config_for(&up, vec![]);
     cfg.limits.stream_idle_timeout = Duration::from_millis(300);
     let dario = Dario::start(cfg).await;
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec!["data: {\"choices\":[]}\n\n".into()],
-        pace: Duration::ZERO,
-        reset_after: None,
-        hang_after: true,
-    });
+    up.push(Reply::sse(vec!["data: {\"choices\":[]}\n\n".into()]).hanging());
     let r = client()
         .post(dario.url("/v1/chat/completions"))
         .body(r#"{"model":"gpt-4o","stream":true,"messages":[]}"#)
@@ -109,14 +102,10 @@ async fn idle_stream_ends_with_an_error_event() {
 async fn graceful_shutdown_lets_in_flight_streams_finish() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: (0..5).map(|i| format!("data: {{\"n\":{i}}}\n\n")).collect(),
-        pace: Duration::from_millis(100),
-        reset_after: None,
-        hang_after: false,
-    });
+    up.push(
+        Reply::sse((0..5).map(|i| format!("data: {{\"n\":{i}}}\n\n")).collect())
+            .paced(Duration::from_millis(100)),
+    );
     let addr = dario.addr;
     let r = client()
         .post(dario.url("/v1/chat/completions"))

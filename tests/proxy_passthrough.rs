@@ -124,17 +124,14 @@ async fn streaming_chunks_arrive_before_upstream_finishes() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
     // Two events, then the upstream keeps the stream open without finishing.
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![
+    up.push(
+        Reply::sse(vec![
             "event: message_start\ndata: {\"type\":\"message_start\"}\n\n".into(),
             "event: ping\ndata: {\"type\":\"ping\"}\n\n".into(),
-        ],
-        pace: Duration::from_millis(10),
-        reset_after: None,
-        hang_after: true,
-    });
+        ])
+        .paced(Duration::from_millis(10))
+        .hanging(),
+    );
     let resp = client()
         .post(dario.url("/v1/messages"))
         .body(r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
@@ -163,14 +160,7 @@ async fn streaming_chunks_arrive_before_upstream_finishes() {
 async fn client_disconnect_cancels_the_upstream_stream() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec!["data: {\"n\":1}\n\n".into()],
-        pace: Duration::ZERO,
-        reset_after: None,
-        hang_after: true,
-    });
+    up.push(Reply::sse(vec!["data: {\"n\":1}\n\n".into()]).hanging());
     let resp = client()
         .post(dario.url("/v1/chat/completions"))
         .body(r#"{"model":"gpt-4o","stream":true,"messages":[]}"#)
@@ -461,17 +451,13 @@ async fn upstream_errors_keep_status_and_are_scrubbed() {
 async fn upstream_reset_mid_stream_becomes_an_error_event() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![
+    up.push(
+        Reply::sse(vec![
             "event: message_start\ndata: {}\n\n".into(),
             "never sent".into(),
-        ],
-        pace: Duration::ZERO,
-        reset_after: Some(1),
-        hang_after: false,
-    });
+        ])
+        .reset_after(1),
+    );
     let r = client()
         .post(dario.url("/v1/messages"))
         .body(r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)
@@ -634,14 +620,11 @@ async fn a_stalled_upstream_error_body_does_not_hang_the_request() {
     cfg.limits.stream_idle_timeout = Duration::from_millis(300);
     let dario = Dario::start(cfg).await;
     // 503 headers, part of a body, then silence.
-    up.push(Reply::Sse {
-        status: 503,
-        headers: vec![],
-        events: vec!["{\"error\":{\"message\":\"busy".into()],
-        pace: Duration::ZERO,
-        reset_after: None,
-        hang_after: true,
-    });
+    up.push(
+        Reply::sse(vec!["{\"error\":{\"message\":\"busy".into()])
+            .with_status(503)
+            .hanging(),
+    );
     let r = tokio::time::timeout(
         Duration::from_secs(10),
         client()
@@ -660,17 +643,13 @@ async fn a_broken_passthrough_stream_gets_a_parseable_error_event() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
     // The upstream dies in the middle of an event.
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![
+    up.push(
+        Reply::sse(vec![
             "event: message_start\ndata: {\"type\":\"message_st".into(),
             "x".into(),
-        ],
-        pace: Duration::ZERO,
-        reset_after: Some(1),
-        hang_after: false,
-    });
+        ])
+        .reset_after(1),
+    );
     let text = client()
         .post(dario.url("/v1/messages"))
         .body(r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[]}"#)

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use dario::config::Credential;
 use dario::protocol::Protocol;
 use serde_json::json;
@@ -198,18 +196,14 @@ async fn upstream_death_mid_translated_stream_is_an_error_event() {
     let chunk = |s: &str| {
         format!("data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{s},\"finish_reason\":null}}]}}\n\n")
     };
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![
+    up.push(
+        Reply::sse(vec![
             chunk(r#"{"role":"assistant","content":""}"#),
             chunk(r#"{"content":"Hel"}"#),
             "never".into(),
-        ],
-        pace: Duration::ZERO,
-        reset_after: Some(2),
-        hang_after: false,
-    });
+        ])
+        .reset_after(2),
+    );
     let r = client()
         .post(dario.url("/v1/messages"))
         .body(r#"{"model":"llama-3-test","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
@@ -227,14 +221,9 @@ async fn upstream_death_mid_translated_stream_is_an_error_event() {
     );
 
     // An upstream that ends cleanly but without finish_reason / [DONE] is incomplete too.
-    up.push(Reply::Sse {
-        status: 200,
-        headers: vec![],
-        events: vec![chunk(r#"{"role":"assistant","content":"Hi"}"#)],
-        pace: Duration::ZERO,
-        reset_after: None,
-        hang_after: false,
-    });
+    up.push(Reply::sse(vec![chunk(
+        r#"{"role":"assistant","content":"Hi"}"#,
+    )]));
     let text = client()
         .post(dario.url("/v1/messages"))
         .body(r#"{"model":"llama-3-test","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#)

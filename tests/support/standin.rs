@@ -82,6 +82,50 @@ impl Reply {
             body: body.to_string(),
         }
     }
+    /// An event stream of `events` (one chunk each), status 200, sent at once, ending cleanly.
+    pub fn sse(events: Vec<String>) -> Reply {
+        Reply::Sse {
+            status: 200,
+            headers: vec![],
+            events,
+            pace: Duration::ZERO,
+            reset_after: None,
+            hang_after: false,
+        }
+    }
+
+    /// Changes an event stream's status.
+    pub fn with_status(mut self, new: u16) -> Reply {
+        if let Reply::Sse { status, .. } = &mut self {
+            *status = new;
+        }
+        self
+    }
+
+    /// Sends an event stream's events `every` apart.
+    pub fn paced(mut self, every: Duration) -> Reply {
+        if let Reply::Sse { pace, .. } = &mut self {
+            *pace = every;
+        }
+        self
+    }
+
+    /// Resets the connection instead of sending event `n` (0-based).
+    pub fn reset_after(mut self, n: usize) -> Reply {
+        if let Reply::Sse { reset_after, .. } = &mut self {
+            *reset_after = Some(n);
+        }
+        self
+    }
+
+    /// Keeps an event stream open after its events, sending nothing more.
+    pub fn hanging(mut self) -> Reply {
+        if let Reply::Sse { hang_after, .. } = &mut self {
+            *hang_after = true;
+        }
+        self
+    }
+
     pub fn with_headers(self, extra: &[(&str, &str)]) -> Reply {
         let add = |h: &mut Vec<(String, String)>| {
             for (k, v) in extra {
@@ -474,33 +518,19 @@ fn canned(rec: &Recorded) -> Reply {
             headers: vec![],
             body: anthropic_json(&content, &model).to_string(),
         },
-        (true, true) => Reply::Sse {
-            status: 200,
-            headers: vec![],
-            events: anthropic_sse(&content, &model),
-            pace: Duration::ZERO,
-            reset_after: None,
-            hang_after: false,
-        },
+        (true, true) => Reply::sse(anthropic_sse(&content, &model)),
         (false, false) => Reply::Json {
             status: 200,
             headers: vec![],
             body: openai_json(&content, &model).to_string(),
         },
-        (false, true) => Reply::Sse {
-            status: 200,
-            headers: vec![],
-            events: openai_sse(
-                &content,
-                &model,
-                body["stream_options"]["include_usage"]
-                    .as_bool()
-                    .unwrap_or(false),
-            ),
-            pace: Duration::ZERO,
-            reset_after: None,
-            hang_after: false,
-        },
+        (false, true) => Reply::sse(openai_sse(
+            &content,
+            &model,
+            body["stream_options"]["include_usage"]
+                .as_bool()
+                .unwrap_or(false),
+        )),
     };
     reply.with_headers(&rl)
 }
