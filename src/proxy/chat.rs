@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::body::{full, Body};
+use super::client::UpstreamError;
 use super::dispatch::{self, Prepared};
 use super::egress;
 use super::error::{ErrorKind, ProxyError};
@@ -437,25 +438,32 @@ async fn send_with_failover(
                 &parts.headers,
                 state.options.api_key.is_some(),
             );
-            let request = upstream::build_request(
-                &state.client,
-                OutboundRequest {
-                    backend,
-                    base_url: &target.base_url,
-                    path: prepared.path,
-                    inbound,
-                    client_headers: &parts.headers,
-                    auth,
-                    body: prepared.body.clone(),
-                    anthropic_beta: if backend.protocol == Protocol::Anthropic {
-                        decision.anthropic_beta.as_deref()
-                    } else {
-                        None
-                    },
+            let request = upstream::build_request(OutboundRequest {
+                backend,
+                base_url: &target.base_url,
+                path: prepared.path,
+                inbound,
+                client_headers: &parts.headers,
+                auth,
+                body: prepared.body.clone(),
+                anthropic_beta: if backend.protocol == Protocol::Anthropic {
+                    decision.anthropic_beta.as_deref()
+                } else {
+                    None
                 },
-            );
+            });
+            let request = match request {
+                Ok(r) => r,
+                Err(why) => {
+                    failure = Some(Failure::Connect(format!(
+                        "backend `{name}` has an unusable base URL: {why}; fix it with `dario backend add` or in config.toml"
+                    )));
+                    continue;
+                }
+            };
             let sent = Instant::now();
-            let outcome = tokio::time::timeout(limits.first_byte_timeout, request.send()).await;
+            let outcome =
+                tokio::time::timeout(limits.first_byte_timeout, state.client.send(request)).await;
             tracker.upstream_wait += sent.elapsed();
             let response = match outcome {
                 Err(_) => {
@@ -586,16 +594,13 @@ async fn send_with_failover(
     Err(error)
 }
 
-fn connect_message(backend: &str, e: &reqwest::Error, snapshot: &Snapshot) -> String {
+fn connect_message(backend: &str, e: &UpstreamError, snapshot: &Snapshot) -> String {
+    let text = e.to_string();
+    let reason = snapshot.scrub(&text);
     if e.is_connect() {
-        format!("could not connect to backend `{backend}`: check its base URL with `dario backend list` and that the server is up")
-    } else if e.is_timeout() {
-        format!("backend `{backend}` timed out")
+        format!("could not connect to backend `{backend}` ({reason}): check its base URL with `dario backend list` and that the server is up")
     } else {
-        format!(
-            "request to backend `{backend}` failed: {}",
-            snapshot.scrub(&e.to_string())
-        )
+        format!("request to backend `{backend}` failed: {reason}")
     }
 }
 

@@ -163,7 +163,7 @@ impl StreamTranslator for translate::AnthropicToOpenAiStream {
 
 /// The client's response for a successful upstream response.
 pub async fn success(
-    upstream: reqwest::Response,
+    upstream: super::client::UpstreamResponse,
     inbound: Protocol,
     prepared: &Prepared,
     client_model: &str,

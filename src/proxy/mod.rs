@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod body;
 pub mod chat;
+pub mod client;
 pub mod dispatch;
 pub mod egress;
 pub mod error;

@@ -50,31 +50,50 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
     let Some(secret) = backend.credential.secret() else {
         return Vec::new();
     };
-    let url = format!(
+    let Ok(uri) = upstream::parse_http_uri(&format!(
         "{}{}",
         backend.base_url.trim_end_matches('/'),
         backend.protocol.models_path()
-    );
-    let mut req = state
-        .client
-        .get(url)
-        .header(http::header::USER_AGENT, upstream::user_agent(None));
-    req = match backend.protocol {
-        Protocol::Anthropic => req
-            .header("x-api-key", secret.expose())
-            .header("anthropic-version", "2023-06-01"),
-        Protocol::OpenAi => req.bearer_auth(secret.expose()),
+    )) else {
+        return Vec::new();
     };
-    for (k, v) in &backend.headers {
-        req = req.header(k.as_str(), v.as_str());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::USER_AGENT, upstream::user_agent(None));
+    let credential = match backend.protocol {
+        Protocol::Anthropic => {
+            headers.insert(
+                "anthropic-version",
+                http::HeaderValue::from_static("2023-06-01"),
+            );
+            ("x-api-key", secret.expose().to_string())
+        }
+        Protocol::OpenAi => ("authorization", format!("Bearer {}", secret.expose())),
+    };
+    if let Ok(mut v) = http::HeaderValue::from_str(&credential.1) {
+        v.set_sensitive(true);
+        headers.insert(credential.0, v);
     }
-    let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, req.send()).await else {
+    for (k, v) in &backend.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            headers.insert(k, v);
+        }
+    }
+    let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, state.client.get(uri, headers)).await
+    else {
         return Vec::new();
     };
     if !resp.status().is_success() {
         return Vec::new();
     }
-    let Ok(Ok(body)) = tokio::time::timeout(FETCH_DEADLINE, resp.bytes()).await else {
+    let Ok(Ok(body)) = tokio::time::timeout(
+        FETCH_DEADLINE,
+        super::relay::read_body(resp, FETCH_DEADLINE),
+    )
+    .await
+    else {
         return Vec::new();
     };
     #[derive(serde::Deserialize)]

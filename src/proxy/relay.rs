@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::{BoxStream, StreamExt};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Incoming;
 
 use super::body::{Body, BoxError};
+use super::client::{next_chunk, UpstreamResponse};
 use crate::protocol::{Protocol, Usage};
 
 /// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
@@ -92,7 +93,7 @@ impl EndHook {
 }
 
 struct RelayState {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: Incoming,
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
@@ -109,13 +110,23 @@ struct RelayState {
 impl RelayState {
     /// The next upstream chunk, or `Err` when none arrives within `idle` from now (what
     /// `tokio::time::timeout(idle, upstream.next())` does, without a timer per chunk).
-    async fn next_within_idle(&mut self) -> Result<Option<reqwest::Result<Bytes>>, ()> {
+    async fn next_within_idle(&mut self) -> Result<Option<Result<Bytes, hyper::Error>>, ()> {
+        use http_body::Body as _;
         use std::future::Future;
         use std::task::Poll;
         let due = tokio::time::Instant::now() + self.idle;
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(item) = self.upstream.poll_next_unpin(cx) {
-                return Poll::Ready(Ok(item));
+            // Data frames only; trailers (none in these APIs) are skipped.
+            while let Poll::Ready(item) = std::pin::Pin::new(&mut self.upstream).poll_frame(cx) {
+                match item {
+                    None => return Poll::Ready(Ok(None)),
+                    Some(Err(e)) => return Poll::Ready(Ok(Some(Err(e)))),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Poll::Ready(Ok(Some(Ok(data))));
+                        }
+                    }
+                }
             }
             loop {
                 match self.idle_timer.as_mut().poll(cx) {
@@ -159,14 +170,14 @@ pub fn sse_error_event(protocol: Protocol, kind: &str, message: &str) -> Bytes {
 
 /// Relays `upstream`'s body to the client.
 pub fn relay(
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
     hook: EndHook,
 ) -> Body {
     let state = RelayState {
-        upstream: upstream.bytes_stream().boxed(),
+        upstream: upstream.into_body(),
         mode,
         client_protocol,
         idle,
@@ -285,10 +296,11 @@ pub fn relay(
 
 /// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut)
 /// and bounded in time by `idle` between chunks (a stalled body ends where it stalled).
-pub async fn read_error_body(mut upstream: reqwest::Response, idle: Duration) -> Bytes {
+pub async fn read_error_body(upstream: UpstreamResponse, idle: Duration) -> Bytes {
     const CAP: usize = 64 * 1024;
+    let mut body = upstream.into_body();
     let mut buf = Vec::new();
-    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, upstream.chunk()).await {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(idle, next_chunk(&mut body)).await {
         let room = CAP - buf.len();
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if buf.len() >= CAP {
@@ -300,20 +312,21 @@ pub async fn read_error_body(mut upstream: reqwest::Response, idle: Duration) ->
 
 /// Reads a whole (non-streamed) upstream body for translation, with the idle deadline between
 /// chunks and a 64 MiB bound.
-pub async fn read_body(mut upstream: reqwest::Response, idle: Duration) -> Result<Bytes, String> {
+pub async fn read_body(upstream: UpstreamResponse, idle: Duration) -> Result<Bytes, String> {
     const CAP: usize = 64 * 1024 * 1024;
+    let mut body = upstream.into_body();
     let mut buf = BytesMut::new();
     loop {
-        match tokio::time::timeout(idle, upstream.chunk()).await {
+        match tokio::time::timeout(idle, next_chunk(&mut body)).await {
             Err(_) => return Err(format!("upstream sent nothing for {} s", idle.as_secs())),
-            Ok(Err(e)) => {
+            Ok(Some(Err(e))) => {
                 return Err(format!(
                     "upstream connection failed mid-response: {}",
                     super::scrub::scrub(&e.to_string())
                 ))
             }
-            Ok(Ok(None)) => return Ok(buf.freeze()),
-            Ok(Ok(Some(chunk))) => {
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Ok(chunk))) => {
                 if buf.len() + chunk.len() > CAP {
                     return Err("upstream response exceeds 64 MiB".to_string());
                 }

@@ -26,7 +26,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error("could not build the upstream HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] super::client::ClientBuildError),
 }
 
 /// A bound, not yet serving, proxy.

@@ -121,7 +121,7 @@ impl Admission {
 /// Everything a request handler reads.
 pub struct ProxyState {
     pub snapshot: ArcSwap<Snapshot>,
-    pub client: reqwest::Client,
+    pub client: super::client::UpstreamClient,
     pub options: ProxyOptions,
     pub cors_origin: HeaderValue,
     pub admission: Admission,
@@ -135,9 +135,12 @@ pub struct ProxyState {
 }
 
 impl ProxyState {
-    pub fn new(config: Config, options: ProxyOptions) -> Result<Arc<Self>, reqwest::Error> {
+    pub fn new(
+        config: Config,
+        options: ProxyOptions,
+    ) -> Result<Arc<Self>, super::client::ClientBuildError> {
         let limits = config.limits.clone();
-        let client = super::upstream::build_client(&limits)?;
+        let client = super::client::UpstreamClient::new(&limits)?;
         let cors = options
             .cors_origin
             .clone()

@@ -4,33 +4,13 @@
 //! Owns: connection pooling, connect/first-byte deadlines, the credential decision. Must not:
 //! look inside bodies.
 
-use std::time::Duration;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
+use http_body_util::Full;
 
+use super::client::UpstreamRequest;
 use super::headers;
-use crate::config::{BackendConfig, Credential, Limits, Secret};
+use crate::config::{BackendConfig, Credential, Secret};
 use crate::protocol::Protocol;
-
-/// Builds the process-wide upstream client: rustls (ring), HTTP/2 by ALPN, TCP_NODELAY,
-/// keep-alive pool, connect timeout. No overall timeout: streams may run long; the first-byte
-/// and idle deadlines are applied by the caller.
-pub fn build_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(limits.connect_timeout)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-}
-
-/// Installs rustls' ring provider as the process default (idempotent).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// `<client UA> dario/<version>`, or `dario/<version>` alone.
 pub fn user_agent(client_ua: Option<&HeaderValue>) -> HeaderValue {
@@ -92,13 +72,10 @@ pub struct OutboundRequest<'a> {
     pub anthropic_beta: Option<&'a str>,
 }
 
-/// Builds the reqwest request: base URL + protocol path (no query string), forwarded headers per
-/// `headers.rs`, credential, User-Agent.
-pub fn build_request(
-    client: &reqwest::Client,
-    out: OutboundRequest<'_>,
-) -> reqwest::RequestBuilder {
-    let url = upstream_url(out.base_url, out.path);
+/// Builds the upstream request: base URL + protocol path (no query string), forwarded headers per
+/// `headers.rs`, credential, User-Agent. `Err` names a base URL that is not a valid URL.
+pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String> {
+    let uri = upstream_uri(out.base_url, out.path)?;
     let same_protocol = out.inbound == out.backend.protocol;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
@@ -184,13 +161,11 @@ pub fn build_request(
         }
         UpstreamAuth::None => {}
     }
-    match url {
-        Ok(url) => client.post(url),
-        // Not a valid URL: let reqwest report it when the request is sent, as before.
-        Err(text) => client.post(text),
-    }
-    .headers(h)
-    .body(out.body)
+    let mut request = http::Request::new(Full::new(out.body));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = h;
+    Ok(request)
 }
 
 static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
@@ -198,28 +173,42 @@ static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// `base_url` + `path`, parsed once per worker thread and reused: parsing a URL costs more
-/// than building the rest of the request. The cache is small and bounded (backends × paths);
-/// an unparsable URL is returned as text for reqwest to reject.
-fn upstream_url(base_url: &str, path: &'static str) -> Result<reqwest::Url, String> {
+/// than building the rest of the request. The cache is small and bounded (backends × paths).
+/// `Err` says which URL is not usable (not http(s), no host, not a URL at all).
+pub fn upstream_uri(base_url: &str, path: &'static str) -> Result<http::Uri, String> {
     use std::cell::RefCell;
     const CAP: usize = 64;
     thread_local! {
-        static CACHE: RefCell<Vec<(String, &'static str, reqwest::Url)>> =
+        static CACHE: RefCell<Vec<(String, &'static str, http::Uri)>> =
             const { RefCell::new(Vec::new()) };
     }
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, _, url)) = cache.iter().find(|(b, p, _)| b == base_url && *p == path) {
-            return Ok(url.clone());
+        if let Some((_, _, uri)) = cache.iter().find(|(b, p, _)| b == base_url && *p == path) {
+            return Ok(uri.clone());
         }
-        let text = format!("{}{}", base_url.trim_end_matches('/'), path);
-        let url = reqwest::Url::parse(&text).map_err(|_| text)?;
+        let uri = parse_http_uri(&format!("{}{}", base_url.trim_end_matches('/'), path))?;
         if cache.len() >= CAP {
             cache.clear();
         }
-        cache.push((base_url.to_string(), path, url.clone()));
-        Ok(url)
+        cache.push((base_url.to_string(), path, uri.clone()));
+        Ok(uri)
     })
+}
+
+/// An absolute `http://` or `https://` URI with a host; anything else is refused with the reason.
+pub fn parse_http_uri(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("`{text}` is not an http:// or https:// URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    Ok(uri)
 }
 
 #[cfg(test)]
@@ -227,22 +216,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upstream_urls_are_parsed_once_and_reused() {
+    fn upstream_uris_are_parsed_once_and_reused() {
         for _ in 0..2 {
-            let u = upstream_url("http://127.0.0.1:9/v1/", "/chat/completions").unwrap();
-            assert_eq!(u.as_str(), "http://127.0.0.1:9/v1/chat/completions");
-            let u = upstream_url("http://127.0.0.1:9", "/v1/messages").unwrap();
-            assert_eq!(u.as_str(), "http://127.0.0.1:9/v1/messages");
+            let u = upstream_uri("http://127.0.0.1:9/v1/", "/chat/completions").unwrap();
+            assert_eq!(u.to_string(), "http://127.0.0.1:9/v1/chat/completions");
+            let u = upstream_uri("https://api.example.com", "/v1/messages").unwrap();
+            assert_eq!(u.to_string(), "https://api.example.com/v1/messages");
         }
-        assert_eq!(
-            upstream_url("not a url", "/v1/messages").unwrap_err(),
-            "not a url/v1/messages"
+        let err = upstream_uri("not a url", "/v1/messages").unwrap_err();
+        assert!(
+            err.contains("`not a url/v1/messages` is not a valid URL"),
+            "{err}"
         );
+        let err = upstream_uri("ftp://example.com", "/v1/messages").unwrap_err();
+        assert!(err.contains("not an http:// or https:// URL"), "{err}");
+        let err = upstream_uri("/v1", "/v1/messages").unwrap_err();
+        assert!(err.contains("not an http:// or https:// URL"), "{err}");
         // More distinct URLs than the cache holds: still correct.
         for i in 0..200 {
             let base = format!("http://127.0.0.1:{}", 1000 + i);
-            let u = upstream_url(&base, "/v1/messages").unwrap();
-            assert_eq!(u.as_str(), format!("{base}/v1/messages"));
+            let u = upstream_uri(&base, "/v1/messages").unwrap();
+            assert_eq!(u.to_string(), format!("{base}/v1/messages"));
         }
     }
 

@@ -114,7 +114,7 @@ impl Drop for Dario {
 
 /// A plain HTTP client for tests (no connection reuse surprises).
 pub fn client() -> reqwest::Client {
-    dario::proxy::upstream::install_crypto_provider();
+    dario::proxy::client::install_crypto_provider();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

@@ -35,6 +35,8 @@ pub struct Recorded {
     pub uri: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The HTTP version the request arrived in (HTTP/2 when negotiated by ALPN over TLS).
+    pub version: http::Version,
 }
 
 impl Recorded {
@@ -197,6 +199,19 @@ impl StandIn {
     }
 
     pub async fn start_on(addr: SocketAddr) -> StandIn {
+        Self::start_with(addr, None).await
+    }
+
+    /// The stand-in behind TLS (HTTP/2 and HTTP/1.1 offered by ALPN), for `https://` upstreams.
+    pub async fn start_tls(tls: Arc<tokio_rustls::rustls::ServerConfig>) -> StandIn {
+        Self::start_with("127.0.0.1:0".parse().unwrap(), Some(tls)).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> StandIn {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let listener = TcpListener::bind(addr).await.expect("bind stand-in");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
@@ -209,12 +224,24 @@ impl StandIn {
                 let _ = stream.set_nodelay(true);
                 let shared = s2.clone();
                 shared.opened.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let svc_shared = shared.clone();
                     let service = service_fn(move |req| handle(svc_shared.clone(), req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match acceptor {
+                        None => {
+                            let _ = server.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            // A failed handshake (the client refused our certificate) is a
+                            // connection that carried no request.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ =
+                                    server.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                     shared.closed.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -288,6 +315,7 @@ async fn handle(
         return Ok(render(shared, Reply::status(200, Value::Array(list))).await);
     }
     let rec = Recorded {
+        version: parts.version,
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
         headers: parts.headers.clone(),

@@ -1,0 +1,245 @@
+//! HTTPS upstreams, through the real `dario` binary: a stand-in behind TLS with a certificate from
+//! a throwaway CA. dario trusts the platform's roots (here `SSL_CERT_FILE`, as on any Linux box),
+//! negotiates HTTP/2 by ALPN, reuses the connection, streams through it — and refuses a server
+//! whose certificate it cannot verify, saying why, without sending it the request.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::json;
+use support::standin::{Reply, StandIn};
+use support::*;
+
+/// A CA and a server certificate for `localhost` / `127.0.0.1` signed by it.
+struct Pki {
+    ca_pem: String,
+    server: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dario test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Pki {
+        ca_pem: ca.pem(),
+        server: Arc::new(server),
+    }
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `dario proxy` with both backends pointing at `https://localhost:<port>` and `SSL_CERT_FILE`
+/// naming `trusted` (a PEM file).
+fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> Running {
+    let backends = home.join("backends");
+    std::fs::create_dir_all(&backends).unwrap();
+    for (name, protocol, url) in [
+        (
+            "anthropic",
+            "anthropic",
+            format!("https://localhost:{port}"),
+        ),
+        ("openai", "openai", format!("https://localhost:{port}/v1")),
+    ] {
+        std::fs::write(
+            backends.join(format!("{name}.json")),
+            json!({"name": name, "protocol": protocol, "base_url": url, "passthrough": true})
+                .to_string(),
+        )
+        .unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .arg("proxy")
+        .env("DARIO_HOME", home)
+        .env("HOME", home)
+        .env("DARIO_PORT", "0")
+        .env("SSL_CERT_FILE", trusted)
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("DARIO_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("dario printed nothing").unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, base }
+}
+
+#[tokio::test]
+async fn https_upstream_over_http2_with_the_platform_trust_store() {
+    let pki = pki();
+    let standin = StandIn::start_tls(pki.server.clone()).await;
+    let home = tempfile::tempdir().unwrap();
+    let ca_file = home.path().join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let dario = start_dario(home.path(), standin.addr.port(), &ca_file);
+    let http = client();
+
+    // Non-streaming, both protocols.
+    let r = http
+        .post(format!("{}/v1/messages", dario.base))
+        .header("x-api-key", "sk-ant-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = json(r).await;
+    assert_eq!(body["type"], "message", "{body}");
+    let seen = standin.last();
+    // Over HTTP/2 the request target is absolute (`:scheme` + `:authority` + `:path`).
+    assert_eq!(path_of(&seen.uri), "/v1/messages");
+    assert_eq!(seen.version, http::Version::HTTP_2, "ALPN should pick h2");
+    assert_eq!(seen.header("x-api-key").as_deref(), Some("sk-ant-client"));
+    assert!(seen.header("user-agent").unwrap().contains("dario/"));
+
+    let r = http
+        .post(format!("{}/v1/chat/completions", dario.base))
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["object"], "chat.completion");
+    assert_eq!(path_of(&standin.last().uri), "/v1/chat/completions");
+
+    // A stream through the same connection, delivered whole.
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        )
+    };
+    standin.push(Reply::sse(vec![
+        chunk(r#"{"role":"assistant","content":"Hel"}"#, "null"),
+        chunk(r#"{"content":"lo"}"#, r#""stop""#),
+        "data: [DONE]\n\n".to_string(),
+    ]));
+    let r = http
+        .post(format!("{}/v1/chat/completions", dario.base))
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains(r#""content":"Hel""#), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // Several requests, one TLS connection (HTTP/2 multiplexes; nothing reconnects).
+    for _ in 0..5 {
+        let r = http
+            .post(format!("{}/v1/chat/completions", dario.base))
+            .header("authorization", "Bearer sk-client")
+            .header("content-type", "application/json")
+            .body(
+                json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(standin.requests().len(), 8);
+    assert_eq!(standin.opened_connections(), 1);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_before_any_request_is_sent() {
+    let pki = pki();
+    let standin = StandIn::start_tls(pki.server.clone()).await;
+    // dario trusts a different CA only.
+    let other = pki_other_ca();
+    let home = tempfile::tempdir().unwrap();
+    let ca_file = home.path().join("other-ca.pem");
+    std::fs::write(&ca_file, other).unwrap();
+    let dario = start_dario(home.path(), standin.addr.port(), &ca_file);
+
+    let r = client()
+        .post(format!("{}/v1/chat/completions", dario.base))
+        .header("authorization", "Bearer sk-client-secret-123456")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body = json(r).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("could not connect to backend `openai`")
+            && message.contains("certificate"),
+        "the error should say the certificate was refused: {body}"
+    );
+    assert!(
+        standin.requests().is_empty(),
+        "nothing may reach an unverified server"
+    );
+}
+
+/// A PEM CA certificate unrelated to the stand-in's.
+fn pki_other_ca() -> String {
+    pki().ca_pem
+}
+
+fn path_of(uri: &str) -> String {
+    uri.parse::<http::Uri>().unwrap().path().to_string()
+}
