@@ -188,11 +188,13 @@ impl Default for AnalyticsOptions {
     }
 }
 
+/// One series. The names are shared (`State::intern`): cloning a key for the three maps a
+/// record lands in costs reference counts, not allocations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
-    backend: String,
-    deployment: String,
-    model: String,
+    backend: Arc<str>,
+    deployment: Arc<str>,
+    model: Arc<str>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,14 +282,19 @@ struct State {
     all_time: HashMap<Key, Stats>,
     /// Bucket number (unix seconds / bucket width) → aggregates.
     buckets: BTreeMap<u64, HashMap<Key, Stats>>,
-    by_status: HashMap<(String, String, u16), u64>,
-    prom: BTreeMap<String, PromHists>,
+    by_status: HashMap<(Arc<str>, Arc<str>, u16), u64>,
+    prom: BTreeMap<Arc<str>, PromHists>,
+    /// Backend, deployment and model names seen, shared by every key that uses them.
+    names: std::collections::HashSet<Arc<str>>,
     failovers: BTreeMap<String, u64>,
     unpriced_models: BTreeSet<String>,
     first_record: Option<SystemTime>,
 }
 
 const MAX_UNPRICED_LISTED: usize = 100;
+/// Names kept for sharing; past this (a flood of distinct model names) new names are simply
+/// not shared.
+const MAX_INTERNED_NAMES: usize = 4096;
 
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
@@ -307,15 +314,27 @@ impl State {
         }
     }
 
+    /// The shared copy of `name`.
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.names.get(name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        if self.names.len() < MAX_INTERNED_NAMES {
+            self.names.insert(shared.clone());
+        }
+        shared
+    }
+
     fn ingest(&mut self, e: Entry) {
         let r = &e.rec;
         let mut key = Key {
-            backend: r.backend.clone(),
-            deployment: r.deployment.clone(),
-            model: r.model().to_string(),
+            backend: self.intern(&r.backend),
+            deployment: self.intern(&r.deployment),
+            model: self.intern(r.model()),
         };
         if self.all_time.len() >= self.opts.max_series && !self.all_time.contains_key(&key) {
-            key.model = OTHER_MODEL.to_string();
+            key.model = self.intern(OTHER_MODEL);
         }
         self.all_time.entry(key.clone()).or_default().add(&e);
 
@@ -350,8 +369,11 @@ impl State {
             h.ttfb.observe(t);
         }
         h.overhead.observe(r.overhead);
-        if !e.priced && self.unpriced_models.len() < MAX_UNPRICED_LISTED {
-            self.unpriced_models.insert(key.model);
+        if !e.priced
+            && self.unpriced_models.len() < MAX_UNPRICED_LISTED
+            && !self.unpriced_models.contains(&*key.model)
+        {
+            self.unpriced_models.insert(key.model.to_string());
         }
         if self.first_record.is_none_or(|t| r.timestamp < t) {
             self.first_record = Some(r.timestamp);
@@ -403,6 +425,7 @@ impl Analytics {
                 buckets: BTreeMap::new(),
                 by_status: HashMap::new(),
                 prom: BTreeMap::new(),
+                names: Default::default(),
                 failovers: BTreeMap::new(),
                 unpriced_models: BTreeSet::new(),
                 first_record: None,

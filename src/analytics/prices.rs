@@ -119,7 +119,22 @@ struct Entry {
 pub struct PriceTable {
     /// Overrides first, then defaults; each group sorted most specific first.
     entries: Vec<Entry>,
+    /// Model name → its price (or none), so the pattern scan runs once per distinct name.
+    memo: PriceMemo,
 }
+
+/// A bounded memo of lookups; a clone starts empty (it is a cache, not state).
+#[derive(Debug, Default)]
+struct PriceMemo(parking_lot::Mutex<std::collections::HashMap<String, Option<Price>>>);
+
+impl Clone for PriceMemo {
+    fn clone(&self) -> Self {
+        PriceMemo::default()
+    }
+}
+
+/// Distinct model names remembered; a flood of new names clears the memo and starts again.
+const PRICE_MEMO_CAP: usize = 1024;
 
 /// A match: which pattern priced the model, and whether it came from the config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,7 +177,10 @@ impl PriceTable {
             });
         }
         over.extend(defaults);
-        PriceTable { entries: over }
+        PriceTable {
+            entries: over,
+            memo: PriceMemo::default(),
+        }
     }
 
     pub fn lookup(&self, model: &str) -> Option<PriceMatch> {
@@ -179,7 +197,20 @@ impl PriceTable {
 
     /// Estimated USD for `usage` on `model`; `None` when the model has no price.
     pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
-        self.lookup(model).map(|m| m.price.cost(usage))
+        let known = self.memo.0.lock().get(model).copied();
+        let price = match known {
+            Some(price) => price,
+            None => {
+                let price = self.lookup(model).map(|m| m.price);
+                let mut memo = self.memo.0.lock();
+                if memo.len() >= PRICE_MEMO_CAP {
+                    memo.clear();
+                }
+                memo.insert(model.to_string(), price);
+                price
+            }
+        };
+        price.map(|p| p.cost(usage))
     }
 }
 

@@ -79,13 +79,19 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         verbosity: args.verbose,
     };
 
-    // One worker thread: a local router's work per request is tens of microseconds, and on a
-    // small machine a second worker mostly adds cross-thread wake-ups (futex + eventfd per
-    // request) for no throughput (BENCHMARKS.md). TOKIO_WORKER_THREADS still overrides it.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        builder.worker_threads(1);
-    }
+    // One thread: a local router's work per request is tens of microseconds, and on a small
+    // machine more workers mostly add cross-thread wake-ups (futex + eventfd per request) for
+    // no throughput; the single-threaded scheduler also skips the work-stealing bookkeeping
+    // (BENCHMARKS.md). TOKIO_WORKER_THREADS=N (N > 1) asks for N work-stealing workers instead.
+    let workers: usize = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1);
+    let mut builder = if workers > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
     let runtime = builder
         .enable_all()
         .build()

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 use serde::Serialize;
 
 use super::timefmt::{duration_from_secs, parse_go_duration, parse_rfc3339};
@@ -39,61 +39,21 @@ impl Dimension {
         }
     }
 
-    #[cfg(test)]
-    fn anthropic_name(self) -> &'static str {
-        match self {
-            Dimension::Requests => "requests",
-            Dimension::Tokens => "tokens",
-            Dimension::InputTokens => "input-tokens",
-            Dimension::OutputTokens => "output-tokens",
+    /// The dimension named in a header: `requests`, `tokens`, `input-tokens`, `output-tokens`.
+    fn from_header_part(s: &str) -> Option<Dimension> {
+        match s {
+            "requests" => Some(Dimension::Requests),
+            "tokens" => Some(Dimension::Tokens),
+            "input-tokens" => Some(Dimension::InputTokens),
+            "output-tokens" => Some(Dimension::OutputTokens),
+            _ => None,
         }
     }
 
     fn index(self) -> usize {
         self as usize
     }
-
-    /// This dimension's header names, built once (parsing runs on every upstream response).
-    fn header_names(self) -> &'static HeaderNames {
-        &HEADER_NAMES[self.index()]
-    }
 }
-
-/// The six rate-limit header names of one dimension.
-struct HeaderNames {
-    anthropic_limit: HeaderName,
-    anthropic_remaining: HeaderName,
-    anthropic_reset: HeaderName,
-    openai_limit: HeaderName,
-    openai_remaining: HeaderName,
-    openai_reset: HeaderName,
-}
-
-macro_rules! header_names {
-    ($a:literal, $o:literal) => {
-        HeaderNames {
-            anthropic_limit: HeaderName::from_static(concat!("anthropic-ratelimit-", $a, "-limit")),
-            anthropic_remaining: HeaderName::from_static(concat!(
-                "anthropic-ratelimit-",
-                $a,
-                "-remaining"
-            )),
-            anthropic_reset: HeaderName::from_static(concat!("anthropic-ratelimit-", $a, "-reset")),
-            openai_limit: HeaderName::from_static(concat!("x-ratelimit-limit-", $o)),
-            openai_remaining: HeaderName::from_static(concat!("x-ratelimit-remaining-", $o)),
-            openai_reset: HeaderName::from_static(concat!("x-ratelimit-reset-", $o)),
-        }
-    };
-}
-
-/// Indexed by [`Dimension`] order; Anthropic uses `anthropic_name`, OpenAI `as_str` with `-`.
-static HEADER_NAMES: [HeaderNames; 4] = [
-    header_names!("requests", "requests"),
-    header_names!("tokens", "tokens"),
-    header_names!("input-tokens", "input-tokens"),
-    header_names!("output-tokens", "output-tokens"),
-];
-static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 
 /// What one response said about one dimension. Each field is independent: a header that is
 /// missing or unparsable leaves its field `None`.
@@ -133,42 +93,61 @@ impl RateLimitHeaders {
     /// Parses every known header. `now` and `wall_now` are the same moment on the monotonic and
     /// the wall clock; RFC 3339 and HTTP-date values are converted through them.
     pub fn parse(headers: &HeaderMap, now: Instant, wall_now: SystemTime) -> Self {
-        let mut out = RateLimitHeaders::default();
-        for d in Dimension::ALL {
-            let r = &mut out.dims[d.index()];
-            let n = d.header_names();
-            // Anthropic: anthropic-ratelimit-<dim>-{limit,remaining,reset}, reset = RFC 3339.
-            r.limit = header_u64(headers, &n.anthropic_limit);
-            r.remaining = header_u64(headers, &n.anthropic_remaining);
-            r.reset_at =
-                header_str(headers, &n.anthropic_reset).and_then(|v| parse_reset(v, now, wall_now));
-            // OpenAI-style: x-ratelimit-{limit,remaining,reset}-<dim>, reset = Go duration.
-            // Only requests/tokens exist there; input/output names are accepted too (harmless).
-            r.limit = r.limit.or_else(|| header_u64(headers, &n.openai_limit));
-            r.remaining = r
-                .remaining
-                .or_else(|| header_u64(headers, &n.openai_remaining));
-            r.reset_at = r.reset_at.or_else(|| {
-                header_str(headers, &n.openai_reset).and_then(|v| parse_reset(v, now, wall_now))
-            });
+        // One pass over the headers. Anthropic's values win over OpenAI-style ones when a
+        // response carries both; `retry-after-ms` wins over `retry-after`.
+        let mut anthropic = [LimitReading::default(); 4];
+        let mut openai = [LimitReading::default(); 4];
+        let (mut retry_ms, mut retry) = (None, None);
+        for (name, value) in headers {
+            let n = name.as_str();
+            let Ok(v) = value.to_str() else { continue };
+            let (table, dim, field) = if let Some(rest) = n.strip_prefix("anthropic-ratelimit-") {
+                // anthropic-ratelimit-<dim>-<field>
+                let Some((dim, field)) = rest.rsplit_once('-') else {
+                    continue;
+                };
+                (&mut anthropic, dim, field)
+            } else if let Some(rest) = n.strip_prefix("x-ratelimit-") {
+                // x-ratelimit-<field>-<dim>
+                let Some((field, dim)) = rest.split_once('-') else {
+                    continue;
+                };
+                (&mut openai, dim, field)
+            } else {
+                match n {
+                    "retry-after-ms" => retry_ms = Some(v),
+                    "retry-after" => retry = Some(v),
+                    _ => {}
+                }
+                continue;
+            };
+            let Some(d) = Dimension::from_header_part(dim) else {
+                continue;
+            };
+            let r = &mut table[d.index()];
+            match field {
+                "limit" => r.limit = parse_u64(v),
+                "remaining" => r.remaining = parse_u64(v),
+                "reset" => r.reset_at = parse_reset(v, now, wall_now),
+                _ => {}
+            }
         }
-        out.retry_after = header_str(headers, &RETRY_AFTER_MS)
+        let mut out = RateLimitHeaders::default();
+        for ((o, a), b) in out.dims.iter_mut().zip(anthropic).zip(openai) {
+            o.limit = a.limit.or(b.limit);
+            o.remaining = a.remaining.or(b.remaining);
+            o.reset_at = a.reset_at.or(b.reset_at);
+        }
+        out.retry_after = retry_ms
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|ms| duration_from_secs(ms / 1000.0))
-            .or_else(|| {
-                header_str(headers, &http::header::RETRY_AFTER)
-                    .and_then(|v| parse_retry_after(v, wall_now))
-            });
+            .or_else(|| retry.and_then(|v| parse_retry_after(v, wall_now)));
         out
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok()
-}
-
-fn header_u64(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
-    let v = header_str(headers, name)?.trim();
+fn parse_u64(v: &str) -> Option<u64> {
+    let v = v.trim();
     if let Ok(n) = v.parse::<u64>() {
         return Some(n);
     }
@@ -288,32 +267,6 @@ impl RateLimitState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn static_header_names_match_the_dimension_names() {
-        for d in Dimension::ALL {
-            let n = d.header_names();
-            let (a, o) = (d.anthropic_name(), d.as_str().replace('_', "-"));
-            assert_eq!(
-                n.anthropic_limit.as_str(),
-                format!("anthropic-ratelimit-{a}-limit")
-            );
-            assert_eq!(
-                n.anthropic_remaining.as_str(),
-                format!("anthropic-ratelimit-{a}-remaining")
-            );
-            assert_eq!(
-                n.anthropic_reset.as_str(),
-                format!("anthropic-ratelimit-{a}-reset")
-            );
-            assert_eq!(n.openai_limit.as_str(), format!("x-ratelimit-limit-{o}"));
-            assert_eq!(
-                n.openai_remaining.as_str(),
-                format!("x-ratelimit-remaining-{o}")
-            );
-            assert_eq!(n.openai_reset.as_str(), format!("x-ratelimit-reset-{o}"));
-        }
-    }
     use http::HeaderValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -442,6 +395,34 @@ mod tests {
         assert_eq!(st.headroom(now), 1.0);
         assert!(!p.is_empty());
         assert!(RateLimitHeaders::parse(&HeaderMap::new(), now, wall).is_empty());
+    }
+
+    #[test]
+    fn anthropic_wins_over_openai_style_and_opaque_bytes_are_skipped() {
+        let (now, wall) = clock();
+        let mut h = headers(&[
+            ("x-ratelimit-limit-tokens", "10"),
+            ("x-ratelimit-remaining-tokens", "1"),
+            ("anthropic-ratelimit-tokens-limit", "100"),
+            ("x-ratelimit-reset-tokens", "2s"),
+            ("x-ratelimit-bogus-tokens", "5"),
+            ("x-ratelimit-limit-widgets", "5"),
+            ("anthropic-ratelimit-unified-status", "allowed"),
+        ]);
+        h.insert(
+            "anthropic-ratelimit-tokens-remaining",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        let p = RateLimitHeaders::parse(&h, now, wall);
+        let t = p.get(Dimension::Tokens);
+        assert_eq!(t.limit, Some(100));
+        assert_eq!(
+            t.remaining,
+            Some(1),
+            "Anthropic value unreadable: OpenAI-style one used"
+        );
+        assert_eq!(t.reset_at, Some(now + Duration::from_secs(2)));
+        assert_eq!(p.get(Dimension::Requests), &LimitReading::default());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::translate::{self, ResponseContext};
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
 /// dario's own.
 pub fn base_headers(upstream: &HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
-    let mut h = HeaderMap::new();
+    let mut h = HeaderMap::with_capacity(upstream.len() + 4);
     for (name, value) in upstream {
         if super::headers::forward_response_header(name.as_str()) {
             h.append(name.clone(), value.clone());
@@ -91,22 +91,28 @@ pub fn upstream_error(
     resp
 }
 
-/// Collects a passthrough JSON body (bounded) to read its usage at the end.
+/// Keeps a passthrough JSON body's chunks (shared with the client's copy, bounded) to read its
+/// usage at the end. A body in one chunk — the usual case — is never copied.
 struct JsonUsage {
     protocol: Protocol,
-    buf: Vec<u8>,
+    chunks: Vec<Bytes>,
+    len: usize,
 }
 
 const JSON_USAGE_CAP: usize = 8 * 1024 * 1024;
 
 impl UsageWatcher for JsonUsage {
-    fn feed(&mut self, chunk: &[u8]) {
-        if self.buf.len() + chunk.len() <= JSON_USAGE_CAP {
-            self.buf.extend_from_slice(chunk);
+    fn feed(&mut self, chunk: &Bytes) {
+        if self.len + chunk.len() <= JSON_USAGE_CAP {
+            self.len += chunk.len();
+            self.chunks.push(chunk.clone());
         }
     }
     fn usage(&self) -> Usage {
-        translate::usage_from_json(self.protocol, &self.buf)
+        match self.chunks.as_slice() {
+            [one] => translate::usage_from_json(self.protocol, one),
+            many => translate::usage_from_json(self.protocol, &many.concat()),
+        }
     }
     fn completed(&self) -> Option<bool> {
         None
@@ -114,7 +120,7 @@ impl UsageWatcher for JsonUsage {
 }
 
 impl UsageWatcher for translate::UsageTap {
-    fn feed(&mut self, chunk: &[u8]) {
+    fn feed(&mut self, chunk: &Bytes) {
         translate::UsageTap::feed(self, chunk)
     }
     fn usage(&self) -> Usage {
@@ -188,7 +194,8 @@ pub async fn success(
             } else {
                 Box::new(JsonUsage {
                     protocol: inbound,
-                    buf: Vec::new(),
+                    chunks: Vec::new(),
+                    len: 0,
                 })
             };
             relay::relay(

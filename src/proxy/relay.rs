@@ -5,11 +5,13 @@
 //! Dropping the relayed body (the client went away) drops the upstream response, which closes
 //! the upstream connection at once. Must not: buffer a stream.
 
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body::{Body as _, Frame};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::{Body, BoxError};
@@ -31,7 +33,8 @@ pub trait StreamTranslator: Send {
 
 /// Watches passthrough bytes for token usage without changing them.
 pub trait UsageWatcher: Send {
-    fn feed(&mut self, chunk: &[u8]);
+    /// Sees each chunk as it is relayed (a cheap reference-counted handle, not a copy).
+    fn feed(&mut self, chunk: &Bytes);
     fn usage(&self) -> Usage;
     /// Whether the body reached its protocol's proper end (`None`: cannot tell).
     fn completed(&self) -> Option<bool>;
@@ -92,14 +95,18 @@ impl EndHook {
     }
 }
 
-struct RelayState {
+/// The relayed body: polled by the server as the client's connection can take more, it polls
+/// the upstream body in turn — nothing is read ahead of the client.
+struct RelayBody {
     upstream: Incoming,
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
     /// One idle timer for the whole body, re-armed only when it fires early: a fresh
     /// `timeout` per chunk costs a timer-wheel insert and removal for every event.
-    idle_timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle_timer: Pin<Box<tokio::time::Sleep>>,
+    /// When the current wait for an upstream chunk gives up (set when a wait starts).
+    due: Option<tokio::time::Instant>,
     finished: bool,
     /// The last chunk sent ended at an event boundary (for a clean error event after it).
     at_boundary: bool,
@@ -107,43 +114,185 @@ struct RelayState {
     hook: EndHook,
 }
 
-impl RelayState {
-    /// The next upstream chunk, or `Err` when none arrives within `idle` from now (what
-    /// `tokio::time::timeout(idle, upstream.next())` does, without a timer per chunk).
-    async fn next_within_idle(&mut self) -> Result<Option<Result<Bytes, hyper::Error>>, ()> {
-        use http_body::Body as _;
+/// What one poll of the upstream produced.
+enum Upstream {
+    Chunk(Bytes),
+    End,
+    Failed(String),
+}
+
+impl RelayBody {
+    /// The next upstream data chunk, or the end, or a failure (broken connection, or nothing
+    /// within `idle` of the wait's start).
+    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Upstream> {
         use std::future::Future;
-        use std::task::Poll;
-        let due = tokio::time::Instant::now() + self.idle;
-        std::future::poll_fn(|cx| {
-            // Data frames only; trailers (none in these APIs) are skipped.
-            while let Poll::Ready(item) = std::pin::Pin::new(&mut self.upstream).poll_frame(cx) {
-                match item {
-                    None => return Poll::Ready(Ok(None)),
-                    Some(Err(e)) => return Poll::Ready(Ok(Some(Err(e)))),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Poll::Ready(Ok(Some(Ok(data))));
-                        }
+        let due = *self
+            .due
+            .get_or_insert_with(|| tokio::time::Instant::now() + self.idle);
+        // Data frames only; trailers (none in these APIs) are skipped.
+        while let Poll::Ready(item) = Pin::new(&mut self.upstream).poll_frame(cx) {
+            self.due = None;
+            match item {
+                None => return Poll::Ready(Upstream::End),
+                Some(Err(e)) => {
+                    return Poll::Ready(Upstream::Failed(format!(
+                        "upstream connection failed mid-response: {}",
+                        super::scrub::scrub(&e.to_string())
+                    )))
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Upstream::Chunk(data));
                     }
+                    self.due = Some(due);
                 }
             }
-            loop {
-                match self.idle_timer.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) if tokio::time::Instant::now() >= due => {
-                        return Poll::Ready(Err(()))
+        }
+        loop {
+            match self.idle_timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if tokio::time::Instant::now() >= due => {
+                    self.due = None;
+                    return Poll::Ready(Upstream::Failed(format!(
+                        "upstream sent nothing for {} s; the stream was ended by dario",
+                        self.idle.as_secs()
+                    )));
+                }
+                // Armed for an earlier wait: move it to this wait's deadline.
+                Poll::Ready(()) => self.idle_timer.as_mut().reset(due),
+            }
+        }
+    }
+
+    /// The upstream ended normally: the translator's closing events, if any. The end hook runs
+    /// when the body is dropped, right after.
+    fn end(&mut self) -> Option<Bytes> {
+        self.finished = true;
+        self.info.completed = true;
+        match &mut self.mode {
+            RelayMode::Translate(t) => {
+                let mut out = BytesMut::new();
+                t.finish(&mut out);
+                self.info.usage = t.usage();
+                if t.failed() {
+                    self.info.completed = false;
+                    self.info.error =
+                        Some("upstream stream ended with an error or incomplete".into());
+                }
+                (!out.is_empty()).then(|| out.freeze())
+            }
+            RelayMode::Passthrough { watcher, .. } => {
+                if let Some(w) = watcher {
+                    self.info.usage = w.usage();
+                    if w.completed() == Some(false) {
+                        self.info.completed = false;
+                        self.info.error =
+                            Some("upstream stream ended before its final event".into());
                     }
-                    // Armed for an earlier wait: move it to this wait's deadline.
-                    Poll::Ready(()) => self.idle_timer.as_mut().reset(due),
+                }
+                None
+            }
+        }
+    }
+
+    /// The upstream broke or went idle: an error event in the client's protocol (a plain JSON
+    /// body can only be cut, which the client sees as a broken response).
+    fn fail(&mut self, failure: String) -> Result<Frame<Bytes>, BoxError> {
+        self.finished = true;
+        self.info.error = Some(failure.clone());
+        match &mut self.mode {
+            RelayMode::Passthrough { sse: true, watcher } => {
+                if let Some(w) = watcher {
+                    self.info.usage = w.usage();
+                }
+                let event = sse_error_event(self.client_protocol, "api_error", &failure);
+                if self.at_boundary {
+                    Ok(Frame::data(event))
+                } else {
+                    // Close the half-sent event first so the error event parses on its own.
+                    let mut out = BytesMut::with_capacity(event.len() + 2);
+                    out.extend_from_slice(b"\n\n");
+                    out.extend_from_slice(&event);
+                    Ok(Frame::data(out.freeze()))
                 }
             }
-        })
-        .await
+            RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
+            RelayMode::Translate(t) => {
+                let mut out = BytesMut::new();
+                t.fail(&failure, &mut out);
+                self.info.usage = t.usage();
+                Ok(Frame::data(out.freeze()))
+            }
+        }
     }
 }
 
-impl Drop for RelayState {
+impl http_body::Body for RelayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let chunk = match ready!(this.poll_upstream(cx)) {
+                Upstream::Chunk(chunk) => chunk,
+                Upstream::End => return Poll::Ready(this.end().map(|tail| Ok(Frame::data(tail)))),
+                Upstream::Failed(failure) => return Poll::Ready(Some(this.fail(failure))),
+            };
+            this.info.bytes += chunk.len() as u64;
+            let out = match &mut this.mode {
+                RelayMode::Passthrough { watcher, .. } => {
+                    if let Some(w) = watcher {
+                        w.feed(&chunk);
+                    }
+                    this.at_boundary = chunk.ends_with(b"\n\n")
+                        || chunk.ends_with(b"\r\n\r\n")
+                        || chunk.ends_with(b"\r\r");
+                    chunk
+                }
+                RelayMode::Translate(t) => {
+                    let mut out = BytesMut::new();
+                    t.feed(&chunk, &mut out);
+                    if out.is_empty() {
+                        continue; // nothing complete yet: read more
+                    }
+                    out.freeze()
+                }
+            };
+            this.info
+                .first_byte
+                .get_or_insert_with(std::time::Instant::now);
+            // A passthrough body of known length is over with its last byte: the server stops
+            // polling once it has written that many, so account for the end now.
+            if matches!(this.mode, RelayMode::Passthrough { .. }) && this.upstream.is_end_stream() {
+                let no_tail = this.end();
+                debug_assert!(no_tail.is_none());
+            }
+            return Poll::Ready(Some(Ok(Frame::data(out))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+
+    /// Passthrough bodies keep the upstream's length (the client gets `content-length`, as from
+    /// the provider); translated ones have no known length.
+    fn size_hint(&self) -> http_body::SizeHint {
+        match (&self.mode, self.finished) {
+            (RelayMode::Passthrough { .. }, false) => self.upstream.size_hint(),
+            _ => http_body::SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for RelayBody {
     fn drop(&mut self) {
         if let Some(hook) = self.hook.0.take() {
             let mut info = std::mem::take(&mut self.info);
@@ -176,122 +325,19 @@ pub fn relay(
     idle: Duration,
     hook: EndHook,
 ) -> Body {
-    let state = RelayState {
+    RelayBody {
         upstream: upstream.into_body(),
         mode,
         client_protocol,
         idle,
         idle_timer: Box::pin(tokio::time::sleep(idle)),
+        due: None,
         finished: false,
         at_boundary: true,
         info: EndInfo::default(),
         hook,
-    };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if st.finished {
-                return None;
-            }
-            let failure = match st.next_within_idle().await {
-                Ok(Some(Ok(chunk))) => {
-                    st.info.bytes += chunk.len() as u64;
-                    let out = match &mut st.mode {
-                        RelayMode::Passthrough { watcher, .. } => {
-                            if let Some(w) = watcher {
-                                w.feed(&chunk);
-                            }
-                            st.at_boundary = chunk.ends_with(b"\n\n")
-                                || chunk.ends_with(b"\r\n\r\n")
-                                || chunk.ends_with(b"\r\r");
-                            chunk
-                        }
-                        RelayMode::Translate(t) => {
-                            let mut out = BytesMut::new();
-                            t.feed(&chunk, &mut out);
-                            if out.is_empty() {
-                                continue; // nothing complete yet: read more
-                            }
-                            out.freeze()
-                        }
-                    };
-                    st.info
-                        .first_byte
-                        .get_or_insert_with(std::time::Instant::now);
-                    return Some((Ok::<_, BoxError>(Frame::data(out)), st));
-                }
-                Ok(None) => {
-                    st.finished = true;
-                    st.info.completed = true;
-                    let tail = match &mut st.mode {
-                        RelayMode::Translate(t) => {
-                            let mut out = BytesMut::new();
-                            t.finish(&mut out);
-                            st.info.usage = t.usage();
-                            if t.failed() {
-                                st.info.completed = false;
-                                st.info.error = Some(
-                                    "upstream stream ended with an error or incomplete".into(),
-                                );
-                            }
-                            out.freeze()
-                        }
-                        RelayMode::Passthrough { watcher, .. } => {
-                            if let Some(w) = watcher {
-                                st.info.usage = w.usage();
-                                if w.completed() == Some(false) {
-                                    st.info.completed = false;
-                                    st.info.error =
-                                        Some("upstream stream ended before its final event".into());
-                                }
-                            }
-                            Bytes::new()
-                        }
-                    };
-                    if tail.is_empty() {
-                        drop(st); // runs the end hook now
-                        return None;
-                    }
-                    return Some((Ok(Frame::data(tail)), st));
-                }
-                Ok(Some(Err(e))) => format!(
-                    "upstream connection failed mid-response: {}",
-                    super::scrub::scrub(&e.to_string())
-                ),
-                Err(_) => format!(
-                    "upstream sent nothing for {} s; the stream was ended by dario",
-                    st.idle.as_secs()
-                ),
-            };
-            st.finished = true;
-            st.info.error = Some(failure.clone());
-            let item = match &mut st.mode {
-                RelayMode::Passthrough { sse: true, watcher } => {
-                    if let Some(w) = watcher {
-                        st.info.usage = w.usage();
-                    }
-                    let event = sse_error_event(st.client_protocol, "api_error", &failure);
-                    if st.at_boundary {
-                        Ok(Frame::data(event))
-                    } else {
-                        // Close the half-sent event first so the error event parses on its own.
-                        let mut out = BytesMut::with_capacity(event.len() + 2);
-                        out.extend_from_slice(b"\n\n");
-                        out.extend_from_slice(&event);
-                        Ok(Frame::data(out.freeze()))
-                    }
-                }
-                RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
-                RelayMode::Translate(t) => {
-                    let mut out = BytesMut::new();
-                    t.fail(&failure, &mut out);
-                    st.info.usage = t.usage();
-                    Ok(Frame::data(out.freeze()))
-                }
-            };
-            return Some((item, st));
-        }
-    });
-    StreamBody::new(stream).boxed_unsync()
+    }
+    .boxed_unsync()
 }
 
 /// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut)

@@ -8,7 +8,15 @@ use crate::sse::SseParser;
 use serde::Deserialize;
 
 /// Usage from a non-streaming response body of either protocol (zeros when absent or invalid).
+///
+/// Fast path: both APIs put the top-level `usage` object last, so the last `"usage":{` in the
+/// body is parsed on its own instead of the whole body. (Inside a JSON string the sequence
+/// `"usage"` cannot occur unescaped, so a hit is always a real key.) When there is no such key
+/// or its value does not parse, the whole body is parsed.
 pub fn usage_from_json(protocol: Protocol, body: &[u8]) -> Usage {
+    if let Some(usage) = last_usage_object(protocol, body) {
+        return usage;
+    }
     #[derive(Deserialize)]
     struct A {
         usage: Option<AnthropicUsage>,
@@ -28,6 +36,28 @@ pub fn usage_from_json(protocol: Protocol, body: &[u8]) -> Usage {
             .and_then(|o| o.usage)
             .map(|u| u.to_usage())
             .unwrap_or_default(),
+    }
+}
+
+/// The value of the last `"usage": {…}` member in `body`, parsed alone.
+fn last_usage_object(protocol: Protocol, body: &[u8]) -> Option<Usage> {
+    let key = memchr::memmem::rfind(body, b"\"usage\"")?;
+    let rest = &body[key + b"\"usage\"".len()..];
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    if !rest.starts_with(b"{") {
+        return None;
+    }
+    let mut values = serde_json::Deserializer::from_slice(rest);
+    match protocol {
+        Protocol::Anthropic => AnthropicUsage::deserialize(&mut values)
+            .ok()
+            .map(|u| u.to_usage()),
+        Protocol::OpenAi => ChatUsage::deserialize(&mut values)
+            .ok()
+            .map(|u| u.to_usage()),
     }
 }
 
@@ -234,6 +264,31 @@ mod tests {
         );
         assert_eq!(
             usage_from_json(Protocol::OpenAi, b"not json"),
+            Usage::default()
+        );
+    }
+
+    #[test]
+    fn usage_is_the_top_level_member_whatever_else_says_usage() {
+        // A tool input with its own `usage` key, the word in text, in an escaped string, and
+        // as a value; pretty-printed spacing around the real member.
+        let body = br#"{"content":[{"type":"tool_use","input":{"usage":{"input_tokens":999}}},
+            {"type":"text","text":"the \"usage\": {\"input_tokens\": 1} field"}],
+            "kind":"usage",
+            "usage" :
+              {"input_tokens": 12, "output_tokens": 34, "cache_read_input_tokens": 5}}"#;
+        let a = usage_from_json(Protocol::Anthropic, body);
+        assert_eq!(
+            (a.input_tokens, a.output_tokens, a.cache_read_tokens),
+            (12, 34, 5)
+        );
+        // The last `"usage"` is a value, not a key: the whole body is parsed instead.
+        let body = br#"{"usage":{"prompt_tokens":7,"completion_tokens":2},"object":"usage"}"#;
+        let o = usage_from_json(Protocol::OpenAi, body);
+        assert_eq!((o.input_tokens, o.output_tokens), (7, 2));
+        // No usage at all.
+        assert_eq!(
+            usage_from_json(Protocol::OpenAi, br#"{"choices":[]}"#),
             Usage::default()
         );
     }
