@@ -8,7 +8,7 @@
 //! free (the normal case: nobody else is inside for more than a few µs) it folds the record in
 //! directly, plus anything queued. When busy (another recorder, or a reader rendering a summary
 //! or `/metrics`), it pushes the record into a bounded lock-free queue (`std::sync::mpsc`
-//! `sync_channel`, 65,536 slots) whose receiver lives inside `State`: whoever next holds the
+//! `sync_channel`, 4,096 slots) whose receiver lives inside `State`: whoever next holds the
 //! lock — recorder or reader — drains it first, so readers always see every record whose
 //! `record` call returned before they started. Only if that queue is full *and* the lock is still
 //! busy is the record dropped, counted in `dario_analytics_dropped_records_total`. No background
@@ -170,7 +170,9 @@ pub struct AnalyticsOptions {
     pub bucket: Duration,
     /// How far back windows can reach (24 h).
     pub retention: Duration,
-    /// Records queued while the state is busy before any is dropped (65,536).
+    /// Records queued while the state is busy before any is dropped (4,096). The queue is
+    /// allocated and initialised up front (a bounded channel), so it is resident memory: a
+    /// record waits only while a reader holds the state, which takes well under a millisecond.
     pub queue_capacity: usize,
     /// Distinct (backend, deployment, model) series before new models fold into `other` (1,000).
     pub max_series: usize,
@@ -182,7 +184,7 @@ impl Default for AnalyticsOptions {
             ring_capacity: 10_000,
             bucket: Duration::from_secs(300),
             retention: Duration::from_secs(24 * 3600),
-            queue_capacity: 65_536,
+            queue_capacity: 4_096,
             max_series: 1_000,
         }
     }
