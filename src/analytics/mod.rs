@@ -7,8 +7,9 @@
 //! `parking_lot::Mutex`, and [`Analytics::record`] never waits for it. It *tries* the lock; when
 //! free (the normal case: nobody else is inside for more than a few µs) it folds the record in
 //! directly, plus anything queued. When busy (another recorder, or a reader rendering a summary
-//! or `/metrics`), it pushes the record into a bounded lock-free queue (`std::sync::mpsc`
-//! `sync_channel`, 4,096 slots) whose receiver lives inside `State`: whoever next holds the
+//! or `/metrics`), it pushes the record into a lock-free queue (`std::sync::mpsc`, bounded
+//! to 65,536 records by a counter; its blocks are allocated only while records wait, so an idle
+//! proxy holds none) whose receiver lives inside `State`: whoever next holds the
 //! lock — recorder or reader — drains it first, so readers always see every record whose
 //! `record` call returned before they started. Only if that queue is full *and* the lock is still
 //! busy is the record dropped, counted in `dario_analytics_dropped_records_total`. No background
@@ -33,8 +34,9 @@ pub use prices::{default_prices, glob_match, Price, PriceMatch, PriceTable};
 pub use prometheus::{escape_label, DeploymentGauge, LiveGauges};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -170,9 +172,7 @@ pub struct AnalyticsOptions {
     pub bucket: Duration,
     /// How far back windows can reach (24 h).
     pub retention: Duration,
-    /// Records queued while the state is busy before any is dropped (4,096). The queue is
-    /// allocated and initialised up front (a bounded channel), so it is resident memory: a
-    /// record waits only while a reader holds the state, which takes well under a millisecond.
+    /// Records queued while the state is busy before any is dropped (65,536).
     pub queue_capacity: usize,
     /// Distinct (backend, deployment, model) series before new models fold into `other` (1,000).
     pub max_series: usize,
@@ -184,7 +184,7 @@ impl Default for AnalyticsOptions {
             ring_capacity: 10_000,
             bucket: Duration::from_secs(300),
             retention: Duration::from_secs(24 * 3600),
-            queue_capacity: 4_096,
+            queue_capacity: 65_536,
             max_series: 1_000,
         }
     }
@@ -278,6 +278,8 @@ impl PromHists {
 
 struct State {
     rx: Receiver<Event>,
+    /// Records in `rx` (shared with the senders, who keep it under the capacity).
+    queued: Arc<AtomicUsize>,
     opts: AnalyticsOptions,
     bucket_secs: u64,
     ring: VecDeque<Arc<Entry>>,
@@ -305,6 +307,7 @@ fn unix_secs(t: SystemTime) -> u64 {
 impl State {
     fn drain(&mut self) {
         while let Ok(ev) = self.rx.try_recv() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             self.apply(ev);
         }
     }
@@ -390,7 +393,10 @@ impl State {
 /// Request accounting. Share it behind an `Arc`; every method takes `&self`.
 pub struct Analytics {
     prices: ArcSwap<PriceTable>,
-    tx: SyncSender<Event>,
+    tx: Sender<Event>,
+    queued: Arc<AtomicUsize>,
+    /// Records that may wait in the queue (`AnalyticsOptions::queue_capacity`).
+    queue_capacity: usize,
     state: Mutex<State>,
     total: AtomicU64,
     dropped: AtomicU64,
@@ -413,13 +419,17 @@ impl Analytics {
     }
 
     pub fn with_options(prices: &BTreeMap<String, PriceConfig>, opts: AnalyticsOptions) -> Self {
-        let (tx, rx) = sync_channel(opts.queue_capacity.max(1));
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let bucket_secs = opts.bucket.as_secs().max(1);
         Analytics {
             prices: ArcSwap::from_pointee(PriceTable::new(prices)),
             tx,
+            queued: queued.clone(),
+            queue_capacity: opts.queue_capacity.max(1),
             state: Mutex::new(State {
                 rx,
+                queued,
                 opts,
                 bucket_secs,
                 ring: VecDeque::new(),
@@ -472,18 +482,19 @@ impl Analytics {
             st.apply(ev);
             return;
         }
-        match self.tx.try_send(ev) {
-            Ok(()) => {}
-            Err(TrySendError::Full(ev)) | Err(TrySendError::Disconnected(ev)) => {
-                match self.state.try_lock() {
-                    Some(mut st) => {
-                        st.drain();
-                        st.apply(ev);
-                    }
-                    None => {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+        if self.queued.fetch_add(1, Ordering::Relaxed) < self.queue_capacity {
+            // The receiver lives as long as `self` (it is inside `state`): send cannot fail.
+            let _ = self.tx.send(ev);
+            return;
+        }
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        match self.state.try_lock() {
+            Some(mut st) => {
+                st.drain();
+                st.apply(ev);
+            }
+            None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
