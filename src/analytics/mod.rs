@@ -33,7 +33,11 @@ pub use histogram::{LogHistogram, PromHistogram, LATENCY_BOUNDS, OVERHEAD_BOUNDS
 pub use prices::{default_prices, glob_match, Price, PriceMatch, PriceTable};
 pub use prometheus::{escape_label, DeploymentGauge, LiveGauges};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The aggregation maps are keyed by names from the configuration and the traffic; foldhash
+/// (seeded per process) hashes them in a fraction of SipHash's time on every request.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -289,7 +293,7 @@ struct State {
     by_status: HashMap<(Arc<str>, Arc<str>, u16), u64>,
     prom: BTreeMap<Arc<str>, PromHists>,
     /// Backend, deployment and model names seen, shared by every key that uses them.
-    names: std::collections::HashSet<Arc<str>>,
+    names: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
     failovers: BTreeMap<String, u64>,
     unpriced_models: BTreeSet<String>,
     first_record: Option<SystemTime>,
@@ -433,9 +437,9 @@ impl Analytics {
                 opts,
                 bucket_secs,
                 ring: VecDeque::new(),
-                all_time: HashMap::new(),
+                all_time: HashMap::default(),
                 buckets: BTreeMap::new(),
-                by_status: HashMap::new(),
+                by_status: HashMap::default(),
                 prom: BTreeMap::new(),
                 names: Default::default(),
                 failovers: BTreeMap::new(),
@@ -531,7 +535,7 @@ impl Analytics {
         let last_bucket = now_s / bucket_secs;
         let window_start = first_bucket * bucket_secs;
 
-        let mut win: HashMap<&Key, Stats> = HashMap::new();
+        let mut win: HashMap<&Key, Stats> = HashMap::default();
         let mut series = Vec::new();
         for b in first_bucket..=last_bucket {
             let mut bs = Stats::default();

@@ -125,7 +125,11 @@ pub struct PriceTable {
 
 /// A bounded memo of lookups; a clone starts empty (it is a cache, not state).
 #[derive(Debug, Default)]
-struct PriceMemo(parking_lot::Mutex<std::collections::HashMap<String, Option<Price>>>);
+struct PriceMemo(
+    parking_lot::Mutex<
+        std::collections::HashMap<String, Option<Price>, foldhash::fast::RandomState>,
+    >,
+);
 
 impl Clone for PriceMemo {
     fn clone(&self) -> Self {

@@ -27,7 +27,7 @@ struct Binding {
 /// A bounded, idle-expiring map of conversation key → deployment alias.
 #[derive(Debug)]
 pub struct StickyTable {
-    map: HashMap<Arc<str>, Binding>,
+    map: HashMap<Arc<str>, Binding, foldhash::fast::RandomState>,
     /// Use order: sequence number → key. The first entry is the least recently used.
     order: BTreeMap<u64, Arc<str>>,
     next_seq: u64,
@@ -38,7 +38,7 @@ pub struct StickyTable {
 impl StickyTable {
     pub fn new(ttl: Duration, cap: usize) -> Self {
         StickyTable {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: BTreeMap::new(),
             next_seq: 0,
             ttl,
