@@ -249,7 +249,7 @@ fn serve_dario(args: &[String]) {
 
 /// Sends `--n` sequential 2 KiB requests to `--target` (for profiling a server under
 /// callgrind or perf): `--drive --target ADDR [--proto openai|anthropic] [--n N] [--size BYTES]
-/// [--stream]` (streams need an upstream started with `--pace-ms 0`).
+/// [--model NAME] [--stream]` (streams need an upstream started with `--pace-ms 0`).
 fn drive(args: &[String]) {
     let addr: SocketAddr = flag(args, "--target")
         .and_then(|v| v.parse().ok())
@@ -258,6 +258,9 @@ fn drive(args: &[String]) {
         Some("anthropic") => Proto::Anthropic,
         _ => Proto::OpenAi,
     };
+    // `--model NAME` picks the route (e.g. an OpenAI model on the Anthropic endpoint = a
+    // translated lane); default: the protocol's own passthrough model.
+    let model = flag(args, "--model").unwrap_or_else(|| proto.model().to_string());
     let n = flag(args, "--n")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
@@ -269,7 +272,7 @@ fn drive(args: &[String]) {
         .build()
         .expect("runtime");
     if args.iter().any(|a| a == "--stream") {
-        let req = chat_req(proto, proto.model(), size, true);
+        let req = chat_req(proto, &model, size, true);
         let ok = rt.block_on(async {
             let mut ok = 0;
             let mut c = load::connect(addr).await.expect("connect");
@@ -285,7 +288,7 @@ fn drive(args: &[String]) {
     }
     let r = rt.block_on(load::sequential(
         addr,
-        &chat_req(proto, proto.model(), size, false),
+        &chat_req(proto, &model, size, false),
         0,
         n,
     ));
