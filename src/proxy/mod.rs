@@ -5,8 +5,8 @@
 //!
 //! Walk it in this order: `server` (sockets) → `handler` (endpoints, guard, body limits) →
 //! `chat` (routing, failover, accounting) → `ingress` (peek/splice `model`) → `dispatch`
-//! (same protocol or translated body) → `upstream` (outbound request) → `egress` / `relay`
-//! (response body, passthrough or translated).
+//! (same protocol or translated body) → `upstream` (outbound request) → `client` (pooled
+//! connections, TLS) → `egress` / `relay` (response body, passthrough or translated).
 
 pub mod admin;
 pub mod body;

@@ -1,8 +1,8 @@
-//! Upstream: the one pooled HTTP client of the process, and how an outbound request is built
-//! (URL, headers, credential, User-Agent).
+//! Upstream: how an outbound request is built — URL (parsed once per base URL), forwarded
+//! headers, credential, User-Agent. The connections themselves are `client.rs`'s.
 //!
-//! Owns: connection pooling, connect/first-byte deadlines, the credential decision. Must not:
-//! look inside bodies.
+//! Owns: the credential decision and the outbound header set. Must not: look inside bodies or
+//! send anything.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::Full;
