@@ -849,3 +849,37 @@ fn empty_analytics_renders_valid_exposition() {
     assert_eq!(s.window.burn.tokens_per_min, 0.0);
     serde_json::to_string(&s).unwrap();
 }
+
+#[test]
+fn summary_json_shape() {
+    let a = analytics();
+    a.record(rec(
+        T0 + 10,
+        "anthropic",
+        "east",
+        "claude-sonnet-4-5",
+        200,
+        40,
+    ));
+    let v = serde_json::to_value(a.summary(DEFAULT_WINDOW, at(T0 + 60))).unwrap();
+    let w = &v["window"];
+    for k in [
+        "window_secs",
+        "window_start",
+        "bucket_secs",
+        "burn",
+        "totals",
+        "by_backend",
+        "by_deployment",
+        "by_model",
+        "buckets",
+    ] {
+        assert!(w.get(k).is_some(), "window.{k}");
+    }
+    assert_eq!(w["totals"]["tokens"]["total"], 1100);
+    assert!(w["totals"].get("backend").is_none());
+    assert!(w["totals"].get("tokens_usage").is_none());
+    assert_eq!(w["by_deployment"][0]["deployment"], "east");
+    assert_eq!(v["all_time"]["by_model"][0]["model"], "claude-sonnet-4-5");
+    assert_eq!(v["records_total"], 1);
+}

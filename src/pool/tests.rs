@@ -610,3 +610,12 @@ fn concurrent_acquire_and_release_keeps_counts_exact() {
     assert_eq!(d.iter().map(|d| d.responses).sum::<u64>(), 16_000);
     assert_eq!(s.backend("p").unwrap().sticky_keys, 50);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<Pools>();
+    check::<Lease>();
+    check::<AcquireError>();
+    check::<crate::analytics::Analytics>();
+}
