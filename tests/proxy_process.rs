@@ -167,3 +167,82 @@ async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
         "a corrupt file is never rewritten"
     );
 }
+
+/// `--workers 2`: two threads accept from the same socket, each with its own upstream pool.
+/// Many concurrent keep-alive clients all get answers, every request is counted once, both
+/// threads exist, and SIGTERM still drains and exits 0.
+#[tokio::test]
+async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
+    let up = StandIn::start().await;
+    let home = tempfile::tempdir().unwrap();
+    write_backend(
+        home.path(),
+        "openai",
+        &format!(
+            r#"{{"name":"openai","protocol":"openai","base_url":"{}","passthrough":true}}"#,
+            up.openai_url()
+        ),
+    );
+    let mut p = start(home.path(), &["proxy", "--workers", "2"]);
+
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            // One keep-alive connection per client, so connections spread over both workers.
+            let c = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let url = format!("{}/v1/chat/completions", p.base);
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..20 {
+                    let r = c
+                        .post(&url)
+                        .header("authorization", "Bearer sk-client")
+                        .body(r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
+                        .send()
+                        .await
+                        .unwrap();
+                    if r.status() == 200 && r.bytes().await.unwrap().len() > 10 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for c in clients {
+        ok += c.await.unwrap();
+    }
+    assert_eq!(ok, 16 * 20);
+    assert_eq!(up.requests().len(), 16 * 20);
+    let threads = std::fs::read_dir(format!("/proc/{}/task", p.child.id()))
+        .unwrap()
+        .count();
+    assert!(
+        threads >= 2,
+        "expected a second worker thread, found {threads}"
+    );
+
+    let s = json(
+        client()
+            .get(format!("{}/analytics?window=60", p.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s["window"]["totals"]["requests"], 16 * 20, "{s}");
+
+    signal(&p.child, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

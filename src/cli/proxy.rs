@@ -23,6 +23,11 @@ pub struct ProxyArgs {
     /// Allow binding a non-loopback address without DARIO_API_KEY.
     #[arg(long)]
     pub allow_unauthenticated: bool,
+    /// Worker threads, each serving its own connections on its own single-threaded runtime
+    /// (like nginx's worker processes). Default 1: on a small machine shared with the tools
+    /// that call dario, one thread is the cheapest per request (BENCHMARKS.md).
+    #[arg(long, env = "DARIO_WORKERS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
     /// -v: one log line per request; -vv: also redacted bodies (capped at 8 KiB).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -79,19 +84,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         verbosity: args.verbose,
     };
 
-    // One thread: a local router's work per request is tens of microseconds, and on a small
-    // machine more workers mostly add cross-thread wake-ups (futex + eventfd per request) for
-    // no throughput; the single-threaded scheduler also skips the work-stealing bookkeeping
-    // (BENCHMARKS.md). TOKIO_WORKER_THREADS=N (N > 1) asks for N work-stealing workers instead.
-    let workers: usize = std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1);
-    let mut builder = if workers > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
+    // Every worker (this thread and `--workers - 1` more) runs a single-threaded runtime: a
+    // local router's work per request is tens of microseconds, and work-stealing across threads
+    // costs more in wake-ups than it gains (BENCHMARKS.md).
+    let workers = usize::from(args.workers.unwrap_or(1));
+    let mut builder = tokio::runtime::Builder::new_current_thread();
     let runtime = builder
         .enable_all()
         .build()
@@ -105,7 +102,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         );
         #[cfg(unix)]
         spawn_reload_on_sighup(bound.state.clone(), home);
-        bound.serve(proxy::shutdown_signal()).await;
+        bound
+            .serve_workers(workers, proxy::shutdown_signal())
+            .await;
         eprintln!("dario stopped");
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })

@@ -31,10 +31,28 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 /// Idle connections kept per upstream host.
 const POOL_MAX_IDLE_PER_HOST: usize = 256;
 
-/// The process-wide upstream client. Cheap to clone (the pool is shared).
+/// Worker threads that get a pool of their own (`server::run_workers`); more share the last.
+const MAX_WORKER_POOLS: usize = 64;
+
+thread_local! {
+    /// This thread's worker number (0 unless it is one of the proxy's extra workers).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as proxy worker `index`: its upstream requests use its own pool.
+pub fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+type LegacyClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
+/// The process-wide upstream client: one connection pool per worker thread, so a request never
+/// hands its connection to another thread's task (each worker runs its own single-threaded
+/// runtime; a connection's task lives where it was opened). Cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    inner: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    connector: Connector,
+    pools: std::sync::Arc<[std::sync::OnceLock<LegacyClient>]>,
 }
 
 /// The client could not be built (the platform's certificate store is unusable).
@@ -63,18 +81,28 @@ impl UpstreamClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
-        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-        Ok(UpstreamClient { inner })
+        let pools = (0..MAX_WORKER_POOLS)
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
+        Ok(UpstreamClient { connector, pools })
+    }
+
+    /// The calling worker's pool (created on its first request).
+    fn pool(&self) -> &LegacyClient {
+        let index = WORKER.with(|w| w.get()).min(self.pools.len() - 1);
+        self.pools[index].get_or_init(|| {
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .build(self.connector.clone())
+        })
     }
 
     /// Sends one request; resolves when the response head has arrived.
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        self.inner.request(request).await.map_err(UpstreamError)
+        self.pool().request(request).await.map_err(UpstreamError)
     }
 
     /// A GET with the given headers (for model lists): a request without a body.

@@ -44,51 +44,146 @@ impl BoundProxy {
     /// for up to the configured grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let BoundProxy { listener, state } = self;
-        let grace = state.snapshot.load().config.limits.shutdown_grace;
-        let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(1024);
-        let builder = Arc::new(builder);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _peer) = match accepted {
-                        Ok(x) => x,
+        serve_loop(listener, state, shutdown).await;
+    }
+
+    /// Like `serve`, with `workers` threads in all: this one plus `workers - 1` more, each with
+    /// its own single-threaded runtime accepting from the same listening socket (the kernel
+    /// hands each new connection to one of them) and its own upstream connection pool. A
+    /// connection and everything it does stay on one thread — no cross-thread wake-ups, the
+    /// way nginx runs worker processes. State (routing, pools, analytics) is shared.
+    pub async fn serve_workers(self, workers: usize, shutdown: impl Future<Output = ()>) {
+        if workers <= 1 {
+            return self.serve(shutdown).await;
+        }
+        let BoundProxy { listener, state } = self;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let std_listener = match listener.into_std() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("could not share the listening socket with workers: {e}");
+                return;
+            }
+        };
+        let mut threads = Vec::new();
+        for index in 1..workers {
+            let cloned = match std_listener.try_clone() {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!("worker {index} not started (socket clone failed: {e})");
+                    break;
+                }
+            };
+            let state = state.clone();
+            let mut stop = stop_rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("dario-worker-{index}"))
+                .spawn(move || {
+                    super::client::set_worker_index(index);
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
                         Err(e) => {
-                            // EMFILE and friends: back off briefly instead of spinning.
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue;
+                            tracing::warn!("worker {index} could not start its runtime: {e}");
+                            return;
                         }
                     };
-                    let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let service = service_fn(move |req| handler::handle(state.clone(), req));
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        let _ = conn.await;
+                    runtime.block_on(async move {
+                        match TcpListener::from_std(cloned) {
+                            Ok(listener) => {
+                                let stopped = async move {
+                                    let _ = stop.wait_for(|stopped| *stopped).await;
+                                };
+                                serve_loop(listener, state, stopped).await;
+                            }
+                            Err(e) => tracing::warn!("worker {index} could not listen: {e}"),
+                        }
                     });
-                }
-                _ = &mut shutdown => break,
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::warn!("worker {index} not started: {e}"),
             }
         }
-        drop(listener);
-        tokio::select! {
-            _ = graceful.shutdown() => {}
-            _ = tokio::time::sleep(grace) => {
-                tracing::warn!("shutdown grace of {} s elapsed; closing remaining connections", grace.as_secs());
+        match TcpListener::from_std(std_listener) {
+            Ok(listener) => {
+                let shutdown = async move {
+                    shutdown.await;
+                    let _ = stop_tx.send(true);
+                };
+                serve_loop(listener, state, shutdown).await;
             }
+            Err(e) => {
+                tracing::error!("could not listen: {e}");
+                let _ = stop_tx.send(true);
+            }
+        }
+        // The other workers drain their own connections within the same grace period.
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// One worker's accept loop: serves connections until `shutdown` resolves, then stops accepting
+/// and lets in-flight requests finish for up to the configured grace period.
+async fn serve_loop(
+    listener: TcpListener,
+    state: Arc<ProxyState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let grace = state.snapshot.load().config.limits.shutdown_grace;
+    let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(1024);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                // Boxed: hyper keeps a connection's in-flight slot allocated at the size of
+                // the service future for the connection's whole life; a box keeps that to
+                // a pointer while a response streams.
+                let service = service_fn(move |req| Box::pin(handler::handle(state.clone(), req)));
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!("shutdown grace of {} s elapsed; closing remaining connections", grace.as_secs());
         }
     }
 }
