@@ -166,10 +166,7 @@ async fn serve_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                // Boxed: hyper keeps a connection's in-flight slot allocated at the size of
-                // the service future for the connection's whole life; a box keeps that to
-                // a pointer while a response streams.
-                let service = service_fn(move |req| Box::pin(handler::handle(state.clone(), req)));
+                let service = service_fn(move |req| handler::handle(state.clone(), req));
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
