@@ -177,6 +177,18 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Serialises a translated body into a buffer sized for it up front (`size_hint`: the size of
+/// the body it came from, plus room), instead of letting the output grow by doubling — each
+/// doubling copies everything written so far.
+pub(crate) fn to_json_sized<T: serde::Serialize>(
+    value: &T,
+    size_hint: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size_hint.saturating_add(512));
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
+}
+
 /// OpenAI's own reasoning families (`o1`, `o3`, `o4-mini`, `gpt-5*`…), which take
 /// `max_completion_tokens` and reject non-default sampling parameters.
 pub fn is_openai_reasoning_model(model: &str) -> bool {

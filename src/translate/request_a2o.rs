@@ -152,7 +152,8 @@ pub fn anthropic_request_to_openai(
         }
     }
 
-    let body = serde_json::to_vec(&out).map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
+    let body = super::to_json_sized(&out, body.len())
+        .map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
     Ok(Translated {
         body,
         dropped: compact_dropped(dropped),

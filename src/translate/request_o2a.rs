@@ -235,7 +235,8 @@ pub fn openai_request_to_anthropic(
         .as_ref()
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let body = serde_json::to_vec(&out).map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
+    let body = super::to_json_sized(&out, body.len())
+        .map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
     Ok(Translated {
         body,
         dropped: compact_dropped(dropped),

@@ -156,7 +156,7 @@ pub fn openai_response_to_anthropic(
         stop_sequence: None,
         usage: AnthropicUsageOut::from_usage(&usage),
     };
-    let bytes = serde_json::to_vec(&out).map_err(upstream_err)?;
+    let bytes = super::to_json_sized(&out, body.len()).map_err(upstream_err)?;
     Ok((bytes, usage, dropped))
 }
 
@@ -271,6 +271,6 @@ pub fn anthropic_response_to_openai(
         }],
         usage: openai_usage_out(&usage),
     };
-    let bytes = serde_json::to_vec(&out).map_err(upstream_err)?;
+    let bytes = super::to_json_sized(&out, body.len()).map_err(upstream_err)?;
     Ok((bytes, usage, dropped))
 }
