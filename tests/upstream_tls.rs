@@ -196,8 +196,56 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    assert_eq!(standin.requests().len(), 8);
+    // A JSON reply with a content-length, sent in two DATA frames and closed by a third, empty
+    // one (END_STREAM after the last byte): relayed whole and accounted as complete.
+    let first = r#"{"id":"c2","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"#;
+    let second = r#""message":{"role":"assistant","content":"split"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":9}}"#;
+    let length = (first.len() + second.len()).to_string();
+    standin.push(
+        Reply::sse(vec![first.to_string(), second.to_string()])
+            .paced(std::time::Duration::from_millis(5))
+            .with_headers(&[
+                ("content-type", "application/json"),
+                ("content-length", length.as_str()),
+            ]),
+    );
+    let r = http
+        .post(format!("{}/v1/chat/completions", dario.base))
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some(length.clone()),
+        "a passthrough JSON body keeps its length"
+    );
+    assert_eq!(json(r).await["choices"][0]["message"]["content"], "split");
+
+    assert_eq!(standin.requests().len(), 9);
     assert_eq!(standin.opened_connections(), 1);
+
+    // Every response over HTTP/2 was accounted as complete, with the usage the stand-in sent
+    // (9 output tokens per JSON reply; the hand-written event stream carried none).
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let s = json(
+        http.get(format!("{}/analytics?window=60", dario.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let totals = &s["window"]["totals"];
+    assert_eq!(totals["requests"], 9, "{s}");
+    assert_eq!(totals["errors"], 0, "{s}");
+    assert_eq!(totals["tokens"]["output"], 8 * 9, "{s}");
 }
 
 #[tokio::test]

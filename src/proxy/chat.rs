@@ -455,6 +455,8 @@ async fn send_with_failover(
             let request = match request {
                 Ok(r) => r,
                 Err(why) => {
+                    // As unreachable as a refused connection: cool the deployment down too.
+                    lease.report_connect_error(Instant::now());
                     failure = Some(Failure::Connect(format!(
                         "backend `{name}` has an unusable base URL: {why}; fix it with `dario backend add` or in config.toml"
                     )));

@@ -122,6 +122,14 @@ enum Upstream {
 }
 
 impl RelayBody {
+    /// A passthrough JSON body whose announced length has been relayed in full. (HTTP/2's
+    /// `is_end_stream` waits for the END_STREAM frame, which may come after the last byte; the
+    /// remaining length is counted down per chunk for both HTTP versions.)
+    fn known_length_done(&self) -> bool {
+        matches!(self.mode, RelayMode::Passthrough { sse: false, .. })
+            && (self.upstream.is_end_stream() || self.upstream.size_hint().exact() == Some(0))
+    }
+
     /// The next upstream data chunk, or the end, or a failure (broken connection, or nothing
     /// within `idle` of the wait's start).
     fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Upstream> {
@@ -270,7 +278,7 @@ impl http_body::Body for RelayBody {
                 .get_or_insert_with(std::time::Instant::now);
             // A passthrough body of known length is over with its last byte: the server stops
             // polling once it has written that many, so account for the end now.
-            if matches!(this.mode, RelayMode::Passthrough { .. }) && this.upstream.is_end_stream() {
+            if this.known_length_done() {
                 let no_tail = this.end();
                 debug_assert!(no_tail.is_none());
             }
@@ -285,8 +293,9 @@ impl http_body::Body for RelayBody {
     /// Passthrough bodies keep the upstream's length (the client gets `content-length`, as from
     /// the provider); translated ones have no known length.
     fn size_hint(&self) -> http_body::SizeHint {
+        // Not for event streams: an error event after a broken stream would overrun the length.
         match (&self.mode, self.finished) {
-            (RelayMode::Passthrough { .. }, false) => self.upstream.size_hint(),
+            (RelayMode::Passthrough { sse: false, .. }, false) => self.upstream.size_hint(),
             _ => http_body::SizeHint::default(),
         }
     }
@@ -294,6 +303,12 @@ impl http_body::Body for RelayBody {
 
 impl Drop for RelayBody {
     fn drop(&mut self) {
+        // The server stops polling a known-length body once it has written that many bytes
+        // (possibly before the upstream's end-of-stream arrived, or at once for length 0):
+        // that is a complete response, not a client that left.
+        if !self.finished && self.known_length_done() {
+            self.end();
+        }
         if let Some(hook) = self.hook.0.take() {
             let mut info = std::mem::take(&mut self.info);
             info.client_gone = !self.finished;

@@ -48,8 +48,9 @@ impl BoundProxy {
     }
 
     /// Like `serve`, with `workers` threads in all: this one plus `workers - 1` more, each with
-    /// its own single-threaded runtime accepting from the same listening socket (the kernel
-    /// hands each new connection to one of them) and its own upstream connection pool. A
+    /// its own single-threaded runtime accepting from the same listening socket (every idle
+    /// worker is woken for a new connection and one of them wins the accept) and its own
+    /// upstream connection pool. A
     /// connection and everything it does stay on one thread — no cross-thread wake-ups, the
     /// way nginx runs worker processes. State (routing, pools, analytics) is shared.
     pub async fn serve_workers(self, workers: usize, shutdown: impl Future<Output = ()>) {

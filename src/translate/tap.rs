@@ -50,15 +50,19 @@ fn last_usage_object(protocol: Protocol, body: &[u8]) -> Option<Usage> {
     if !rest.starts_with(b"{") {
         return None;
     }
-    let mut values = serde_json::Deserializer::from_slice(rest);
-    match protocol {
-        Protocol::Anthropic => AnthropicUsage::deserialize(&mut values)
-            .ok()
-            .map(|u| u.to_usage()),
-        Protocol::OpenAi => ChatUsage::deserialize(&mut values)
-            .ok()
-            .map(|u| u.to_usage()),
+    // Parse one value and see where it ended.
+    fn one<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Option<(T, usize)> {
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+        let value = values.next()?.ok()?;
+        Some((value, values.byte_offset()))
     }
+    let (usage, end) = match protocol {
+        Protocol::Anthropic => one::<AnthropicUsage>(rest).map(|(u, end)| (u.to_usage(), end)),
+        Protocol::OpenAi => one::<ChatUsage>(rest).map(|(u, end)| (u.to_usage(), end)),
+    }?;
+    // Only the top-level object's last member counts: nothing but its closing brace may follow
+    // (a nested `usage`, or one followed by more members, takes the full parse instead).
+    (rest[end..].trim_ascii() == b"}").then_some(usage)
 }
 
 /// Watches a passthrough stream for usage and completion. Only `message_start`,
@@ -284,6 +288,13 @@ mod tests {
         );
         // The last `"usage"` is a value, not a key: the whole body is parsed instead.
         let body = br#"{"usage":{"prompt_tokens":7,"completion_tokens":2},"object":"usage"}"#;
+        let o = usage_from_json(Protocol::OpenAi, body);
+        assert_eq!((o.input_tokens, o.output_tokens), (7, 2));
+        // A nested `usage` after the top-level one (or one not last): the full parse decides.
+        let body = br#"{"usage":{"prompt_tokens":7,"completion_tokens":2},"x":{"usage":{"prompt_tokens":1}}}"#;
+        let o = usage_from_json(Protocol::OpenAi, body);
+        assert_eq!((o.input_tokens, o.output_tokens), (7, 2));
+        let body = br#"{"usage":{"prompt_tokens":7,"completion_tokens":2},"id":"x"}"#;
         let o = usage_from_json(Protocol::OpenAi, body);
         assert_eq!((o.input_tokens, o.output_tokens), (7, 2));
         // No usage at all.

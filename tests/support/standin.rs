@@ -413,11 +413,17 @@ fn render(
                 *resp.status_mut() = StatusCode::from_u16(status).unwrap();
                 resp.headers_mut()
                     .insert("content-type", "text/event-stream".parse().unwrap());
+                // A scripted header replaces the default of the same name (so a chunked reply can
+                // pose as JSON with a content-length); repeated names are all kept.
+                let mut seen = std::collections::HashSet::new();
                 for (k, v) in headers {
-                    resp.headers_mut().append(
-                        http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                        v.parse().unwrap(),
-                    );
+                    let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+                    let value = v.parse().unwrap();
+                    if seen.insert(name.clone()) {
+                        resp.headers_mut().insert(name, value);
+                    } else {
+                        resp.headers_mut().append(name, value);
+                    }
                 }
                 resp
             }
