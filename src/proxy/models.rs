@@ -57,22 +57,8 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
     )) else {
         return Vec::new();
     };
+    // The backend's own headers first, then ours: the credential always wins (as on requests).
     let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::USER_AGENT, upstream::user_agent(None));
-    let credential = match backend.protocol {
-        Protocol::Anthropic => {
-            headers.insert(
-                "anthropic-version",
-                http::HeaderValue::from_static("2023-06-01"),
-            );
-            ("x-api-key", secret.expose().to_string())
-        }
-        Protocol::OpenAi => ("authorization", format!("Bearer {}", secret.expose())),
-    };
-    if let Ok(mut v) = http::HeaderValue::from_str(&credential.1) {
-        v.set_sensitive(true);
-        headers.insert(credential.0, v);
-    }
     for (k, v) in &backend.headers {
         if let (Ok(k), Ok(v)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
@@ -80,6 +66,23 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
         ) {
             headers.insert(k, v);
         }
+    }
+    headers.insert(http::header::USER_AGENT, upstream::user_agent(None));
+    let credential = match backend.protocol {
+        Protocol::Anthropic => {
+            if !headers.contains_key("anthropic-version") {
+                headers.insert(
+                    "anthropic-version",
+                    http::HeaderValue::from_static("2023-06-01"),
+                );
+            }
+            ("x-api-key", secret.expose().to_string())
+        }
+        Protocol::OpenAi => ("authorization", format!("Bearer {}", secret.expose())),
+    };
+    if let Ok(mut v) = http::HeaderValue::from_str(&credential.1) {
+        v.set_sensitive(true);
+        headers.insert(credential.0, v);
     }
     let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, state.client.get(uri, headers)).await
     else {
