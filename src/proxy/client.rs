@@ -135,11 +135,15 @@ impl UpstreamError {
 }
 
 impl std::fmt::Display for UpstreamError {
-    /// The whole cause chain on one line ("client error (Connect): tcp connect error: …"), so
-    /// the reason (refused, certificate, reset) is visible. Callers scrub before showing it.
+    /// The cause chain on one line ("tcp connect error: Connection refused (os error 111)"),
+    /// so the reason (refused, certificate, reset) is visible; the client's own generic wrapper
+    /// ("client error (Connect)") only when there is nothing under it. Callers scrub it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = std::error::Error::source(&self.0);
+        let Some(first) = std::error::Error::source(&self.0) else {
+            return write!(f, "{}", self.0);
+        };
+        write!(f, "{first}")?;
+        let mut source = first.source();
         while let Some(s) = source {
             write!(f, ": {s}")?;
             source = s.source();
