@@ -64,15 +64,20 @@ impl Drop for Running {
 /// `dario proxy` with both backends pointing at `https://localhost:<port>` and `SSL_CERT_FILE`
 /// naming `trusted` (a PEM file).
 fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> Running {
+    write_backends(
+        home,
+        &format!("https://localhost:{port}"),
+        &format!("https://localhost:{port}/v1"),
+    );
+    spawn_dario(home, trusted)
+}
+
+fn write_backends(home: &std::path::Path, anthropic_url: &str, openai_url: &str) {
     let backends = home.join("backends");
     std::fs::create_dir_all(&backends).unwrap();
     for (name, protocol, url) in [
-        (
-            "anthropic",
-            "anthropic",
-            format!("https://localhost:{port}"),
-        ),
-        ("openai", "openai", format!("https://localhost:{port}/v1")),
+        ("anthropic", "anthropic", anthropic_url),
+        ("openai", "openai", openai_url),
     ] {
         std::fs::write(
             backends.join(format!("{name}.json")),
@@ -81,13 +86,20 @@ fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> 
         )
         .unwrap();
     }
+}
+
+/// `dario proxy` with `SSL_CERT_FILE` naming `trusted` and an empty `SSL_CERT_DIR`, so the
+/// trust store is exactly that file.
+fn spawn_dario(home: &std::path::Path, trusted: &std::path::Path) -> Running {
+    let cert_dir = home.join("no-certs");
+    std::fs::create_dir_all(&cert_dir).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_dario"))
         .arg("proxy")
         .env("DARIO_HOME", home)
         .env("HOME", home)
         .env("DARIO_PORT", "0")
         .env("SSL_CERT_FILE", trusted)
-        .env_remove("SSL_CERT_DIR")
+        .env("SSL_CERT_DIR", &cert_dir)
         .env_remove("DARIO_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("OPENAI_API_KEY")
@@ -96,12 +108,20 @@ fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> 
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().expect("dario printed nothing").unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    // Warnings (e.g. about the trust store) may come before the "listening on" line.
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("dario exited before listening")
+            .unwrap();
+        if line.contains("listening on") {
+            break line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+                .to_string();
+        }
+    };
     std::thread::spawn(move || for _ in lines {});
     Running { child, base }
 }
@@ -290,4 +310,53 @@ fn pki_other_ca() -> String {
 
 fn path_of(uri: &str) -> String {
     uri.parse::<http::Uri>().unwrap().path().to_string()
+}
+
+/// A machine without any CA certificate (a minimal container): dario still starts and serves
+/// plain-HTTP backends; an HTTPS backend fails with a 502 that names the certificate problem.
+#[tokio::test]
+async fn without_ca_certificates_http_backends_still_work() {
+    let plain = StandIn::start().await;
+    let pki = pki();
+    let tls = StandIn::start_tls(pki.server.clone()).await;
+    let home = tempfile::tempdir().unwrap();
+    let empty = home.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    write_backends(
+        home.path(),
+        &format!("https://localhost:{}", tls.addr.port()),
+        &plain.openai_url(),
+    );
+    let dario = spawn_dario(home.path(), &empty);
+    let http = client();
+
+    let r = http
+        .post(format!("{}/v1/chat/completions", dario.base))
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "plain HTTP works without a trust store");
+
+    let r = http
+        .post(format!("{}/v1/messages", dario.base))
+        .header("x-api-key", "sk-ant-client")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+                   "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body = json(r).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("certificate"), "{body}");
+    assert!(tls.requests().is_empty());
 }

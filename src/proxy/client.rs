@@ -66,10 +66,22 @@ impl UpstreamClient {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let tls = {
             use rustls_platform_verifier::BuilderVerifierExt;
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_platform_verifier()?
-                .with_no_client_auth()
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?;
+            match builder.clone().with_platform_verifier() {
+                Ok(verifying) => verifying.with_no_client_auth(),
+                // No CA certificates on this machine (a minimal container): plain-HTTP
+                // backends (Ollama, vLLM…) must still work, so start with an empty trust store;
+                // every HTTPS upstream then fails with a certificate error saying so.
+                Err(e) => {
+                    tracing::warn!(
+                        "no usable CA certificates ({e}): HTTPS upstreams will be refused until the system's CA bundle is installed or SSL_CERT_FILE names one"
+                    );
+                    builder
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                }
+            }
         };
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
