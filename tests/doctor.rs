@@ -892,3 +892,20 @@ fn a_canary_key_never_appears_in_any_output() {
         }
     }
 }
+
+/// A machine without any CA certificate: the loopback checks still work (they need no TLS);
+/// the port is reported free, not "held by another program".
+#[test]
+fn no_ca_certificates_do_not_break_the_loopback_checks() {
+    let mut sb = Sandbox::new();
+    let empty = sb.work.join("empty.pem");
+    fs::write(&empty, "").unwrap();
+    let no_dir = sb.work.join("no-certs");
+    fs::create_dir_all(&no_dir).unwrap();
+    sb.set("SSL_CERT_FILE", empty.to_str().unwrap());
+    sb.set("SSL_CERT_DIR", no_dir.to_str().unwrap());
+    let (report, code) = sb.json(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(row(&report, "port")["status"], "ok", "{report}");
+    assert_eq!(row(&report, "proxy")["status"], "info", "{report}");
+}

@@ -459,12 +459,18 @@ pub(crate) fn http_client(
 ) -> Result<reqwest::Client, reqwest::Error> {
     // reqwest is built without a default crypto provider; install ring once (idempotent).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(crate::user_agent_token())
-        .no_proxy()
-        .timeout(timeout)
-        .connect_timeout(connect_timeout)
+    let builder = || {
+        reqwest::Client::builder()
+            .user_agent(crate::user_agent_token())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+    };
+    // No CA certificate on this machine: the loopback checks need none, and an HTTPS probe then
+    // fails with a certificate error of its own (the proxy behaves the same way).
+    builder()
         .build()
+        .or_else(|_| builder().tls_certs_only(Vec::new()).build())
 }
 
 /// A response body, or `None` when it is larger than `cap` bytes or the read fails.

@@ -148,9 +148,12 @@ impl LiveClient {
             .get_or_init(|| {
                 // reqwest is built without a default TLS provider; this client only speaks plain
                 // HTTP to loopback, but building it still wants one installed. Another part of
-                // the process may have installed it already, which is fine.
+                // the process may have installed it already, which is fine. No trust store
+                // either: nothing here is HTTPS, so the system's CA bundle is neither loaded
+                // nor required.
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 reqwest::Client::builder()
+                    .tls_certs_only(Vec::new())
                     .no_proxy()
                     .http1_only()
                     .connect_timeout(CONNECT_TIMEOUT)
