@@ -59,31 +59,12 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
     };
     // The backend's own headers first, then ours: the credential always wins (as on requests).
     let mut headers = http::HeaderMap::new();
-    for (k, v) in &backend.headers {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_str(v),
-        ) {
-            headers.insert(k, v);
-        }
-    }
+    upstream::insert_backend_headers(&mut headers, backend);
     headers.insert(http::header::USER_AGENT, upstream::user_agent(None));
-    let credential = match backend.protocol {
-        Protocol::Anthropic => {
-            if !headers.contains_key("anthropic-version") {
-                headers.insert(
-                    "anthropic-version",
-                    http::HeaderValue::from_static("2023-06-01"),
-                );
-            }
-            ("x-api-key", secret.expose().to_string())
-        }
-        Protocol::OpenAi => ("authorization", format!("Bearer {}", secret.expose())),
-    };
-    if let Ok(mut v) = http::HeaderValue::from_str(&credential.1) {
-        v.set_sensitive(true);
-        headers.insert(credential.0, v);
+    if backend.protocol == Protocol::Anthropic {
+        upstream::ensure_anthropic_version(&mut headers);
     }
+    upstream::insert_key(&mut headers, backend.protocol, secret);
     let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, state.client.get(uri, headers)).await
     else {
         return Vec::new();

@@ -106,11 +106,8 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
             h.append(name.clone(), value.clone());
         }
     }
-    if out.backend.protocol == Protocol::Anthropic && !h.contains_key(&ANTHROPIC_VERSION) {
-        h.insert(
-            ANTHROPIC_VERSION.clone(),
-            HeaderValue::from_static("2023-06-01"),
-        );
+    if out.backend.protocol == Protocol::Anthropic {
+        ensure_anthropic_version(&mut h);
     }
     if let Some(beta) = out.anthropic_beta {
         let merged = match h.get(&ANTHROPIC_BETA).and_then(|v| v.to_str().ok()) {
@@ -122,14 +119,7 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
             h.insert(ANTHROPIC_BETA.clone(), v);
         }
     }
-    for (k, v) in &out.backend.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            h.insert(k, v);
-        }
-    }
+    insert_backend_headers(&mut h, out.backend);
     h.insert(
         http::header::USER_AGENT,
         user_agent(out.client_headers.get(http::header::USER_AGENT)),
@@ -139,20 +129,7 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
         HeaderValue::from_static("application/json"),
     );
     match out.auth {
-        UpstreamAuth::Key(secret) => match out.backend.protocol {
-            Protocol::Anthropic => {
-                if let Ok(mut v) = HeaderValue::from_str(secret.expose()) {
-                    v.set_sensitive(true);
-                    h.insert(X_API_KEY.clone(), v);
-                }
-            }
-            Protocol::OpenAi => {
-                if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", secret.expose())) {
-                    v.set_sensitive(true);
-                    h.insert(http::header::AUTHORIZATION, v);
-                }
-            }
-        },
+        UpstreamAuth::Key(secret) => insert_key(&mut h, out.backend.protocol, &secret),
         UpstreamAuth::Passthrough(pairs) => {
             for (k, mut v) in pairs {
                 v.set_sensitive(true);
@@ -166,6 +143,44 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
     *request.uri_mut() = uri;
     *request.headers_mut() = h;
     Ok(request)
+}
+
+/// The backend's configured extra headers (they replace same-named ones already in `h`).
+pub fn insert_backend_headers(h: &mut HeaderMap, backend: &BackendConfig) {
+    for (k, v) in &backend.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+}
+
+/// A configured key in the protocol's own header (`x-api-key` / `Authorization: Bearer`),
+/// marked sensitive.
+pub fn insert_key(h: &mut HeaderMap, protocol: Protocol, secret: &Secret) {
+    let (name, value) = match protocol {
+        Protocol::Anthropic => (X_API_KEY.clone(), HeaderValue::from_str(secret.expose())),
+        Protocol::OpenAi => (
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {}", secret.expose())),
+        ),
+    };
+    if let Ok(mut v) = value {
+        v.set_sensitive(true);
+        h.insert(name, v);
+    }
+}
+
+/// `anthropic-version` for Anthropic upstreams, unless one is already set.
+pub fn ensure_anthropic_version(h: &mut HeaderMap) {
+    if !h.contains_key(&ANTHROPIC_VERSION) {
+        h.insert(
+            ANTHROPIC_VERSION.clone(),
+            HeaderValue::from_static("2023-06-01"),
+        );
+    }
 }
 
 static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
