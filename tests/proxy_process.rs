@@ -3,53 +3,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use support::process::{start_process, Running};
 use support::*;
 
 fn dario() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dario"))
 }
 
-struct Running {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `dario [args]` on an ephemeral port and waits for its "listening on" line.
 fn start(home: &std::path::Path, args: &[&str]) -> Running {
-    let mut child = dario()
-        .args(args)
-        .env("DARIO_HOME", home)
-        .env("HOME", home)
-        .env("DARIO_PORT", "0")
-        .env_remove("DARIO_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("OPENAI_API_KEY")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().expect("dario printed nothing").unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Running { child, base }
+    start_process::<&str, &str>(home, args, &[])
 }
 
 fn write_backend(home: &std::path::Path, name: &str, json: &str) {

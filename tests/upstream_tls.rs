@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::json;
+use support::process::{start_process, Running};
 use support::standin::{Reply, StandIn};
 use support::*;
 
@@ -49,18 +48,6 @@ fn pki() -> Pki {
     }
 }
 
-struct Running {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `dario proxy` with both backends pointing at `https://localhost:<port>` and `SSL_CERT_FILE`
 /// naming `trusted` (a PEM file).
 fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> Running {
@@ -93,37 +80,14 @@ fn write_backends(home: &std::path::Path, anthropic_url: &str, openai_url: &str)
 fn spawn_dario(home: &std::path::Path, trusted: &std::path::Path) -> Running {
     let cert_dir = home.join("no-certs");
     std::fs::create_dir_all(&cert_dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .arg("proxy")
-        .env("DARIO_HOME", home)
-        .env("HOME", home)
-        .env("DARIO_PORT", "0")
-        .env("SSL_CERT_FILE", trusted)
-        .env("SSL_CERT_DIR", &cert_dir)
-        .env_remove("DARIO_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("OPENAI_API_KEY")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // Warnings (e.g. about the trust store) may come before the "listening on" line.
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("dario exited before listening")
-            .unwrap();
-        if line.contains("listening on") {
-            break line
-                .split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .unwrap_or_else(|| panic!("no address in {line:?}"))
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Running { child, base }
+    start_process(
+        home,
+        &["proxy"],
+        &[
+            ("SSL_CERT_FILE", trusted),
+            ("SSL_CERT_DIR", cert_dir.as_path()),
+        ],
+    )
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! ephemeral loopback port with a config built in code.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod standin;
 
 use std::net::SocketAddr;

@@ -1,0 +1,61 @@
+//! The real `dario` binary as a child process on an ephemeral loopback port, with its own
+//! `DARIO_HOME`/`HOME` and no API keys from the developer's environment. Killed on drop.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub struct Running {
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`, from the "listening on" line.
+    pub base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `dario [args]` with `home` as its home and `env` added, and waits for its
+/// "listening on" line (warnings may come before it).
+pub fn start_process<K, V>(home: &Path, args: &[&str], env: &[(K, V)]) -> Running
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dario"));
+    command
+        .args(args)
+        .env("DARIO_HOME", home)
+        .env("HOME", home)
+        .env("DARIO_PORT", "0")
+        .env_remove("DARIO_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("dario exited before listening")
+            .unwrap();
+        if line.contains("listening on") {
+            break line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+                .to_string();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, base }
+}
