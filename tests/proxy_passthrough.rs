@@ -688,3 +688,154 @@ async fn speaks_h2c_on_the_same_port() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
 }
+
+// ---- Upstream connection pool ----------------------------------------------------------------
+
+#[tokio::test]
+async fn sequential_requests_and_streams_share_one_upstream_connection() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let c = client();
+    for i in 0..6 {
+        if i % 2 == 1 {
+            up.push(Reply::sse(vec![
+                "data: {\"n\":1}\n\n".into(),
+                "data: [DONE]\n\n".into(),
+            ]));
+        }
+        let body = if i % 2 == 1 {
+            r#"{"model":"gpt-4o","stream":true,"messages":[]}"#
+        } else {
+            r#"{"model":"gpt-4o","messages":[]}"#
+        };
+        let resp = c
+            .post(dario.url("/v1/chat/completions"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+    }
+    assert_eq!(up.requests().len(), 6);
+    assert_eq!(
+        up.opened_connections(),
+        1,
+        "every response was read to its end, so one connection carries them all"
+    );
+    // HTTP/1: the request line has the path, the host is in `Host`.
+    let last = up.last();
+    assert_eq!(last.uri, "/v1/chat/completions");
+    assert_eq!(
+        last.header("host").as_deref(),
+        Some(up.addr.to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_connection_whose_response_was_cut_is_not_reused() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    up.push(Reply::sse(vec!["data: {\"n\":1}\n\n".into()]).hanging());
+    let resp = client()
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","stream":true,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+    // The next request must not land on the half-read connection.
+    let resp = client()
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["object"], "chat.completion");
+    assert_eq!(up.opened_connections(), 2);
+}
+
+/// An upstream that answers each request and then closes the connection without saying so (no
+/// `Connection: close`), as servers do when their keep-alive timeout passes.
+async fn closing_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // Read the head and the announced body, answer, and close.
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"id":"x","object":"chat.completion","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn an_upstream_that_closed_its_idle_connection_gets_a_new_one() {
+    let (addr, accepted) = closing_upstream().await;
+    let config =
+        dario::config::Config::builtin(std::env::temp_dir(), &|_| None).with_backend(backend(
+            "openai",
+            dario::protocol::Protocol::OpenAi,
+            &format!("http://{addr}/v1"),
+            dario::config::Credential::Passthrough,
+        ));
+    let dario = Dario::start(config).await;
+    for round in 1..=3 {
+        let resp = client()
+            .post(dario.url("/v1/chat/completions"))
+            .body(r#"{"model":"gpt-4o","messages":[]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "round {round}");
+        assert_eq!(json(resp).await["object"], "chat.completion");
+        // Let the upstream's close arrive before the next request.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

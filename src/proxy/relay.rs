@@ -12,10 +12,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::body::{Body, BoxError};
-use super::client::{next_chunk, UpstreamResponse};
+use super::client::{next_chunk, UpstreamBody, UpstreamResponse};
 use crate::protocol::{Protocol, Usage};
 
 /// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
@@ -98,7 +97,7 @@ impl EndHook {
 /// The relayed body: polled by the server as the client's connection can take more, it polls
 /// the upstream body in turn — nothing is read ahead of the client.
 struct RelayBody {
-    upstream: Incoming,
+    upstream: UpstreamBody,
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,

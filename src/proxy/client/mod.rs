@@ -1,0 +1,317 @@
+//! Client: the one upstream HTTP client of the process — connections over TCP (TCP_NODELAY,
+//! connect timeout) or rustls (ring, the platform's trust roots, HTTP/2 by ALPN), kept in a
+//! pool per worker thread (`pool.rs`), and the error type of a failed send.
+//!
+//! Owns: opening upstream connections and sending requests on them. Must not: build requests
+//! (see `upstream.rs`), read bodies, or follow redirects and retry on its own — failover is the
+//! caller's decision, and a redirect would send the request (and its credential) somewhere
+//! nobody configured. The one retry it makes is the one no caller can see: a pooled connection
+//! that the upstream closed while idle refused the request before any byte of it was sent, so
+//! it goes out again on a new connection.
+//!
+//! Why not a higher-level client: every layer above hyper's connections (redirect and retry
+//! policies, URL re-parsing, a general-purpose pool) runs on every request in the hot path;
+//! measured, they were about a third of dario's instructions per proxied request.
+
+mod pool;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, HOST};
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower_service::Service;
+
+use crate::config::Limits;
+pub use pool::UpstreamBody;
+use pool::{Conn, SharedPool, Ticket};
+
+/// A request as the client sends it: an absolute `http(s)://` URI, the body complete (bounded
+/// by the ingress limit).
+pub type UpstreamRequest = http::Request<Full<Bytes>>;
+/// A response whose body arrives as the upstream sends it.
+pub type UpstreamResponse = http::Response<UpstreamBody>;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Worker threads that get a pool of their own (`server::serve_workers`); more share the last.
+const MAX_WORKER_POOLS: usize = 64;
+
+thread_local! {
+    /// This thread's worker number (0 unless it is one of the proxy's extra workers).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as proxy worker `index`: its upstream requests use its own pool.
+pub fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+/// The process-wide upstream client: one connection pool per worker thread, so a request never
+/// uses a connection whose task lives on another thread (each worker runs its own
+/// single-threaded runtime; a connection's task runs where it was opened). Cheap to clone.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    connector: Connector,
+    pools: std::sync::Arc<[SharedPool]>,
+}
+
+/// The client could not be built (the platform's certificate store is unusable).
+#[derive(Debug, thiserror::Error)]
+#[error("could not set up TLS for upstream connections: {0}. Check the system's CA certificates (or SSL_CERT_FILE)")]
+pub struct ClientBuildError(#[from] rustls::Error);
+
+impl UpstreamClient {
+    pub fn new(limits: &Limits) -> Result<Self, ClientBuildError> {
+        install_crypto_provider();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?;
+            match builder.clone().with_platform_verifier() {
+                Ok(verifying) => verifying.with_no_client_auth(),
+                // No CA certificates on this machine (a minimal container): plain-HTTP
+                // backends (Ollama, vLLM…) must still work, so start with an empty trust store;
+                // every HTTPS upstream then fails with a certificate error saying so.
+                Err(e) => {
+                    tracing::warn!(
+                        "no usable CA certificates ({e}): HTTPS upstreams will be refused until the system's CA bundle is installed or SSL_CERT_FILE names one"
+                    );
+                    builder
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                }
+            }
+        };
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(limits.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let pools = (0..MAX_WORKER_POOLS)
+            .map(|_| SharedPool::default())
+            .collect();
+        Ok(UpstreamClient { connector, pools })
+    }
+
+    /// The calling worker's pool.
+    fn pool(&self) -> &SharedPool {
+        let index = WORKER.with(|w| w.get()).min(self.pools.len() - 1);
+        &self.pools[index]
+    }
+
+    /// Sends one request on a pooled connection to its host, or a new one; resolves when the
+    /// response head has arrived.
+    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let uri = request.uri();
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(UpstreamError::NotHttp),
+        };
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(UpstreamError::NotHttp);
+        };
+        let pool = self.pool();
+        let mut request = request;
+        loop {
+            let pooled = pool
+                .lock()
+                .checkout(https, authority.as_str(), Instant::now());
+            let reused = pooled.is_some();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => self.connect(request.uri(), https, &authority, pool).await?,
+            };
+            let refused = match conn {
+                Conn::H1(mut sender) => {
+                    let absolute = std::mem::take(request.uri_mut());
+                    into_origin_form(&mut request, &absolute, https);
+                    match sender.try_send_request(request).await {
+                        Ok(response) => {
+                            let ticket = Ticket {
+                                pool: pool.clone(),
+                                https,
+                                authority,
+                                sender,
+                            };
+                            return Ok(response.map(|body| UpstreamBody::new(body, Some(ticket))));
+                        }
+                        Err(mut e) => match e.take_message() {
+                            Some(mut unsent) if reused => {
+                                *unsent.uri_mut() = absolute;
+                                unsent
+                            }
+                            _ => return Err(UpstreamError::Send(e.into_error())),
+                        },
+                    }
+                }
+                Conn::H2(mut sender) => match sender.try_send_request(request).await {
+                    Ok(response) => return Ok(response.map(|body| UpstreamBody::new(body, None))),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) if reused => unsent,
+                        _ => return Err(UpstreamError::Send(e.into_error())),
+                    },
+                },
+            };
+            // The pooled connection was closed by the upstream before any of the request was
+            // sent: the request goes out again, on a new connection this time if none is left.
+            tracing::debug!("pooled upstream connection was closed; sending again");
+            request = refused;
+        }
+    }
+
+    /// Opens a connection to the request's host (TCP, then TLS for https with HTTP/2 when the
+    /// upstream offers it) and starts its connection task on this worker's runtime.
+    async fn connect(
+        &self,
+        uri: &http::Uri,
+        https: bool,
+        authority: &http::uri::Authority,
+        pool: &SharedPool,
+    ) -> Result<Conn, UpstreamError> {
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(UpstreamError::Connect)?;
+        let io = connector
+            .call(uri.clone())
+            .await
+            .map_err(UpstreamError::Connect)?;
+        if io.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(UpstreamError::Handshake)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("upstream HTTP/2 connection ended: {e}");
+                }
+            });
+            pool.lock().put_h2(https, authority.as_str(), &sender);
+            Ok(Conn::H2(sender))
+        } else {
+            let (sender, connection) = http1::Builder::new()
+                .handshake(io)
+                .await
+                .map_err(UpstreamError::Handshake)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("upstream HTTP/1 connection ended: {e}");
+                }
+            });
+            Ok(Conn::H1(sender))
+        }
+    }
+
+    /// Idle HTTP/1 connections kept by the calling worker's pool (for tests and diagnostics).
+    pub fn idle_connections(&self) -> usize {
+        self.pool().lock().idle_count()
+    }
+
+    /// A GET with the given headers (for model lists): a request without a body.
+    pub async fn get(
+        &self,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let mut request = http::Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        self.send(request).await
+    }
+}
+
+/// HTTP/1 sends the path in the request line and the host in a `Host` header (without the
+/// scheme's default port, as browsers and curl do), unless one was set.
+fn into_origin_form(request: &mut UpstreamRequest, absolute: &http::Uri, https: bool) {
+    if !request.headers().contains_key(HOST) {
+        let host = match (absolute.host(), absolute.port_u16()) {
+            (Some(host), Some(443)) if https => HeaderValue::from_str(host),
+            (Some(host), Some(80)) if !https => HeaderValue::from_str(host),
+            _ => HeaderValue::from_str(absolute.authority().map_or("", |a| a.as_str())),
+        };
+        if let Ok(host) = host {
+            request.headers_mut().insert(HOST, host);
+        }
+    }
+    *request.uri_mut() = match absolute.path_and_query() {
+        Some(pq) => http::Uri::from(pq.clone()),
+        None => http::Uri::from_static("/"),
+    };
+}
+
+/// Installs rustls' ring provider as the process default (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A send that failed before a response head arrived.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// The URI is not an absolute `http://` or `https://` one (the caller checks base URLs, so
+    /// this is a bug if it shows).
+    NotHttp,
+    /// TCP connect, connect timeout, DNS or TLS handshake failed.
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    /// The connection opened but the HTTP/1 or HTTP/2 handshake on it failed.
+    Handshake(hyper::Error),
+    /// The request could not be sent, or the connection broke before a response head came.
+    Send(hyper::Error),
+}
+
+impl UpstreamError {
+    /// The connection could not be opened (refused, DNS, TLS handshake, connect timeout).
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect(_) | UpstreamError::Handshake(_)
+        )
+    }
+}
+
+impl std::fmt::Display for UpstreamError {
+    /// The cause chain on one line ("tcp connect error: Connection refused (os error 111)"),
+    /// so the reason (refused, certificate, reset) is visible. Callers scrub it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let top: &(dyn std::error::Error + 'static) = match self {
+            UpstreamError::NotHttp => return f.write_str("not an http(s) URL"),
+            UpstreamError::Connect(e) => e.as_ref(),
+            UpstreamError::Handshake(e) | UpstreamError::Send(e) => e,
+        };
+        write!(f, "{top}")?;
+        let mut source = top.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+/// Reads the next data chunk of an upstream body; trailers are skipped.
+pub async fn next_chunk(body: &mut UpstreamBody) -> Option<Result<Bytes, hyper::Error>> {
+    use http_body_util::BodyExt;
+    loop {
+        match body.frame().await? {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
