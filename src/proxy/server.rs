@@ -131,6 +131,23 @@ impl BoundProxy {
     }
 }
 
+/// Keeps one timer of this worker's runtime always due sooner than a header-read deadline.
+///
+/// hyper re-arms each connection's header-read timer (`header_read_timeout` from now) for every
+/// request. tokio's time driver, when a timer is registered that is due before the earliest one
+/// it last went to sleep for, wakes itself through its eventfd: one `write(2)` and one more event
+/// for `epoll_wait`, per request. With this tick pending, a re-armed header deadline is never
+/// the earliest, so requests cost no such wake-up (measured: 7 → 6 system calls per proxied
+/// request). Costs one wake-up per half header timeout when idle.
+async fn keep_a_timer_ahead_of(header_timeout: Duration) {
+    let period = (header_timeout / 2).max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
+
 /// One worker's accept loop: serves connections until `shutdown` resolves, then stops accepting
 /// and lets in-flight requests finish for up to the configured grace period.
 async fn serve_loop(
@@ -152,6 +169,7 @@ async fn serve_loop(
         .timer(TokioTimer::new())
         .max_concurrent_streams(1024);
     let builder = Arc::new(builder);
+    let ticker = tokio::spawn(keep_a_timer_ahead_of(header_timeout));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -178,6 +196,7 @@ async fn serve_loop(
         }
     }
     drop(listener);
+    ticker.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(grace) => {
