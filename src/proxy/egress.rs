@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::body::{full, Body};
 use super::dispatch::Prepared;
@@ -17,24 +17,30 @@ use crate::protocol::{Protocol, Usage};
 use crate::translate::{self, ResponseContext};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
-/// dario's own.
-pub fn base_headers(upstream: &HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(upstream.len() + 4);
-    for (name, value) in upstream {
-        if super::headers::forward_response_header(name.as_str()) {
-            h.append(name.clone(), value.clone());
-        }
+/// dario's own. The upstream's map is kept and the few headers not meant for the client are
+/// removed from it, rather than every allowed one being copied (and hashed) into a new map.
+pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
+    let unwanted: Vec<HeaderName> = upstream
+        .keys()
+        .filter(|name| !super::headers::forward_response_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in &unwanted {
+        upstream.remove(name);
     }
     if let Ok(v) = HeaderValue::from_str(backend) {
-        h.insert("x-dario-backend", v);
+        upstream.insert(X_DARIO_BACKEND.clone(), v);
     }
     if !dropped.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&dropped.join(",")) {
-            h.insert("x-dario-dropped", v);
+            upstream.insert(X_DARIO_DROPPED.clone(), v);
         }
     }
-    h
+    upstream
 }
+
+static X_DARIO_BACKEND: HeaderName = HeaderName::from_static("x-dario-backend");
+static X_DARIO_DROPPED: HeaderName = HeaderName::from_static("x-dario-dropped");
 
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
@@ -79,7 +85,7 @@ pub fn upstream_error(
     };
     let mut resp = Response::new(full(out));
     *resp.status_mut() = status;
-    *resp.headers_mut() = base_headers(upstream_headers, backend, &[]);
+    *resp.headers_mut() = base_headers(upstream_headers.clone(), backend, &[]);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -177,17 +183,20 @@ pub async fn success(
     idle: Duration,
     hook: EndHook,
 ) -> Response<Body> {
+    let mut upstream = upstream;
     let status = upstream.status();
-    let mut headers = base_headers(upstream.headers(), backend, &prepared.dropped);
-    let sse = is_event_stream(upstream.headers());
+    let upstream_headers = std::mem::take(upstream.headers_mut());
+    let sse = is_event_stream(&upstream_headers);
+    let content_type = upstream_headers.get(http::header::CONTENT_TYPE).cloned();
+    let mut headers = base_headers(upstream_headers, backend, &prepared.dropped);
     let ctx = ResponseContext {
         client_model,
         include_usage: prepared.include_usage,
     };
     let body = match (prepared.translate_from, sse) {
         (None, _) => {
-            if let Some(ct) = upstream.headers().get(http::header::CONTENT_TYPE) {
-                headers.insert(http::header::CONTENT_TYPE, ct.clone());
+            if let Some(ct) = content_type {
+                headers.insert(http::header::CONTENT_TYPE, ct);
             }
             let watcher: Box<dyn UsageWatcher> = if sse {
                 Box::new(translate::UsageTap::new(inbound))
@@ -246,7 +255,7 @@ pub async fn success(
                         let mut all = prepared.dropped.clone();
                         all.extend(dropped);
                         if let Ok(v) = HeaderValue::from_str(&all.join(",")) {
-                            headers.insert("x-dario-dropped", v);
+                            headers.insert(X_DARIO_DROPPED.clone(), v);
                         }
                     }
                     hook.fire(EndInfo {
