@@ -7,6 +7,7 @@
 //! Side faces: `mcp` (read-only MCP server), `subagent` (Claude Code sub-agent), `doctor`
 //! (health report), `cli` (the command line).
 
+pub mod allocator;
 pub mod analytics;
 pub mod cli;
 pub mod config;

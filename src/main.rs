@@ -4,7 +4,7 @@
 /// mimalloc (v3): measured against glibc's allocator on the proxy's hot path it cuts the
 /// instructions per request by about a tenth at the same idle memory (BENCHMARKS.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dario::allocator::Mimalloc = dario::allocator::Mimalloc;
 
 fn main() -> std::process::ExitCode {
     dario::cli::main()
