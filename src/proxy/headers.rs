@@ -81,8 +81,9 @@ fn in_list(name: &str, list: &[&str]) -> bool {
 }
 
 fn has_prefix(name: &str, prefixes: &[&str]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    prefixes.iter().any(|p| lower.starts_with(p))
+    prefixes.iter().any(|p| {
+        name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+    })
 }
 
 /// Whether a client request header may be forwarded to an upstream of the *same* protocol.
