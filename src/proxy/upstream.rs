@@ -1,5 +1,5 @@
 //! Upstream: how an outbound request is built — URL (parsed once per base URL), forwarded
-//! headers, credential, User-Agent. The connections themselves are `client.rs`'s.
+//! headers, credential, User-Agent. The connections themselves are `client`'s (`client/`).
 //!
 //! Owns: the credential decision and the outbound header set. Must not: look inside bodies or
 //! send anything.
