@@ -123,10 +123,16 @@ impl UpstreamClient {
         };
         let pool = self.pool();
         let mut request = request;
+        // After a pooled connection refused the request, only a new connection is tried (so a
+        // send is retried at most once).
+        let mut refused_once = false;
         loop {
-            let pooled = pool
-                .lock()
-                .checkout(https, authority.as_str(), Instant::now());
+            let pooled = if refused_once {
+                None
+            } else {
+                pool.lock()
+                    .checkout(https, authority.as_str(), Instant::now())
+            };
             let reused = pooled.is_some();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -164,8 +170,9 @@ impl UpstreamClient {
                 },
             };
             // The pooled connection was closed by the upstream before any of the request was
-            // sent: the request goes out again, on a new connection this time if none is left.
+            // sent: the request goes out again, on a new connection.
             tracing::debug!("pooled upstream connection was closed; sending again");
+            refused_once = true;
             request = refused;
         }
     }
