@@ -37,6 +37,10 @@ pub type UpstreamResponse = http::Response<UpstreamBody>;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// HTTP/2 keep-alive pings: every 30 s while streams are open; no answer in 20 s closes it.
+const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Worker threads that get a pool of their own (`server::serve_workers`); more share the last.
 const MAX_WORKER_POOLS: usize = 64;
 
@@ -195,8 +199,12 @@ impl UpstreamClient {
             .await
             .map_err(UpstreamError::Connect)?;
         if io.connected().is_negotiated_h2() {
+            // Pings while streams are open find a connection that died silently (a long
+            // stream would otherwise wait for its idle timeout).
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
+                .keep_alive_interval(H2_PING_INTERVAL)
+                .keep_alive_timeout(H2_PING_TIMEOUT)
                 .handshake(io)
                 .await
                 .map_err(UpstreamError::Handshake)?;
@@ -205,7 +213,8 @@ impl UpstreamClient {
                     tracing::debug!("upstream HTTP/2 connection ended: {e}");
                 }
             });
-            pool.lock().put_h2(https, authority.as_str(), &sender);
+            pool.lock()
+                .put_h2(https, authority.as_str(), &sender, Instant::now());
             Ok(Conn::H2(sender))
         } else {
             let (sender, connection) = http1::Builder::new()

@@ -51,7 +51,8 @@ struct Host {
     /// Oldest first; taken from the back (the most recently used connection is the one least
     /// likely to have been closed by the upstream).
     idle: VecDeque<Idle>,
-    h2: Option<H2Sender>,
+    /// The host's shared HTTP/2 connection and when a request last used it.
+    h2: Option<(H2Sender, Instant)>,
 }
 
 struct Idle {
@@ -90,8 +91,11 @@ impl Pool {
     /// on the way.
     pub fn checkout(&mut self, https: bool, authority: &str, now: Instant) -> Option<Conn> {
         let host = self.host(https, authority)?;
-        if let Some(h2) = &host.h2 {
-            if !h2.is_closed() {
+        if let Some((h2, used)) = &mut host.h2 {
+            // An HTTP/2 connection unused for the idle timeout is let go like an HTTP/1 one
+            // (a middlebox may have dropped it silently; it closes once its streams are done).
+            if !h2.is_closed() && now.saturating_duration_since(*used) < IDLE_TIMEOUT {
+                *used = now;
                 return Some(Conn::H2(h2.clone()));
             }
             host.h2 = None;
@@ -111,7 +115,8 @@ impl Pool {
             // multi-threaded runtime); leave it for the next request.
             not_yet_ready.push(idle);
         }
-        host.idle.extend(not_yet_ready);
+        // Back in their original order (oldest first), so that expiry keeps working.
+        host.idle.extend(not_yet_ready.into_iter().rev());
         found
     }
 
@@ -127,10 +132,10 @@ impl Pool {
 
     /// Keeps a new HTTP/2 connection as the host's shared one (unless one is already open: then
     /// the new one serves only its first request and closes when that is done).
-    pub fn put_h2(&mut self, https: bool, authority: &str, sender: &H2Sender) {
+    pub fn put_h2(&mut self, https: bool, authority: &str, sender: &H2Sender, now: Instant) {
         let host = self.host_or_insert(https, authority);
-        if host.h2.as_ref().is_none_or(|h2| h2.is_closed()) {
-            host.h2 = Some(sender.clone());
+        if host.h2.as_ref().is_none_or(|(h2, _)| h2.is_closed()) {
+            host.h2 = Some((sender.clone(), now));
         }
     }
 
@@ -233,5 +238,45 @@ impl Drop for UpstreamBody {
         if self.inner.is_end_stream() {
             self.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper_util::rt::TokioIo;
+
+    /// An HTTP/1 sender whose connection task is never polled: never ready, never closed.
+    async fn busy_sender() -> (H1Sender, impl Sized) {
+        let (near, far) = tokio::io::duplex(1024);
+        let (sender, connection) = http1::handshake(TokioIo::new(near)).await.unwrap();
+        (sender, (connection, far))
+    }
+
+    #[tokio::test]
+    async fn busy_connections_keep_their_order_and_still_expire() {
+        let mut pool = Pool::default();
+        let t0 = Instant::now();
+        let mut alive = Vec::new();
+        for i in 0..3u64 {
+            let (sender, keep) = busy_sender().await;
+            alive.push(keep);
+            pool.put_idle(false, "h:1", sender, t0 + Duration::from_secs(i * 40));
+        }
+        // None is ready: nothing is handed out, and all three stay, oldest first.
+        assert!(pool
+            .checkout(false, "h:1", t0 + Duration::from_secs(81))
+            .is_none());
+        let ages = |pool: &mut Pool| -> Vec<u64> {
+            let host = pool.host(false, "h:1").unwrap();
+            host.idle.iter().map(|i| (i.since - t0).as_secs()).collect()
+        };
+        assert_eq!(ages(&mut pool), vec![0, 40, 80]);
+        // 100 s after the first was pooled, only it has passed the 90 s idle timeout.
+        assert!(pool
+            .checkout(false, "h:1", t0 + Duration::from_secs(100))
+            .is_none());
+        assert_eq!(ages(&mut pool), vec![40, 80]);
+        assert_eq!(pool.idle_count(), 2);
     }
 }
