@@ -131,7 +131,7 @@ pub enum RouteError {
     )]
     NoCompatBackend { model: String, prefix: String },
 
-    #[error("model name is empty{after}: send a model such as `claude-sonnet-4-5` or `groq:llama-3.3-70b-versatile`")]
+    #[error("model name is empty{after}: send a model such as `claude-sonnet-5-5` or `groq:llama-3.3-70b-versatile`")]
     EmptyModel { after: String },
 
     #[error("aliases loop: {} — fix [aliases] in config.toml", chain.join(" → "))]

@@ -12,7 +12,7 @@ TEXT = "Hello from the stand-in — ünïcödé ✓."
 def test_anthropic_sdk_passthrough(dario, standin):
     client = anthropic.Anthropic(base_url=dario, api_key="client-own-key", max_retries=0)
     msg = client.messages.create(
-        model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
     )
     assert msg.content[0].text == TEXT
     assert msg.usage.input_tokens == 12 and msg.usage.output_tokens == 9
@@ -62,7 +62,7 @@ def test_sdk_model_lists_and_token_counts(dario):
     assert "sonnet" in ids and any(i.startswith("claude-") for i in ids)
     # Anthropic-protocol backend: forwarded; OpenAI-protocol backend: a local estimate.
     assert a.messages.count_tokens(
-        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-5-5", messages=[{"role": "user", "content": "hi"}]
     ).input_tokens == 42
     est = a.messages.with_raw_response.count_tokens(
         model="llama-3-test", messages=[{"role": "user", "content": "The quick brown fox jumps."}]
