@@ -101,18 +101,13 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
     let http = client();
 
     // Non-streaming, both protocols.
-    let r = http
-        .post(format!("{}/v1/messages", dario.base))
-        .header("x-api-key", "sk-ant-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
-                      "messages": [{"role": "user", "content": "hi"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_anthropic(
+        &http,
+        &dario.base,
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let body = json(r).await;
     assert_eq!(body["type"], "message", "{body}");
@@ -123,16 +118,13 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
     assert_eq!(seen.header("x-api-key").as_deref(), Some("sk-ant-client"));
     assert!(seen.header("user-agent").unwrap().contains("dario/"));
 
-    let r = http
-        .post(format!("{}/v1/chat/completions", dario.base))
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_openai(
+        &http,
+        &dario.base,
+        "sk-client",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["object"], "chat.completion");
     assert_eq!(path_of(&standin.last().uri), "/v1/chat/completions");
@@ -148,18 +140,14 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
         chunk(r#"{"content":"lo"}"#, r#""stop""#),
         "data: [DONE]\n\n".to_string(),
     ]));
-    let r = http
-        .post(format!("{}/v1/chat/completions", dario.base))
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "gpt-4o", "stream": true,
-                      "messages": [{"role": "user", "content": "hi"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_openai(
+        &http,
+        &dario.base,
+        "sk-client",
+        json!({"model": "gpt-4o", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains(r#""content":"Hel""#), "{text}");
@@ -167,17 +155,13 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
 
     // Several requests, one TLS connection (HTTP/2 multiplexes; nothing reconnects).
     for _ in 0..5 {
-        let r = http
-            .post(format!("{}/v1/chat/completions", dario.base))
-            .header("authorization", "Bearer sk-client")
-            .header("content-type", "application/json")
-            .body(
-                json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let r = post_openai(
+            &http,
+            &dario.base,
+            "sk-client",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
         assert_eq!(r.status(), 200);
     }
     // A JSON reply with a content-length, sent in two DATA frames and closed by a third, empty
@@ -193,16 +177,13 @@ async fn https_upstream_over_http2_with_the_platform_trust_store() {
                 ("content-length", length.as_str()),
             ]),
     );
-    let r = http
-        .post(format!("{}/v1/chat/completions", dario.base))
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_openai(
+        &http,
+        &dario.base,
+        "sk-client",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()
@@ -243,16 +224,13 @@ async fn an_untrusted_certificate_is_refused_before_any_request_is_sent() {
     std::fs::write(&ca_file, other).unwrap();
     let dario = start_dario(home.path(), standin.addr.port(), &ca_file);
 
-    let r = client()
-        .post(format!("{}/v1/chat/completions", dario.base))
-        .header("authorization", "Bearer sk-client-secret-123456")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_openai(
+        &client(),
+        &dario.base,
+        "sk-client-secret-123456",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     let body = json(r).await;
     let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -270,6 +248,37 @@ async fn an_untrusted_certificate_is_refused_before_any_request_is_sent() {
 /// A PEM CA certificate unrelated to the stand-in's.
 fn pki_other_ca() -> String {
     pki().ca_pem
+}
+
+/// `POST /v1/chat/completions` as an OpenAI client with its own key.
+async fn post_openai(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    http.post(format!("{base}/v1/chat/completions"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /v1/messages` as an Anthropic client with its own key.
+async fn post_anthropic(
+    http: &reqwest::Client,
+    base: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    http.post(format!("{base}/v1/messages"))
+        .header("x-api-key", "sk-ant-client")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
 }
 
 fn path_of(uri: &str) -> String {
@@ -294,30 +303,22 @@ async fn without_ca_certificates_http_backends_still_work() {
     let dario = spawn_dario(home.path(), &empty);
     let http = client();
 
-    let r = http
-        .post(format!("{}/v1/chat/completions", dario.base))
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_openai(
+        &http,
+        &dario.base,
+        "sk-client",
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "plain HTTP works without a trust store");
 
-    let r = http
-        .post(format!("{}/v1/messages", dario.base))
-        .header("x-api-key", "sk-ant-client")
-        .header("content-type", "application/json")
-        .body(
-            json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
-                   "messages": [{"role": "user", "content": "hi"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_anthropic(
+        &http,
+        &dario.base,
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 502);
     let body = json(r).await;
     let message = body["error"]["message"].as_str().unwrap_or_default();
