@@ -39,6 +39,20 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok.success());
 }
 
+/// SIGTERM, then a successful exit within 10 s.
+fn terminate_and_expect_clean_exit(child: &mut Child) {
+    signal(child, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test]
 async fn no_command_runs_the_proxy_and_sigterm_exits_zero() {
     let home = tempfile::tempdir().unwrap();
@@ -49,16 +63,7 @@ async fn no_command_runs_the_proxy_and_sigterm_exits_zero() {
         .await
         .unwrap();
     assert_eq!(json(r).await["service"], "dario");
-    signal(&p.child, "-TERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    terminate_and_expect_clean_exit(&mut p.child);
 }
 
 #[test]
@@ -201,14 +206,5 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
     .await;
     assert_eq!(s["window"]["totals"]["requests"], 16 * 20, "{s}");
 
-    signal(&p.child, "-TERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    terminate_and_expect_clean_exit(&mut p.child);
 }
