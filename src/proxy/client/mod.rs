@@ -208,11 +208,7 @@ impl UpstreamClient {
                 .handshake(io)
                 .await
                 .map_err(UpstreamError::Handshake)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!("upstream HTTP/2 connection ended: {e}");
-                }
-            });
+            spawn_connection(connection, "HTTP/2");
             pool.lock()
                 .put_h2(https, authority.as_str(), &sender, Instant::now());
             Ok(Conn::H2(sender))
@@ -221,18 +217,9 @@ impl UpstreamClient {
                 .handshake(io)
                 .await
                 .map_err(UpstreamError::Handshake)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!("upstream HTTP/1 connection ended: {e}");
-                }
-            });
+            spawn_connection(connection, "HTTP/1");
             Ok(Conn::H1(sender))
         }
-    }
-
-    /// Idle HTTP/1 connections kept by the calling worker's pool (for tests and diagnostics).
-    pub fn idle_connections(&self) -> usize {
-        self.pool().lock().idle_count()
     }
 
     /// A GET with the given headers (for model lists): a request without a body.
@@ -246,6 +233,18 @@ impl UpstreamClient {
         *request.headers_mut() = headers;
         self.send(request).await
     }
+}
+
+/// Runs a connection's task on this worker's runtime until the connection closes.
+fn spawn_connection(
+    connection: impl std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    version: &'static str,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("upstream {version} connection ended: {e}");
+        }
+    });
 }
 
 /// HTTP/1 sends the path in the request line and the host in a `Host` header (without the

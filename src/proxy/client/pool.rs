@@ -65,21 +65,20 @@ struct Idle {
 pub type SharedPool = Arc<Mutex<Pool>>;
 
 impl Pool {
-    fn host(&mut self, https: bool, authority: &str) -> Option<&mut Host> {
-        let map = if https {
+    fn hosts(&mut self, https: bool) -> &mut HashMap<Box<str>, Host> {
+        if https {
             &mut self.https
         } else {
             &mut self.http
-        };
-        map.get_mut(authority)
+        }
+    }
+
+    fn host(&mut self, https: bool, authority: &str) -> Option<&mut Host> {
+        self.hosts(https).get_mut(authority)
     }
 
     fn host_or_insert(&mut self, https: bool, authority: &str) -> &mut Host {
-        let map = if https {
-            &mut self.https
-        } else {
-            &mut self.http
-        };
+        let map = self.hosts(https);
         if !map.contains_key(authority) {
             map.insert(authority.into(), Host::default());
         }
@@ -139,8 +138,9 @@ impl Pool {
         }
     }
 
-    /// Idle connections currently kept, all hosts (for tests and diagnostics).
-    pub fn idle_count(&self) -> usize {
+    /// Idle connections currently kept, all hosts.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
         self.http
             .values()
             .chain(self.https.values())
@@ -228,16 +228,6 @@ impl Body for UpstreamBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        // Read to the end but never polled past it (a known-length body whose last byte was
-        // relayed): the connection is still clean.
-        if self.inner.is_end_stream() {
-            self.release();
-        }
     }
 }
 
