@@ -156,10 +156,15 @@ async fn streaming_chunks_arrive_before_upstream_finishes() {
     );
 }
 
-#[tokio::test]
-async fn client_disconnect_cancels_the_upstream_stream() {
-    let up = StandIn::start().await;
-    let dario = Dario::start(config_for(&up, vec![])).await;
+/// A passthrough stream whose upstream sends one event and then nothing: the open response
+/// stream and that first event.
+async fn open_a_stream_that_never_ends(
+    up: &StandIn,
+    dario: &Dario,
+) -> (
+    impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+    bytes::Bytes,
+) {
     up.push(Reply::sse(vec!["data: {\"n\":1}\n\n".into()]).hanging());
     let resp = client()
         .post(dario.url("/v1/chat/completions"))
@@ -169,6 +174,14 @@ async fn client_disconnect_cancels_the_upstream_stream() {
         .unwrap();
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
+    (stream, first)
+}
+
+#[tokio::test]
+async fn client_disconnect_cancels_the_upstream_stream() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let (stream, first) = open_a_stream_that_never_ends(&up, &dario).await;
     assert_eq!(&first[..], b"data: {\"n\":1}\n\n");
     assert_eq!(up.streams_cut(), 0);
     drop(stream);
@@ -736,15 +749,7 @@ async fn sequential_requests_and_streams_share_one_upstream_connection() {
 async fn a_connection_whose_response_was_cut_is_not_reused() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
-    up.push(Reply::sse(vec!["data: {\"n\":1}\n\n".into()]).hanging());
-    let resp = client()
-        .post(dario.url("/v1/chat/completions"))
-        .body(r#"{"model":"gpt-4o","stream":true,"messages":[]}"#)
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    stream.next().await.unwrap().unwrap();
+    let (stream, _first) = open_a_stream_that_never_ends(&up, &dario).await;
     drop(stream);
     // The next request must not land on the half-read connection.
     let resp = client()
