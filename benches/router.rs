@@ -21,6 +21,7 @@ fn config() -> Config {
         models: vec![],
         headers: vec![],
         deployments: vec![],
+        system_messages: None,
         source: BackendSource::BuiltIn,
     };
     let mut backends = BTreeMap::new();
@@ -41,6 +42,7 @@ fn config() -> Config {
         backends,
         limits: Limits::default(),
         prices: BTreeMap::new(),
+        models: BTreeMap::new(),
         files: vec![],
     }
 }

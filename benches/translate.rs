@@ -7,7 +7,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use dario::sse::SseParser;
 use dario::translate::{
     anthropic_request_to_openai, openai_request_to_anthropic, AnthropicToOpenAiStream,
-    OpenAiToAnthropicStream, RequestContext, ResponseContext,
+    OpenAiToAnthropicStream, RequestContext, ResponseContext, SystemMessages,
+    DEFAULT_ANTHROPIC_VERSION,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -17,6 +18,8 @@ const TO_OPENAI: RequestContext<'static> = RequestContext {
     backend_name: "openai",
     upstream_is_openai_itself: true,
     accepts_reasoning_content: false,
+    system_messages: SystemMessages::Inline,
+    anthropic_version: DEFAULT_ANTHROPIC_VERSION,
 };
 
 const TO_ANTHROPIC: RequestContext<'static> = RequestContext {
@@ -24,6 +27,8 @@ const TO_ANTHROPIC: RequestContext<'static> = RequestContext {
     backend_name: "anthropic",
     upstream_is_openai_itself: false,
     accepts_reasoning_content: false,
+    system_messages: SystemMessages::Inline,
+    anthropic_version: DEFAULT_ANTHROPIC_VERSION,
 };
 
 const RESP: ResponseContext<'static> = ResponseContext {

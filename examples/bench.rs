@@ -199,6 +199,7 @@ fn serve_dario(args: &[String]) {
         models: vec![],
         headers: vec![],
         deployments: vec![],
+        system_messages: None,
         source: BackendSource::BuiltIn,
     };
     let mut backends = BTreeMap::new();
@@ -221,6 +222,7 @@ fn serve_dario(args: &[String]) {
             ..Limits::default()
         },
         prices: BTreeMap::new(),
+        models: BTreeMap::new(),
         files: vec![],
     };
     let options = dario::proxy::ProxyOptions {

@@ -2,7 +2,8 @@
 //! §1 and §3, plus property-based round trips (Anthropic → OpenAI → Anthropic).
 
 use dario::translate::{
-    anthropic_request_to_openai, openai_request_to_anthropic, RequestContext, TranslateError,
+    anthropic_request_to_openai, openai_request_to_anthropic, RequestContext, SystemMessages,
+    TranslateError, DEFAULT_ANTHROPIC_VERSION,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -13,6 +14,8 @@ fn groq() -> RequestContext<'static> {
         backend_name: "groq",
         upstream_is_openai_itself: false,
         accepts_reasoning_content: false,
+        system_messages: SystemMessages::Inline,
+        anthropic_version: DEFAULT_ANTHROPIC_VERSION,
     }
 }
 
@@ -22,6 +25,8 @@ fn openai(model: &'static str) -> RequestContext<'static> {
         backend_name: "openai",
         upstream_is_openai_itself: true,
         accepts_reasoning_content: false,
+        system_messages: SystemMessages::Inline,
+        anthropic_version: DEFAULT_ANTHROPIC_VERSION,
     }
 }
 
@@ -31,6 +36,8 @@ fn anthropic_ctx(model: &'static str) -> RequestContext<'static> {
         backend_name: "anthropic",
         upstream_is_openai_itself: false,
         accepts_reasoning_content: false,
+        system_messages: SystemMessages::Inline,
+        anthropic_version: DEFAULT_ANTHROPIC_VERSION,
     }
 }
 
@@ -380,16 +387,16 @@ fn a2o_unknown_top_level_fields_are_reported() {
     r["service_tier"] = json!("auto");
     r["container"] = json!("c1");
     r["mcp_servers"] = json!([{"url": "https://x"}]);
-    r["context_management"] = json!({"edits": []});
+    r["context_management"] = json!({"edits": [{"type": "clear_tool_uses_20250919"}]});
     r["brand_new"] = json!(null);
     let (_, d) = a2o(r, &groq());
     assert_eq!(
         d,
         vec![
             "container",
-            "context_management",
             "mcp_servers",
-            "service_tier"
+            "service_tier",
+            "context_management.edits[0] (clear_tool_uses_20250919)"
         ]
     );
 }
@@ -424,7 +431,7 @@ fn a2o_errors() {
     let e = anthropic_request_to_openai(br#"{"model":"m"}"#, &groq()).unwrap_err();
     assert!(e.to_string().contains("`messages` is required"), "{e}");
     let e = anthropic_request_to_openai(
-        br#"{"model":"m","messages":[{"role":"system","content":"x"}]}"#,
+        br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
         &groq(),
     )
     .unwrap_err();

@@ -45,8 +45,22 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
             BackendSource::BackendFile(p) | BackendSource::ConfigToml(p) => display_path(p),
         })
         .unwrap_or_default();
+    let info = crate::routing::model_info(&decision.upstream_model, &cfg.models);
+    let info = if info.max_input_tokens.is_none() {
+        crate::routing::model_info(&args.model, &cfg.models)
+    } else {
+        info
+    };
+    let claude_code = crate::routing::model_info::claude_code_hint(&args.model, &info);
     if args.json {
         let mut v = serde_json::to_value(&decision)?;
+        v["model_info"] = serde_json::to_value(&info)?;
+        v["claude_code_env"] = json!(crate::routing::model_info::claude_code_env(
+            &args.model,
+            &info
+        )
+        .into_iter()
+        .collect::<std::collections::BTreeMap<_, _>>());
         v["base_url"] = json!(base_url);
         v["backend_source"] = json!(source);
         v["explanation"] = json!(rule_text(&decision, table.model_override()));
@@ -79,6 +93,13 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
             decision.fallbacks.join(" → ")
         },
     ));
+    let limits = match (info.max_input_tokens, info.max_tokens) {
+        (Some(ctx), Some(out)) => format!("context {ctx} tokens, output {out} tokens"),
+        (Some(ctx), None) => format!("context {ctx} tokens"),
+        _ => "unknown (set [models.\"…\"] in config.toml)".to_string(),
+    };
+    rows.push(("limits", limits));
+    rows.push(("claude", claude_code));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
         println!("{k:<width$}  {v}");

@@ -18,6 +18,7 @@ use super::home::Home;
 use super::providers::known_provider;
 use super::validate::{normalize_base_url, validate_env_var, validate_header, validate_name};
 use super::{BackendConfig, BackendSource, ConfigError, Credential, DeploymentConfig, Secret};
+use crate::translate::SystemMessages;
 
 /// Largest backend or config file dario reads (they are a few hundred bytes in practice).
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -34,6 +35,9 @@ pub struct BackendFile {
     pub models: Vec<String>,
     pub headers: BTreeMap<String, String>,
     pub deployments: Vec<DeploymentFile>,
+    /// Where mid-conversation system messages go when this (OpenAI-protocol) backend gets a
+    /// translated Anthropic request; `None` = inline, falling back to `user` on a refusal.
+    pub system_messages: Option<SystemMessages>,
 }
 
 /// One deployment as stored on disk.
@@ -98,6 +102,7 @@ impl BackendFile {
             models: Vec::new(),
             headers: BTreeMap::new(),
             deployments: Vec::new(),
+            system_messages: None,
         })
     }
 
@@ -127,6 +132,7 @@ impl BackendFile {
                     credential: d.credential.as_ref().map(|c| c.resolve(env)),
                 })
                 .collect(),
+            system_messages: self.system_messages,
             source,
         }
     }
@@ -220,6 +226,7 @@ pub(crate) struct RawBackend {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     deployments: Vec<RawDeployment>,
+    system_messages: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,6 +336,11 @@ pub(crate) fn build_backend(name: &str, raw: RawBackend) -> Result<BackendFile, 
             }
         },
     };
+    let system_messages = raw
+        .system_messages
+        .as_deref()
+        .map(str::parse::<SystemMessages>)
+        .transpose()?;
     let file = BackendFile {
         name: name.to_string(),
         protocol,
@@ -337,6 +349,7 @@ pub(crate) fn build_backend(name: &str, raw: RawBackend) -> Result<BackendFile, 
         models: raw.models,
         headers: raw.headers,
         deployments,
+        system_messages,
     };
     check_definition(&file)?;
     Ok(file)
@@ -379,6 +392,7 @@ fn node_backend(name: &str, raw: RawNodeBackend) -> Result<BackendFile, String> 
         models: Vec::new(),
         headers: BTreeMap::new(),
         deployments: Vec::new(),
+        system_messages: None,
     })
 }
 
@@ -502,6 +516,8 @@ struct WireBackend<'a> {
     headers: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     deployments: Vec<WireDeployment<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_messages: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -552,6 +568,7 @@ fn render(file: &BackendFile) -> Vec<u8> {
                 }
             })
             .collect(),
+        system_messages: file.system_messages.map(SystemMessages::as_str),
     };
     let mut out = serde_json::to_vec_pretty(&wire).expect("backend file serialises");
     out.push(b'\n');

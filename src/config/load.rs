@@ -69,6 +69,7 @@ pub fn load_with_env(
             config.limits = l;
         }
         config.prices = parsed.prices;
+        config.models = parsed.models;
     }
     Ok(config)
 }

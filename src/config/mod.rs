@@ -106,6 +106,9 @@ pub struct BackendConfig {
     pub headers: Vec<(String, String)>,
     /// Several deployments make the backend a pool. Empty = one implicit deployment.
     pub deployments: Vec<DeploymentConfig>,
+    /// Where mid-conversation system messages go on this backend when translated (OpenAI
+    /// protocol only); `None` = inline, with a fallback to `user` when the upstream refuses.
+    pub system_messages: Option<crate::translate::SystemMessages>,
     pub source: BackendSource,
 }
 
@@ -164,6 +167,17 @@ pub struct PriceConfig {
     pub cache_write: Option<f64>,
 }
 
+/// What dario tells clients about a model (`[models."<glob>"]` in config.toml), over the
+/// built-in table: Claude Code reads these from `GET /v1/models` to size its context.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModelInfoConfig {
+    pub display_name: Option<String>,
+    /// The context window (input tokens).
+    pub max_input_tokens: Option<u64>,
+    /// The longest answer (output tokens).
+    pub max_tokens: Option<u64>,
+}
+
 /// A file that contributed to the config, with its SHA-256 (for digests and `template_info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceFile {
@@ -185,6 +199,8 @@ pub struct Config {
     pub backends: BTreeMap<String, BackendConfig>,
     pub limits: Limits,
     pub prices: BTreeMap<String, PriceConfig>,
+    /// Model facts by glob (`[models."<glob>"]`), over the built-in table.
+    pub models: BTreeMap<String, ModelInfoConfig>,
     /// Files read, in order, with digests.
     pub files: Vec<SourceFile>,
 }
@@ -218,6 +234,7 @@ impl BackendConfig {
             models: Vec::new(),
             headers: Vec::new(),
             deployments: Vec::new(),
+            system_messages: None,
             source: BackendSource::BuiltIn,
         }
     }
@@ -282,6 +299,7 @@ impl Config {
             backends,
             limits: Limits::default(),
             prices: BTreeMap::new(),
+            models: BTreeMap::new(),
             files: Vec::new(),
         }
     }

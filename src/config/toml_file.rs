@@ -1,7 +1,7 @@
 //! `config.toml`: the hand-edited settings file (SPEC §3, §4).
 //!
 //! Owns: its schema (`default_backend`, `[aliases]`, `[[routes]]`, `[backends.<name>]`,
-//! `[limits]`, `[prices."<glob>"]`) and error positions. Must not: rewrite the file, or accept a
+//! `[limits]`, `[prices."<glob>"]`, `[models."<glob>"]`) and error positions. Must not: rewrite the file, or accept a
 //! stored `key` in a file other users can read.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::backend_file::{build_backend, friendly_serde_message, BackendFile, RawBackend};
 use super::error::{display_path, line_col};
 use super::validate::validate_name;
-use super::{ConfigError, Limits, PriceConfig, RouteRule};
+use super::{ConfigError, Limits, ModelInfoConfig, PriceConfig, RouteRule};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +30,17 @@ struct RawToml {
     limits: Option<Spanned<RawLimits>>,
     #[serde(default)]
     prices: BTreeMap<String, Spanned<RawPrice>>,
+    #[serde(default)]
+    models: BTreeMap<String, Spanned<RawModelInfo>>,
+}
+
+/// `[models."<glob>"]`: what `GET /v1/models` and `dario route` say about matching models.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelInfo {
+    display_name: Option<String>,
+    max_input_tokens: Option<u64>,
+    max_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +89,7 @@ pub(crate) struct TomlConfig {
     pub backends: Vec<BackendFile>,
     pub limits: Option<Limits>,
     pub prices: BTreeMap<String, PriceConfig>,
+    pub models: BTreeMap<String, ModelInfoConfig>,
     /// A stored `key` appears somewhere (the file must then be 0600).
     pub has_stored_key: bool,
 }
@@ -209,6 +221,32 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
                 output: p.output,
                 cache_read: p.cache_read,
                 cache_write: p.cache_write,
+            },
+        );
+    }
+    for (glob, info) in raw.models {
+        let span = info.span();
+        let info = info.into_inner();
+        if glob.trim().is_empty() {
+            return Err(cx.at(span, "[models]: a model pattern is empty"));
+        }
+        for (what, v) in [
+            ("max_input_tokens", info.max_input_tokens),
+            ("max_tokens", info.max_tokens),
+        ] {
+            if v == Some(0) {
+                return Err(cx.at(
+                    span,
+                    format!("[models.\"{glob}\"]: `{what}` must be a positive number of tokens"),
+                ));
+            }
+        }
+        out.models.insert(
+            glob,
+            ModelInfoConfig {
+                display_name: info.display_name,
+                max_input_tokens: info.max_input_tokens,
+                max_tokens: info.max_tokens,
             },
         );
     }

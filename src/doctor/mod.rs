@@ -255,6 +255,7 @@ fn local_checks() -> LocalChecks {
         Some(cfg) => {
             rows.extend(backends::backend_rows(cfg));
             rows.extend(backends::routing_rows(cfg));
+            rows.extend(claude_code_rows(cfg));
         }
         None => rows.push(Check::new(
             Status::Info,
@@ -263,6 +264,46 @@ fn local_checks() -> LocalChecks {
         )),
     }
     LocalChecks { rows, config }
+}
+
+/// What Claude Code needs to size its context for the non-Claude models this configuration
+/// names (aliases and exact model names of backends): `CLAUDE_CODE_MAX_CONTEXT_TOKENS`.
+fn claude_code_rows(cfg: &crate::config::Config) -> Vec<Check> {
+    use crate::routing::model_info::{claude_code_hint, claude_code_knows};
+    let mut models: Vec<String> = cfg.aliases.keys().cloned().collect();
+    for b in cfg.backends.values() {
+        models.extend(b.models.iter().filter(|m| !m.contains(['*', '?'])).cloned());
+    }
+    models.retain(|m| !claude_code_knows(m));
+    models.sort();
+    models.dedup();
+    if models.is_empty() {
+        return vec![Check::new(
+            Status::Info,
+            "claude code",
+            "Claude models need nothing set; for another model, `dario claude --model <name>` sets ANTHROPIC_BASE_URL and CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+        )];
+    }
+    models
+        .iter()
+        .take(20)
+        .map(|m| {
+            let table = crate::routing::RouteTable::new(cfg, None);
+            let upstream = table
+                .resolve(m)
+                .map(|d| d.upstream_model)
+                .unwrap_or_else(|_| m.clone());
+            let mut info = crate::routing::model_info(&upstream, &cfg.models);
+            if info.max_input_tokens.is_none() {
+                info = crate::routing::model_info(m, &cfg.models);
+            }
+            Check::new(
+                Status::Info,
+                format!("claude code {m}"),
+                claude_code_hint(m, &info),
+            )
+        })
+        .collect()
 }
 
 fn version_row() -> Check {

@@ -1407,6 +1407,7 @@ mod tests {
             models: vec![],
             headers: vec![("x-custom".into(), "v".into())],
             deployments: vec![],
+            system_messages: None,
             source: BackendSource::BuiltIn,
         }
     }
@@ -1452,6 +1453,7 @@ mod tests {
             backends,
             limits: Limits::default(),
             prices: BTreeMap::new(),
+            models: BTreeMap::new(),
             files: vec![SourceFile {
                 path: "/tmp/h/config.toml".into(),
                 sha256: "ab".repeat(32),

@@ -26,6 +26,7 @@ fn backend(name: &str, aliases: &[&str]) -> BackendConfig {
                 credential: None,
             })
             .collect(),
+        system_messages: None,
         source: BackendSource::BuiltIn,
     }
 }
@@ -39,6 +40,7 @@ fn config(backends: Vec<BackendConfig>) -> Config {
         backends: backends.into_iter().map(|b| (b.name.clone(), b)).collect(),
         limits: Limits::default(),
         prices: BTreeMap::new(),
+        models: BTreeMap::new(),
         files: vec![],
     }
 }

@@ -187,6 +187,17 @@ open_struct! {
         "tools" => pub tools: Vec<Tool>,
         "tool_choice" => pub tool_choice: ToolChoice,
         "thinking" => pub thinking: Thinking,
+        "output_config" => pub output_config: OutputConfig,
+        "context_management" => pub context_management: Value,
+    }
+}
+
+open_struct! {
+    /// `output_config`: `{effort: low|medium|high|max}` (adaptive thinking's dial), and
+    /// `format` for structured output.
+    pub struct OutputConfig {
+        "effort" => pub effort: String,
+        "format" => pub format: Value,
     }
 }
 
@@ -218,6 +229,7 @@ open_struct! {
         "context" => pub context: String,
         "citations" => pub citations: Value,
         "cache_control" => pub cache_control: Value,
+        "tool_name" => pub tool_name: String,
     }
 }
 
@@ -270,6 +282,7 @@ open_struct! {
         "description" => pub description: String,
         "input_schema" => pub input_schema: Box<RawValue>,
         "cache_control" => pub cache_control: Value,
+        "defer_loading" => pub defer_loading: bool,
     }
 }
 
@@ -283,10 +296,12 @@ open_struct! {
 }
 
 open_struct! {
-    /// `{type: enabled, budget_tokens}` / `{type: disabled}` / `{type: adaptive}`.
+    /// `{type: enabled, budget_tokens}` / `{type: disabled}` / `{type: adaptive}`, with
+    /// `display: summarized|omitted`.
     pub struct Thinking {
         "type" => pub kind: String,
         "budget_tokens" => pub budget_tokens: u64,
+        "display" => pub display: String,
     }
 }
 

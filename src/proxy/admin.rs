@@ -20,6 +20,29 @@ fn json_response(value: serde_json::Value) -> Response<Body> {
 }
 
 /// Liveness: no auth, no secrets.
+/// Every endpoint dario serves, for `GET /` and the unknown-endpoint error.
+pub const ENDPOINTS: &[&str] = &[
+    "POST /v1/messages",
+    "POST /v1/messages/count_tokens",
+    "POST /v1/chat/completions",
+    "GET /v1/models",
+    "GET /health",
+    "GET /status",
+    "GET /pool",
+    "GET /analytics",
+    "GET /metrics",
+];
+
+/// `GET /` (and `HEAD /`, Claude Code's start-up probe): what this server is. No secrets, no
+/// state beyond the version, so it needs no key.
+pub fn root(_state: &ProxyState) -> Response<Body> {
+    json_response(json!({
+        "service": "dario",
+        "version": crate::VERSION,
+        "endpoints": ENDPOINTS,
+    }))
+}
+
 pub fn health(state: &ProxyState) -> Response<Body> {
     json_response(json!({
         "status": "ok",
@@ -176,7 +199,23 @@ pub async fn models(state: &std::sync::Arc<ProxyState>, headers: &HeaderMap) -> 
     if headers.contains_key("anthropic-version") {
         let data: Vec<_> = ids
             .iter()
-            .map(|(id, _)| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+            .map(|(id, _)| {
+                let info = crate::routing::model_info(id, &snap.config.models);
+                let mut m = json!({
+                    "type": "model",
+                    "id": id,
+                    "display_name": info.display_name.as_deref().unwrap_or(id),
+                    "created_at": "1970-01-01T00:00:00Z",
+                });
+                // Claude Code sizes its context from these (gateway model discovery).
+                if let Some(n) = info.max_input_tokens {
+                    m["max_input_tokens"] = json!(n);
+                }
+                if let Some(n) = info.max_tokens {
+                    m["max_tokens"] = json!(n);
+                }
+                m
+            })
             .collect();
         json_response(json!({
             "data": data,

@@ -378,15 +378,23 @@ async fn send_with_failover(
         }
         // Fallbacks get the same resolved model id (a `[[routes]]` rename applies to all).
         let upstream_model = decision.upstream_model.as_str();
-        let prepared: Prepared =
-            match dispatch::prepare(inbound, backend, body, peek, upstream_model, count_tokens) {
-                Ok(p) => p,
-                Err(e) if ci == 0 => return Err(e),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-            };
+        let mut prepared: Prepared = match dispatch::prepare(
+            inbound,
+            backend,
+            &parts.headers,
+            body,
+            peek,
+            upstream_model,
+            count_tokens,
+            state.system_messages_for(backend),
+        ) {
+            Ok(p) => p,
+            Err(e) if ci == 0 => return Err(e),
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
         let sticky_key = if snapshot.pools.needs_sticky_key(name) {
             pool::conversation_key(session, body, inbound)
         } else {
@@ -529,6 +537,29 @@ async fn send_with_failover(
             } else {
                 let headers = response.headers().clone();
                 let err_body = super::relay::read_error_body(response, error_read_deadline).await;
+                // A chat template that takes a system message only at the start: translate
+                // again with those messages as user text, on the same deployment.
+                if status == StatusCode::BAD_REQUEST
+                    && prepared.inline_system_messages
+                    && backend.system_messages.is_none()
+                    && refuses_mid_system_messages(&err_body)
+                {
+                    state.learn_system_as_user(name);
+                    if let Ok(again) = dispatch::prepare(
+                        inbound,
+                        backend,
+                        &parts.headers,
+                        body,
+                        peek,
+                        upstream_model,
+                        count_tokens,
+                        crate::translate::SystemMessages::User,
+                    ) {
+                        prepared = again;
+                        tried.pop();
+                        continue;
+                    }
+                }
                 tracker.record(lease.alias(), status.as_u16(), &EndInfo::default());
                 egress::upstream_error(
                     status,
@@ -594,6 +625,25 @@ async fn send_with_failover(
         }),
     };
     Err(error)
+}
+
+/// Does an upstream 400 say that a system message may only come first? (Chat templates of
+/// local servers: "System message must be at the beginning", "Unexpected role 'system'",
+/// "roles must alternate", "only the first message may be a system message".)
+fn refuses_mid_system_messages(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    text.contains("system")
+        && [
+            "beginning",
+            "first",
+            "unexpected role",
+            "alternate",
+            "position",
+            "not allowed",
+            "only one system",
+        ]
+        .iter()
+        .any(|k| text.contains(k))
 }
 
 fn connect_message(backend: &str, e: &UpstreamError, snapshot: &Snapshot) -> String {

@@ -10,7 +10,7 @@ use super::error::{ErrorKind, ProxyError};
 use super::ingress::{self, Peek};
 use crate::config::BackendConfig;
 use crate::protocol::Protocol;
-use crate::translate::{self, RequestContext, TranslateError};
+use crate::translate::{self, RequestContext, SystemMessages, TranslateError};
 
 /// One backend's version of the request.
 #[derive(Debug, Clone)]
@@ -25,6 +25,9 @@ pub struct Prepared {
     pub stream: bool,
     /// The (OpenAI) client asked for a usage chunk.
     pub include_usage: bool,
+    /// Translated with mid-conversation system messages inline (see
+    /// [`translate::Translated::inline_system_messages`]).
+    pub inline_system_messages: bool,
 }
 
 /// Whether a backend is OpenAI's own API (its reasoning families take `max_completion_tokens`,
@@ -33,14 +36,34 @@ fn is_openai_itself(backend: &BackendConfig) -> bool {
     backend.base_url.contains("://api.openai.com")
 }
 
-/// Builds the request body for `backend`.
+/// The `anthropic-version` an Anthropic upstream will see: the client's, else the backend's
+/// configured header, else dario's default.
+fn anthropic_version<'a>(backend: &'a BackendConfig, client: &'a http::HeaderMap) -> &'a str {
+    client
+        .get("anthropic-version")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            backend
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("anthropic-version"))
+                .map(|(_, v)| v.as_str())
+        })
+        .unwrap_or(translate::DEFAULT_ANTHROPIC_VERSION)
+}
+
+/// Builds the request body for `backend`. `system_messages` places mid-conversation system
+/// messages when an Anthropic request is translated for an OpenAI-protocol backend.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     inbound: Protocol,
     backend: &BackendConfig,
+    client_headers: &http::HeaderMap,
     body: &Bytes,
     peek: &Peek,
     upstream_model: &str,
     count_tokens: bool,
+    system_messages: SystemMessages,
 ) -> Result<Prepared, ProxyError> {
     if backend.protocol == inbound {
         let body = if upstream_model != peek.model {
@@ -63,6 +86,7 @@ pub fn prepare(
             dropped: Vec::new(),
             stream: peek.stream,
             include_usage: false,
+            inline_system_messages: false,
         });
     }
     let ctx = RequestContext {
@@ -70,6 +94,8 @@ pub fn prepare(
         backend_name: &backend.name,
         upstream_is_openai_itself: is_openai_itself(backend),
         accepts_reasoning_content: false,
+        system_messages,
+        anthropic_version: anthropic_version(backend, client_headers),
     };
     let translated = match inbound {
         Protocol::Anthropic => translate::anthropic_request_to_openai(body, &ctx),
@@ -83,6 +109,7 @@ pub fn prepare(
         dropped: translated.dropped,
         stream: translated.stream,
         include_usage: translated.include_usage,
+        inline_system_messages: translated.inline_system_messages,
     })
 }
 

@@ -25,6 +25,8 @@ use crate::protocol::Protocol;
 /// What an inbound path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
+    /// `/`: what this server is (Claude Code probes it with `HEAD /` at start-up).
+    Root,
     Chat(Protocol),
     CountTokens,
     Models,
@@ -38,6 +40,7 @@ enum Endpoint {
 impl Endpoint {
     fn from_path(path: &str) -> Option<Endpoint> {
         Some(match path.trim_end_matches('/') {
+            "" => Endpoint::Root,
             "/v1/messages" => Endpoint::Chat(Protocol::Anthropic),
             "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat(Protocol::OpenAi),
@@ -110,9 +113,11 @@ async fn route(
         Some(e) => e,
         None => {
             return Err(ProxyError::new(
-                ErrorKind::NotFound,
+                ErrorKind::UnknownEndpoint,
                 format!(
-                    "no such endpoint `{path}`: dario serves POST /v1/messages, POST /v1/chat/completions, GET /v1/models, GET /health"
+                    "no such endpoint `{} {path}`: dario serves {}",
+                    req.method(),
+                    admin::ENDPOINTS.join(", ")
                 ),
             ))
         }
@@ -140,6 +145,7 @@ async fn route(
             chat_request(state, req, Protocol::Anthropic, true, request_id, received).await
         }
         Endpoint::Health => Ok(admin::health(state)),
+        Endpoint::Root => Ok(admin::root(state)),
         admin_endpoint => {
             guard::authorize(state, req.headers())?;
             Ok(match admin_endpoint {

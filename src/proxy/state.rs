@@ -130,6 +130,9 @@ pub struct ProxyState {
     pub analytics: crate::analytics::Analytics,
     /// Upstream model lists for `GET /v1/models`.
     pub models: super::models::ModelCache,
+    /// Backends (by name) that refused a system message after the first position: translated
+    /// requests to them carry mid-conversation system messages as user text from then on.
+    system_as_user: parking_lot::RwLock<Vec<String>>,
     request_seq: AtomicU64,
     request_salt: u64,
 }
@@ -158,9 +161,35 @@ impl ProxyState {
             requests_total: AtomicU64::new(0),
             analytics,
             models: Default::default(),
+            system_as_user: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
         }))
+    }
+
+    /// Where mid-conversation system messages go on `backend`: its configured mode, else inline
+    /// until it has refused them once.
+    pub fn system_messages_for(
+        &self,
+        backend: &crate::config::BackendConfig,
+    ) -> crate::translate::SystemMessages {
+        use crate::translate::SystemMessages;
+        match backend.system_messages {
+            Some(mode) => mode,
+            None if self.system_as_user.read().contains(&backend.name) => SystemMessages::User,
+            None => SystemMessages::Inline,
+        }
+    }
+
+    /// Remembers that `backend` refuses system messages after the first position.
+    pub fn learn_system_as_user(&self, backend: &str) {
+        let mut known = self.system_as_user.write();
+        if !known.iter().any(|b| b == backend) {
+            tracing::info!(
+                "backend `{backend}` refuses system messages after the first one; sending them as user text from now on (set `system_messages` in its backend file to choose)"
+            );
+            known.push(backend.to_string());
+        }
     }
 
     /// Swaps in a new configuration. In-flight requests finish on the snapshot they started with.

@@ -16,12 +16,14 @@
 
 pub mod builtin;
 pub mod glob;
+pub mod model_info;
 mod template;
 
 pub use builtin::{
     builtin_alias, BuiltinAlias, Family, ANTHROPIC_PREFIXES, BUILTIN_ALIASES, COMPAT_PREFIXES,
     CONTEXT_1M_BETA, FAMILIES,
 };
+pub use model_info::{model_info, ModelInfo};
 pub use template::{AliasInfo, BackendGlob, PrefixInfo, RouteInfo, Shadowed, Template};
 
 use std::collections::BTreeMap;

@@ -40,6 +40,56 @@ pub struct RequestContext<'a> {
     pub upstream_is_openai_itself: bool,
     /// The upstream accepts assistant `reasoning_content` in the conversation history.
     pub accepts_reasoning_content: bool,
+    /// Where `role: "system"` messages from inside an Anthropic conversation go (OpenAI-protocol
+    /// upstreams only).
+    pub system_messages: SystemMessages,
+    /// The `anthropic-version` the upstream request will carry (Anthropic upstreams only):
+    /// from `2026-10-21` on, sampling knobs are rejected.
+    pub anthropic_version: &'a str,
+}
+
+/// The `anthropic-version` dario sends when neither the client nor the backend sets one.
+pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Where mid-conversation system messages (today's Claude Code sends hook, skill and reminder
+/// context as `role: "system"` turns inside `messages`) go on an OpenAI-protocol upstream.
+/// Every mode keeps every instruction and their order; they differ in the role they arrive as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemMessages {
+    /// A `system` message at the same position (OpenAI and the hosted compatible APIs accept
+    /// system messages anywhere). The default; dario falls back to `user` by itself when an
+    /// upstream rejects a system message that is not first.
+    #[default]
+    Inline,
+    /// A user message (merged into the neighbouring user turn) at the same position: for local
+    /// servers whose chat templates accept a system message only at the start.
+    User,
+    /// Appended, in order, to the leading system message.
+    Hoist,
+}
+
+impl SystemMessages {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemMessages::Inline => "inline",
+            SystemMessages::User => "user",
+            SystemMessages::Hoist => "hoist",
+        }
+    }
+}
+
+impl std::str::FromStr for SystemMessages {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "inline" => Ok(SystemMessages::Inline),
+            "user" => Ok(SystemMessages::User),
+            "hoist" => Ok(SystemMessages::Hoist),
+            _ => Err("`system_messages` must be `inline`, `user` or `hoist`".to_string()),
+        }
+    }
 }
 
 /// A translated request body.
@@ -52,6 +102,9 @@ pub struct Translated {
     pub stream: bool,
     /// The (OpenAI) client asked for a usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// The body carries `system` messages after the first position (mode `inline`): if the
+    /// upstream refuses them, the request can be translated again with [`SystemMessages::User`].
+    pub inline_system_messages: bool,
 }
 
 /// What response translation needs to know about the client.

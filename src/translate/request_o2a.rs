@@ -9,7 +9,8 @@ use super::{
     TranslateError, Translated,
 };
 use crate::protocol::anthropic::{
-    Content, ContentBlock, Message, MessagesRequest, Metadata, Source, Thinking, Tool, ToolChoice,
+    Content, ContentBlock, Message, MessagesRequest, Metadata, OutputConfig, Source, Thinking,
+    Tool, ToolChoice,
 };
 use crate::protocol::openai::{ChatMessage, ChatRequest, ChatTool, ContentPart};
 use serde::Deserialize;
@@ -41,13 +42,23 @@ fn budget_for_effort(effort: &str) -> Option<Option<u64>> {
     })
 }
 
-/// Claude models from 4.5 on reject `temperature` and `top_p` together.
-fn rejects_temperature_with_top_p(model: &str) -> bool {
+/// `reasoning_effort` → adaptive thinking's `output_config.effort` (`Some(None)`: no thinking).
+fn adaptive_effort_for(effort: &str) -> Option<Option<&'static str>> {
+    Some(match effort {
+        "minimal" | "low" => Some("low"),
+        "medium" => Some("medium"),
+        "high" => Some("high"),
+        "xhigh" | "max" => Some("max"),
+        "none" => None,
+        _ => return None,
+    })
+}
+
+/// The (major, minor) version in a Claude model name: `claude-opus-4-7` → (4, 7),
+/// `claude-sonnet-5` → (5, 0), `claude-3-7-sonnet-…` → (3, 7).
+fn claude_version(model: &str) -> Option<(u64, u64)> {
     let m = model.to_ascii_lowercase();
-    let Some(rest) = m.split("claude-").nth(1) else {
-        return false;
-    };
-    // Names look like `opus-4-5-2025…`, `sonnet-4-5`, `haiku-4-5`, `3-7-sonnet-…`.
+    let rest = m.split("claude-").nth(1)?;
     let nums: Vec<u64> = rest
         .split(['-', '.', '@'])
         .filter_map(|p| p.parse::<u64>().ok())
@@ -55,10 +66,28 @@ fn rejects_temperature_with_top_p(model: &str) -> bool {
         .take(2)
         .collect();
     match nums.as_slice() {
-        [major, minor, ..] => (*major, *minor) >= (4, 5),
-        [major] => *major >= 5,
-        [] => false,
+        [major, minor, ..] => Some((*major, *minor)),
+        [major] => Some((*major, 0)),
+        [] => None,
     }
+}
+
+/// Claude models from 4.6 on think adaptively (`thinking: {type: adaptive}` with an effort);
+/// from Opus 4.7 on, `type: enabled` with a budget is refused with a 400.
+pub(crate) fn uses_adaptive_thinking(model: &str) -> bool {
+    claude_version(model).is_some_and(|v| v >= (4, 6))
+}
+
+/// `anthropic-version` 2026-10-21 and later reject `temperature`, `top_p` and `top_k`.
+fn rejects_sampling_parameters(anthropic_version: &str) -> bool {
+    // ISO dates compare as strings.
+    anthropic_version.len() == 10 && anthropic_version >= "2026-10-21"
+}
+
+/// Claude models from 4.5 on reject `temperature` and `top_p` together.
+fn rejects_temperature_with_top_p(model: &str) -> bool {
+    // Names look like `opus-4-5-2025…`, `sonnet-4-5`, `haiku-4-5`, `3-7-sonnet-…`.
+    claude_version(model).is_some_and(|v| v >= (4, 5))
 }
 
 /// Translate an OpenAI Chat Completions request body into an Anthropic Messages body.
@@ -127,28 +156,60 @@ pub fn openai_request_to_anthropic(
         .or(req.max_tokens)
         .unwrap_or_else(|| default_max_tokens(ctx.upstream_model));
 
-    // Reasoning effort → extended thinking.
+    // Reasoning effort → adaptive thinking with an effort on the models that require it,
+    // extended thinking with a budget before them.
     let mut thinking_on = false;
     if let Some(effort) = req.reasoning_effort.as_deref() {
-        match budget_for_effort(effort) {
-            Some(Some(budget)) => {
-                if max_tokens <= budget {
-                    max_tokens += budget;
+        if uses_adaptive_thinking(ctx.upstream_model) {
+            match adaptive_effort_for(effort) {
+                Some(Some(level)) => {
+                    out.thinking = Some(Thinking {
+                        kind: Some("adaptive".into()),
+                        ..Default::default()
+                    });
+                    out.output_config = Some(OutputConfig {
+                        effort: Some(level.into()),
+                        ..Default::default()
+                    });
+                    thinking_on = true;
                 }
-                out.thinking = Some(Thinking {
-                    kind: Some("enabled".into()),
-                    budget_tokens: Some(budget),
-                    ..Default::default()
-                });
-                thinking_on = true;
+                Some(None) => {}
+                None => dropped.push(format!("reasoning_effort ({effort})")),
             }
-            Some(None) => {}
-            None => dropped.push(format!("reasoning_effort ({effort})")),
+        } else {
+            match budget_for_effort(effort) {
+                Some(Some(budget)) => {
+                    if max_tokens <= budget {
+                        max_tokens += budget;
+                    }
+                    out.thinking = Some(Thinking {
+                        kind: Some("enabled".into()),
+                        budget_tokens: Some(budget),
+                        ..Default::default()
+                    });
+                    thinking_on = true;
+                }
+                Some(None) => {}
+                None => dropped.push(format!("reasoning_effort ({effort})")),
+            }
         }
     }
     out.max_tokens = Some(max_tokens);
 
-    if let Some(t) = req.temperature {
+    // From API version 2026-10-21 on, Anthropic rejects the sampling knobs.
+    let no_sampling = rejects_sampling_parameters(ctx.anthropic_version);
+    if no_sampling {
+        let version = ctx.anthropic_version;
+        if req.temperature.is_some() {
+            dropped.push(format!(
+                "temperature (rejected by anthropic-version {version})"
+            ));
+        }
+        if req.top_p.is_some() {
+            dropped.push(format!("top_p (rejected by anthropic-version {version})"));
+        }
+    }
+    if let Some(t) = req.temperature.filter(|_| !no_sampling) {
         if thinking_on && t != 1.0 {
             dropped.push("temperature (extended thinking requires 1)".into());
         } else if t > 1.0 {
@@ -158,7 +219,7 @@ pub fn openai_request_to_anthropic(
             out.temperature = Some(t.max(0.0));
         }
     }
-    if let Some(p) = req.top_p {
+    if let Some(p) = req.top_p.filter(|_| !no_sampling) {
         if thinking_on && p < 0.95 {
             dropped.push("top_p (extended thinking requires >= 0.95)".into());
         } else if out.temperature.is_some() && rejects_temperature_with_top_p(ctx.upstream_model) {
@@ -225,8 +286,21 @@ pub fn openai_request_to_anthropic(
     }
     if let Some(rf) = &req.response_format {
         let kind = rf.get("type").and_then(Value::as_str).unwrap_or("");
-        if kind != "text" && !rf.is_null() {
-            dropped.push(format!("response_format ({kind})"));
+        let schema = rf.pointer("/json_schema/schema");
+        match schema {
+            // Structured output (Claude 4.5 on): the schema goes in `output_config.format`.
+            Some(schema)
+                if kind == "json_schema"
+                    && claude_version(ctx.upstream_model).is_some_and(|v| v >= (4, 5)) =>
+            {
+                out.output_config
+                    .get_or_insert_with(OutputConfig::default)
+                    .format = Some(serde_json::json!({"type": "json_schema", "schema": schema}));
+            }
+            _ if kind != "text" && !rf.is_null() => {
+                dropped.push(format!("response_format ({kind})"));
+            }
+            _ => {}
         }
     }
 
@@ -242,6 +316,7 @@ pub fn openai_request_to_anthropic(
         dropped: compact_dropped(dropped),
         stream: req.stream == Some(true),
         include_usage,
+        inline_system_messages: false,
     })
 }
 
