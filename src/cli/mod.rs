@@ -4,6 +4,7 @@
 //! library modules and renders what they return. `anyhow` lives here and in `main.rs` only.
 
 mod backend;
+mod claude;
 mod doctor;
 mod mcp;
 mod proxy;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Manage backends (upstream providers and their credentials).
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// Start Claude Code with dario in front (`dario claude --model groq:llama-3.3-70b-versatile
+    /// -- -p "hi"`): base URL, model and context limits set; the proxy started if none runs.
+    Claude(claude::ClaudeArgs),
     /// Explain which backend, upstream model and fallbacks a model name gets.
     Route(route::RouteArgs),
     /// Health report of this machine's dario setup; exit 1 if any check fails.
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Backend(cmd)) => backend::run(cmd),
         Some(Command::Route(args)) => route::run(args),
+        Some(Command::Claude(args)) => claude::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Mcp(args)) => mcp::run(args),
         Some(Command::Subagent(args)) => subagent::run(args),
