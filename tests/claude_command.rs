@@ -1,0 +1,139 @@
+//! `dario claude`: the real binary runs a stand-in `claude` executable (a script that records its
+//! environment and asks the proxy for `/health`), starting `dario proxy` for the session when
+//! nothing answers on the port and stopping it afterwards.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `claude` that writes its environment and the proxy's `/health` answer to `out`.
+fn fake_claude(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("claude");
+    let mut f = std::fs::File::create(&script).unwrap();
+    write!(
+        f,
+        r#"#!/usr/bin/env python3
+import json, os, sys, urllib.request
+with urllib.request.urlopen(os.environ["ANTHROPIC_BASE_URL"] + "/health", timeout=5) as r:
+    health = json.load(r)
+json.dump({{"env": dict(os.environ), "args": sys.argv[1:], "health": health}}, open({out:?}, "w"))
+sys.exit(3)
+"#,
+        out = out.display().to_string()
+    )
+    .unwrap();
+    drop(f);
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn runs_claude_code_through_a_session_proxy_with_the_model_and_its_limits() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("backends")).unwrap();
+    std::fs::write(
+        home.path().join("backends/groq.json"),
+        r#"{"name":"groq","protocol":"openai","base_url":"http://127.0.0.1:9/openai/v1","key_env":"GROQ_API_KEY","models":["llama-*"]}"#,
+    )
+    .unwrap();
+    let out = home.path().join("seen.json");
+    let claude = fake_claude(home.path(), &out);
+    let port = free_port();
+    let status = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args([
+            "claude",
+            "--model",
+            "llama-3.3-70b-versatile",
+            "--port",
+            &port.to_string(),
+            "--claude-bin",
+            claude.to_str().unwrap(),
+            "--",
+            "-p",
+            "hello there",
+        ])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
+        .env_remove("DARIO_API_KEY")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "Claude Code's exit code is dario's");
+    let seen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("claude ran")).unwrap();
+    let env = &seen["env"];
+    assert_eq!(
+        env["ANTHROPIC_BASE_URL"],
+        format!("http://127.0.0.1:{port}")
+    );
+    for var in [
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+        "CLAUDE_CODE_SUBAGENT_MODEL",
+    ] {
+        assert_eq!(env[var], "llama-3.3-70b-versatile", "{var}");
+    }
+    assert_eq!(env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"], "131072");
+    assert_eq!(env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"], "32768");
+    assert_eq!(
+        env["ANTHROPIC_API_KEY"], "dario",
+        "a placeholder: groq has its own key"
+    );
+    assert_eq!(seen["args"], serde_json::json!(["-p", "hello there"]));
+    assert_eq!(seen["health"]["service"], "dario");
+    // The session's proxy is gone with the session.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the proxy started for the session still listens"
+    );
+}
+
+#[test]
+fn a_claude_model_gets_only_the_base_url_and_a_missing_claude_is_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args(["claude", "--model", "sonnet", "--print-env"])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env_remove("ANTHROPIC_API_KEY")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:3456"),
+        "{text}"
+    );
+    assert!(!text.contains("CLAUDE_CODE_MAX_CONTEXT_TOKENS"), "{text}");
+    assert!(
+        !text.contains("ANTHROPIC_API_KEY"),
+        "passthrough: Claude Code's own login: {text}"
+    );
+
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args([
+            "claude",
+            "--port",
+            &port.to_string(),
+            "--claude-bin",
+            "/nonexistent/claude",
+        ])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("install Claude Code"), "{err}");
+}
