@@ -203,7 +203,7 @@ class ClaudeRun:
 
 
 def run_claude(ns: NetNS, claude_bin: str, base_url: str, workdir: Path, prompt: str, model: str,
-               allowed_tools=(), extra_env=None, timeout=120, args=()) -> ClaudeRun:
+               allowed_tools=(), extra_env=None, timeout=120, args=(), unset_env=()) -> ClaudeRun:
     home = workdir / "home"
     cwd = workdir / "cwd"
     home.mkdir(exist_ok=True)
@@ -211,8 +211,11 @@ def run_claude(ns: NetNS, claude_bin: str, base_url: str, workdir: Path, prompt:
     argv = [claude_bin, "-p", prompt, "--output-format", "json", "--model", model, *args]
     if allowed_tools:
         argv += ["--allowedTools", ",".join(allowed_tools)]
+    env = claude_env(base_url, home, extra_env)
+    for k in unset_env:
+        env.pop(k, None)
     try:
-        proc = subprocess.run(ns.cmd(argv), cwd=cwd, env=claude_env(base_url, home, extra_env),
+        proc = subprocess.run(ns.cmd(argv), cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"claude did not finish in {timeout}s: {e.stdout!r} {e.stderr!r}")
