@@ -75,8 +75,27 @@ async fn model_is_spliced_and_nothing_else_changes() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let rec = up.last();
-    assert_eq!(rec.uri, "/v1/messages", "query strings are not forwarded");
+    assert_eq!(
+        rec.uri, "/v1/messages?beta=true",
+        "passthrough keeps the query string (Claude Code's `?beta=true`)"
+    );
     assert_eq!(&rec.body[..], ANTHROPIC_BODY.as_bytes());
+}
+
+#[tokio::test]
+async fn a_translated_request_leaves_the_query_string_behind() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    // Anthropic in, OpenAI out: `beta=true` means nothing to a Chat Completions upstream.
+    let resp = client()
+        .post(dario.url("/v1/messages?beta=true"))
+        .header("anthropic-version", "2023-06-01")
+        .body(r#"{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.last().uri, "/v1/chat/completions");
 }
 
 #[tokio::test]

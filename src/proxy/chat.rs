@@ -452,6 +452,7 @@ async fn send_with_failover(
                 path: prepared.path,
                 inbound,
                 client_headers: &parts.headers,
+                client_query: parts.uri.query(),
                 auth,
                 body: prepared.body.clone(),
                 anthropic_beta: if backend.protocol == Protocol::Anthropic {

@@ -66,17 +66,25 @@ pub struct OutboundRequest<'a> {
     pub path: &'static str,
     pub inbound: Protocol,
     pub client_headers: &'a HeaderMap,
+    /// The client's query string (`beta=true` from Claude Code): forwarded on passthrough only,
+    /// where it means the same thing to the upstream; a translated request has its own path.
+    pub client_query: Option<&'a str>,
     pub auth: UpstreamAuth,
     pub body: bytes::Bytes,
     /// Extra `anthropic-beta` value required by the route (e.g. 1M context).
     pub anthropic_beta: Option<&'a str>,
 }
 
-/// Builds the upstream request: base URL + protocol path (no query string), forwarded headers per
-/// `headers.rs`, credential, User-Agent. `Err` names a base URL that is not a valid URL.
+/// Builds the upstream request: base URL + protocol path (+ the client's query string on
+/// passthrough), forwarded headers per `headers.rs`, credential, User-Agent. `Err` names a base URL
+/// that is not a valid URL.
 pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String> {
-    let uri = upstream_uri(out.base_url, out.path)?;
     let same_protocol = out.inbound == out.backend.protocol;
+    let uri = upstream_uri(out.base_url, out.path)?;
+    let uri = match out.client_query.filter(|q| same_protocol && !q.is_empty()) {
+        Some(query) => with_query(&uri, query)?,
+        None => uri,
+    };
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
     let connection_scoped: Vec<&str> = out
@@ -209,6 +217,12 @@ pub fn upstream_uri(base_url: &str, path: &'static str) -> Result<http::Uri, Str
         cache.push((base_url.to_string(), path, uri.clone()));
         Ok(uri)
     })
+}
+
+/// `uri` with `query` appended (the base URL's own query, if any, kept first).
+fn with_query(uri: &http::Uri, query: &str) -> Result<http::Uri, String> {
+    let sep = if uri.query().is_some() { '&' } else { '?' };
+    parse_http_uri(&format!("{uri}{sep}{query}"))
 }
 
 /// An absolute `http://` or `https://` URI with a host; anything else is refused with the reason.
