@@ -486,3 +486,35 @@ async fn model_discovery_in_anthropic_shape_carries_limits() {
     assert_eq!(sonnet["max_input_tokens"], 200_000);
     assert_eq!(sonnet["max_tokens"], 64_000);
 }
+
+#[test]
+fn a_turns_own_effort_overrides_the_requests() {
+    // Per-turn control (`per-turn-control-2026-07-01`): Claude Code puts `output_config` on a
+    // system turn; the latest turn's effort is the one that applies.
+    let mut req = claude_code_conversation();
+    req["thinking"] = json!({"type": "adaptive", "display": "omitted"});
+    req["output_config"] = json!({"effort": "high"});
+    req["messages"][1]["output_config"] = json!({"effort": "low"});
+    let (o, dropped, _) = a2o(&req, &compat_ctx("gpt-oss-120b", SystemMessages::Inline));
+    assert_eq!(o["reasoning_effort"], "low");
+    assert!(
+        !dropped.iter().any(|d| d.contains("output_config")),
+        "{dropped:?}"
+    );
+    // A model without reasoning_effort: the turn's output_config is reported with thinking.
+    let (o, dropped, _) = a2o(&req, &compat_ctx("llama-3.3-70b", SystemMessages::Inline));
+    assert!(o.get("reasoning_effort").is_none());
+    assert!(
+        dropped.contains(&"messages[1].output_config".to_string()),
+        "{dropped:?}"
+    );
+    // Anything besides an effort on a turn is reported as it is.
+    req["messages"][1]["output_config"] =
+        json!({"effort": "low", "format": {"type": "json_schema"}});
+    let (o, dropped, _) = a2o(&req, &compat_ctx("gpt-oss-120b", SystemMessages::Inline));
+    assert_eq!(o["reasoning_effort"], "high");
+    assert!(
+        dropped.contains(&"messages[1].output_config".to_string()),
+        "{dropped:?}"
+    );
+}

@@ -25,7 +25,8 @@ use crate::protocol::Protocol;
 /// What an inbound path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
-    /// `/`: what this server is (Claude Code probes it with `HEAD /` at start-up).
+    /// `/`: what this server is. Claude Code probes reachability at start-up with `HEAD /`, and
+    /// with `HEAD /api/hello` when non-essential traffic is allowed: both answer the same.
     Root,
     Chat(Protocol),
     CountTokens,
@@ -40,7 +41,7 @@ enum Endpoint {
 impl Endpoint {
     fn from_path(path: &str) -> Option<Endpoint> {
         Some(match path.trim_end_matches('/') {
-            "" => Endpoint::Root,
+            "" | "/api/hello" => Endpoint::Root,
             "/v1/messages" => Endpoint::Chat(Protocol::Anthropic),
             "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat(Protocol::OpenAi),

@@ -56,9 +56,15 @@ pub fn anthropic_request_to_openai(
         .filter(|m| m.role.as_deref() == Some("assistant"))
         .count();
     let mut assistant_seen = 0usize;
+    // Per-turn control (beta `per-turn-control-2026-07-01`): a turn may carry its own
+    // `output_config: {effort}`; the latest one steers the request's `reasoning_effort`.
+    let mut turn_effort: Option<(usize, String)> = None;
     for (i, m) in messages.into_iter().enumerate() {
-        for k in m.extra.keys() {
-            dropped.push(format!("messages[{i}].{k}"));
+        for (k, v) in &m.extra {
+            match turn_effort_of(k, v) {
+                Some(effort) => turn_effort = Some((i, effort)),
+                None => dropped.push(format!("messages[{i}].{k}")),
+            }
         }
         let role = m.role.as_deref().unwrap_or("");
         let content = m.content.unwrap_or(Content::Parts(Vec::new()));
@@ -169,7 +175,14 @@ pub fn anthropic_request_to_openai(
     if !tools.is_empty() {
         out.tools = Some(tools);
     }
-    reasoning_to_openai(req.thinking, req.output_config, ctx, &mut out, &mut dropped);
+    reasoning_to_openai(
+        req.thinking,
+        req.output_config,
+        turn_effort,
+        ctx,
+        &mut out,
+        &mut dropped,
+    );
 
     let body = super::to_json_sized(&out, body.len())
         .map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
@@ -185,10 +198,12 @@ pub fn anthropic_request_to_openai(
 /// `thinking` and `output_config.effort` → `reasoning_effort`, for models that take it.
 /// `enabled` maps its budget; `adaptive` (today's Claude Code) maps its effort, `max` to the
 /// highest level the model accepts; adaptive without an effort leaves the upstream's default.
+/// A turn's own effort (`turn_effort`, per-turn control) overrides the request's.
 /// `output_config.format` (structured output) → `response_format`.
 fn reasoning_to_openai(
     thinking: Option<crate::protocol::anthropic::Thinking>,
     output_config: Option<crate::protocol::anthropic::OutputConfig>,
+    turn_effort: Option<(usize, String)>,
     ctx: &RequestContext,
     out: &mut ChatRequest,
     dropped: &mut Vec<String>,
@@ -209,6 +224,13 @@ fn reasoning_to_openai(
         }
         effort = oc.effort;
     }
+    let turn_effort_at = match turn_effort {
+        Some((i, e)) => {
+            effort = Some(e);
+            Some(i)
+        }
+        None => None,
+    };
     let wanted: Option<&'static str> = match kind {
         Some("enabled") => Some(effort_for_budget(
             thinking.as_ref().and_then(|t| t.budget_tokens).unwrap_or(0),
@@ -239,9 +261,24 @@ fn reasoning_to_openai(
                 "output_config.effort"
             };
             dropped.push(format!("{what} (not supported by {})", ctx.upstream_model));
+            if let Some(i) = turn_effort_at {
+                dropped.push(format!("messages[{i}].output_config"));
+            }
         }
         _ => {}
     }
+}
+
+/// A turn's `output_config` that holds only an effort (per-turn control), as that effort.
+fn turn_effort_of(key: &str, value: &Value) -> Option<String> {
+    if key != "output_config" {
+        return None;
+    }
+    let obj = value.as_object()?;
+    let effort = obj.get("effort")?.as_str()?;
+    obj.iter()
+        .all(|(k, v)| k == "effort" || !is_meaningful(v))
+        .then(|| effort.to_owned())
 }
 
 /// The highest `reasoning_effort` a model accepts: `xhigh` on OpenAI's newest reasoning models
