@@ -43,7 +43,9 @@ fn corpus_dir() -> PathBuf {
 fn corpus() -> Vec<Fixture> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
         .expect("tests/fixtures/claude-code is missing")
-        .flat_map(|v| std::fs::read_dir(v.unwrap().path()).unwrap())
+        .map(|v| v.unwrap().path())
+        .filter(|v| v.is_dir())
+        .flat_map(|v| std::fs::read_dir(v).unwrap())
         .map(|f| f.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
