@@ -6,9 +6,17 @@
 //!
 //! Side faces: `mcp` (read-only MCP server), `subagent` (Claude Code sub-agent), `doctor`
 //! (health report), `cli` (the command line).
+//!
+//! House rules the compiler enforces (CI runs clippy with `-D warnings`): no `unsafe` outside the
+//! allocator glue, no printing outside `cli` (the library returns data; `cli` renders it), no lock
+//! guard held across an `.await`.
+#![deny(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::await_holding_lock)]
 
+#[allow(unsafe_code)] // the GlobalAlloc glue; every block says why it is sound
 pub mod allocator;
 pub mod analytics;
+#[allow(clippy::print_stdout, clippy::print_stderr)] // the command line's own output
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -1,7 +1,7 @@
 //! Serde types of the Anthropic Messages API: requests, responses, stream events, errors.
 //!
 //! Owns: how Anthropic spells its JSON, plus two small serde helpers shared with `openai`
-//! ([`open_struct!`] for objects that keep unknown fields, [`Content`] for "string or array").
+//! (`open_struct!` for objects that keep unknown fields, [`Content`] for "string or array").
 //! Must not: know about routing, HTTP or translation choices.
 //!
 //! "Open" objects keep every field they do not know in `extra` (so translation can report it)

@@ -52,7 +52,7 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
-    /// One line for humans: `prefix \`groq:\``, `[[routes]] #2 \`claude-*\``, …
+    /// One line for humans, e.g. ``prefix `groq:` `` or ``[[routes]] #2 `claude-*` ``.
     pub fn describe(&self) -> String {
         match self {
             RuleKind::Override => "--model override".to_string(),

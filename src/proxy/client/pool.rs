@@ -178,7 +178,7 @@ impl Ticket {
     }
 }
 
-/// An upstream response body. For HTTP/1 it carries the connection's [`Ticket`]: the connection
+/// An upstream response body. For HTTP/1 it carries the connection's `Ticket`: the connection
 /// goes back to the pool as soon as the last byte has been read, and is closed if the body is
 /// dropped before that (the client went away, or the response was cut).
 pub struct UpstreamBody {
