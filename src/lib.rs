@@ -1,6 +1,7 @@
 //! dario — one local LLM endpoint.
 //!
-//! The request path (see `../shared/DESIGN.md`):
+//! The request path (see `ARCHITECTURE.md`; `SPEC §N` in comments is `docs/SPEC.md`, `TRANSLATION.md`
+//! is `docs/TRANSLATION.md`):
 //! `proxy::server` → `proxy::guard` → `proxy::ingress` → `routing` → `pool` → `proxy::dispatch`
 //! → `proxy::upstream` → `proxy::egress` (with `translate` when protocols differ) → `analytics`.
 //!
