@@ -890,7 +890,7 @@ fn locked_version(name: &str) -> String {
 fn protocol_headers(p: Protocol) -> ProtocolHeaders {
     let (auth, scheme) = match p {
         Protocol::Anthropic => ("x-api-key", None),
-        Protocol::OpenAi => ("authorization", Some("Bearer".to_string())),
+        Protocol::OpenAi | Protocol::Responses => ("authorization", Some("Bearer".to_string())),
     };
     ProtocolHeaders {
         auth_header: auth.to_string(),
@@ -1408,6 +1408,7 @@ mod tests {
             headers: vec![("x-custom".into(), "v".into())],
             deployments: vec![],
             system_messages: None,
+            responses: false,
             source: BackendSource::BuiltIn,
         }
     }

@@ -64,7 +64,8 @@ pub struct OutboundRequest<'a> {
     pub backend: &'a BackendConfig,
     pub base_url: &'a str,
     pub path: &'static str,
-    pub inbound: Protocol,
+    /// The body goes out as the client sent it (the client's protocol headers are forwarded).
+    pub passthrough: bool,
     pub client_headers: &'a HeaderMap,
     pub auth: UpstreamAuth,
     pub body: bytes::Bytes,
@@ -76,7 +77,7 @@ pub struct OutboundRequest<'a> {
 /// `headers.rs`, credential, User-Agent. `Err` names a base URL that is not a valid URL.
 pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String> {
     let uri = upstream_uri(out.base_url, out.path)?;
-    let same_protocol = out.inbound == out.backend.protocol;
+    let same_protocol = out.passthrough;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
     let connection_scoped: Vec<&str> = out
@@ -162,7 +163,7 @@ pub fn insert_backend_headers(h: &mut HeaderMap, backend: &BackendConfig) {
 pub fn insert_key(h: &mut HeaderMap, protocol: Protocol, secret: &Secret) {
     let (name, value) = match protocol {
         Protocol::Anthropic => (X_API_KEY.clone(), HeaderValue::from_str(secret.expose())),
-        Protocol::OpenAi => (
+        Protocol::OpenAi | Protocol::Responses => (
             http::header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {}", secret.expose())),
         ),

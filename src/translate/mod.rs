@@ -9,6 +9,7 @@ mod errors;
 mod request_a2o;
 mod request_o2a;
 mod response;
+pub mod responses;
 mod stream_a2o;
 mod stream_o2a;
 mod tap;
@@ -127,6 +128,9 @@ pub enum TranslateError {
     Unsupported(String),
     #[error("the upstream response could not be translated: {0}")]
     InvalidUpstream(String),
+    /// A Responses request names a `previous_response_id` dario does not hold.
+    #[error("previous response with id '{0}' not found: dario keeps recent responses made with `store: true` in memory only (send the whole conversation as `input` instead)")]
+    PreviousResponseNotFound(String),
 }
 
 impl TranslateError {
