@@ -565,3 +565,48 @@ async fn upstream_failure_mid_stream_is_response_failed() {
     assert!(resp["error"]["message"].is_string());
     assert!(!names(&evs).contains(&"response.completed"));
 }
+
+#[tokio::test]
+async fn accounting_records_the_responses_endpoint_with_usage() {
+    let (_up, dario) = setup().await;
+    for (model, stream) in [
+        ("llama-3-test", false),
+        ("claude-sonnet-test", true),
+        ("gpt-r-1", true),
+        ("gpt-r-1", false),
+    ] {
+        let r = post(
+            &dario,
+            json!({"model": model, "input": "hi", "stream": stream, "store": false}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    // The end hook records as the body ends; wait for all four records.
+    let mut recs = Vec::new();
+    for _ in 0..200 {
+        recs = dario.state.analytics.recent(10);
+        if recs.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    for r in &recs {
+        assert_eq!(r.inbound, Protocol::Responses, "{r:?}");
+        assert_eq!(r.status, 200, "{r:?}");
+        // The stand-in's text reply: 12 fresh input tokens, 4 from cache, 9 out.
+        assert_eq!(
+            (
+                r.usage.input_tokens,
+                r.usage.cache_read_tokens,
+                r.usage.output_tokens
+            ),
+            (12, 4, 9),
+            "{r:?}"
+        );
+    }
+    let text = serde_json::to_string(&recs[0]).unwrap();
+    assert!(text.contains("\"inbound\":\"responses\""), "{text}");
+}
