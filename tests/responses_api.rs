@@ -262,8 +262,63 @@ async fn anthropic_backend_stream_with_reasoning() {
     assert_eq!(resp["output"][0]["type"], "reasoning");
     assert_eq!(
         resp["output"][0]["summary"][0]["text"],
-        c.thinking.unwrap().as_str()
+        c.thinking.clone().unwrap().as_str()
     );
+    // The thinking block's signature rides in `encrypted_content`, as the client sends it back.
+    assert_eq!(
+        resp["output"][0]["encrypted_content"],
+        "anthropic-thinking-signature:sig-standin"
+    );
+
+    // Sent back (Codex's stateless history), it is a signed thinking block again for Anthropic…
+    let mut history =
+        vec![json!({"role": "user", "content": "[scenario:thinking] what is the answer?"})];
+    history.extend(resp["output"].as_array().unwrap().iter().cloned());
+    history.push(json!({"role": "user", "content": "and again?"}));
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "input": history, "store": false,
+               "include": ["reasoning.encrypted_content"], "reasoning": {"effort": "medium"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("x-dario-dropped").is_none(),
+        "{:?}",
+        r.headers().get("x-dario-dropped")
+    );
+    let sent = up.last().json();
+    assert_eq!(sent["messages"][1]["role"], "assistant");
+    assert_eq!(
+        sent["messages"][1]["content"][0],
+        json!({"type": "thinking", "thinking": c.thinking.clone().unwrap(), "signature": "sig-standin"})
+    );
+    assert_eq!(sent["messages"][1]["content"][1]["text"], c.text.as_str());
+    // Non-streamed, the signature is there too.
+    let body = json(
+        post(&dario, json!({"model": "claude-sonnet-test", "input": "[scenario:thinking] x", "store": false})).await,
+    )
+    .await;
+    assert_eq!(
+        body["output"][0]["encrypted_content"],
+        "anthropic-thinking-signature:sig-standin"
+    );
+
+    // …and reported, not sent, to a Chat backend.
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "input": history, "store": false,
+               "include": ["reasoning.encrypted_content"]}),
+    )
+    .await;
+    let dropped = r.headers()["x-dario-dropped"].to_str().unwrap().to_string();
+    assert!(dropped.contains("input[1] (reasoning)"), "{dropped}");
+    assert!(
+        dropped.contains("include (reasoning.encrypted_content)"),
+        "{dropped}"
+    );
+    let sent = up.last().json();
+    assert!(!sent.to_string().contains("sig-standin"), "{sent}");
     assert_eq!(resp["output"][1]["content"][0]["text"], c.text.as_str());
     assert_eq!(resp["usage"]["input_tokens"], 30);
     assert_eq!(resp["usage"]["output_tokens"], 25);

@@ -251,7 +251,8 @@ fn responses_json(
 ) -> Result<(Vec<u8>, Usage, Vec<String>), translate::TranslateError> {
     let (mut translated, mut dropped) = match from {
         Protocol::Anthropic => {
-            let (chat, usage, dropped) = translate::anthropic_response_to_openai(raw, ctx)?;
+            let (chat, usage, dropped) =
+                translate::anthropic_response_to_chat_with_signatures(raw, ctx)?;
             (
                 responses::chat_response_to_responses(&chat, meta, Some(usage))?,
                 dropped,
@@ -333,7 +334,7 @@ pub async fn success(
             let translator: Box<dyn StreamTranslator> = match (&prepared.responses, from) {
                 (Some(meta), from) => Box::new(ResponsesStream {
                     inner: (from == Protocol::Anthropic).then(|| {
-                        translate::AnthropicToOpenAiStream::new(&ResponseContext {
+                        translate::AnthropicToOpenAiStream::with_signatures(&ResponseContext {
                             client_model,
                             include_usage: true,
                         })

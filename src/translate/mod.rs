@@ -21,7 +21,10 @@ pub use errors::{
 };
 pub use request_a2o::anthropic_request_to_openai;
 pub use request_o2a::{default_max_tokens, openai_request_to_anthropic, DEFAULT_MAX_TOKENS};
-pub use response::{anthropic_response_to_openai, openai_response_to_anthropic};
+pub use response::{
+    anthropic_response_to_chat_with_signatures, anthropic_response_to_openai,
+    openai_response_to_anthropic,
+};
 pub use stream_a2o::AnthropicToOpenAiStream;
 pub use stream_o2a::OpenAiToAnthropicStream;
 pub use tap::{usage_from_json, UsageTap};

@@ -21,6 +21,10 @@ use serde_json::{json, Map, Value};
 
 use crate::protocol::Usage;
 
+/// How an Anthropic thinking signature travels in a reasoning item's `encrypted_content` (so a
+/// stateless client such as Codex sends it back, and the thinking block can be replayed).
+pub(crate) const ANTHROPIC_SIGNATURE_PREFIX: &str = "anthropic-thinking-signature:";
+
 /// What the reply side needs to know about a translated Responses request.
 #[derive(Debug, Clone)]
 pub struct ResponsesMeta {

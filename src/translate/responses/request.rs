@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::ResponsesMeta;
+use crate::protocol::openai::REASONING_SIGNATURE;
 use crate::translate::{
     accepts_reasoning_effort, fresh_suffix, invalid_json, is_meaningful, is_openai_reasoning_model,
     unix_now, RequestContext, TranslateError, Translated,
@@ -110,7 +111,7 @@ pub fn responses_request_to_chat(
         _ => {}
     }
     for (i, item) in items.iter().enumerate() {
-        item_to_messages(item, i, &mut messages, &mut dropped)?;
+        item_to_messages(item, i, for_anthropic, &mut messages, &mut dropped)?;
     }
 
     let mut out = Map::new();
@@ -224,7 +225,11 @@ pub fn responses_request_to_chat(
     }
     if let Some(Value::Array(include)) = req.get("include") {
         for v in include {
-            dropped.push(format!("include ({})", v.as_str().unwrap_or("?")));
+            let what = v.as_str().unwrap_or("?");
+            // Towards Anthropic, `encrypted_content` carries the thinking signature.
+            if !(for_anthropic && what == "reasoning.encrypted_content") {
+                dropped.push(format!("include ({what})"));
+            }
         }
     }
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -357,6 +362,7 @@ fn open_assistant(messages: &mut Vec<Value>) -> &mut Map<String, Value> {
 fn item_to_messages(
     item: &Value,
     i: usize,
+    for_anthropic: bool,
     messages: &mut Vec<Value>,
     dropped: &mut Vec<String>,
 ) -> Result<(), TranslateError> {
@@ -439,8 +445,20 @@ fn item_to_messages(
             }));
         }
         "reasoning" => {
-            // Chat has no portable way to send reasoning back (and an Anthropic upstream needs
-            // its own signed thinking block): reported.
+            // An Anthropic thinking block dario gave out (its signature in `encrypted_content`)
+            // goes back to Anthropic as that block; Chat has no portable way to send reasoning
+            // back, and other encrypted reasoning is OpenAI's own: reported.
+            let signature = item
+                .get("encrypted_content")
+                .and_then(Value::as_str)
+                .and_then(|e| e.strip_prefix(super::ANTHROPIC_SIGNATURE_PREFIX));
+            if let (true, Some(sig)) = (for_anthropic, signature) {
+                let text = content_text(item.get("summary").unwrap_or(&Value::Null));
+                let a = open_assistant(messages);
+                a.insert("reasoning_content".into(), Value::String(text));
+                a.insert(REASONING_SIGNATURE.into(), Value::String(sig.to_owned()));
+                return Ok(());
+            }
             if item.get("summary").is_some_and(is_meaningful)
                 || item.get("encrypted_content").is_some_and(is_meaningful)
             {

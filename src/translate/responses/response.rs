@@ -14,12 +14,15 @@ use crate::translate::TranslateError;
 pub(crate) fn output_items(
     meta: &ResponsesMeta,
     reasoning: &str,
+    signature: Option<&str>,
     text: &str,
     calls: &[(String, String, String)],
 ) -> Vec<Value> {
     let mut out = Vec::new();
     if !reasoning.is_empty() {
-        out.push(reasoning_item(meta, out.len(), reasoning));
+        let mut item = reasoning_item(meta, out.len(), reasoning);
+        set_signature(&mut item, signature);
+        out.push(item);
     }
     if !text.is_empty() {
         out.push(message_item(meta, out.len(), text, "completed"));
@@ -48,6 +51,14 @@ pub(crate) fn reasoning_item(meta: &ResponsesMeta, index: usize, text: &str) -> 
         "type": "reasoning",
         "summary": summary,
     })
+}
+
+/// Puts an Anthropic thinking signature in a reasoning item's `encrypted_content`.
+pub(crate) fn set_signature(item: &mut Value, signature: Option<&str>) {
+    if let Some(sig) = signature.filter(|s| !s.is_empty()) {
+        item["encrypted_content"] =
+            Value::String(format!("{}{sig}", super::ANTHROPIC_SIGNATURE_PREFIX));
+    }
 }
 
 pub(crate) fn text_part(text: &str) -> Value {
@@ -159,7 +170,11 @@ pub fn chat_response_to_responses(
             .map(|u| u.to_usage())
             .unwrap_or_default()
     });
-    let output = output_items(meta, &reasoning, &text, &calls);
+    let signature = message
+        .extra
+        .get(crate::protocol::openai::REASONING_SIGNATURE)
+        .and_then(Value::as_str);
+    let output = output_items(meta, &reasoning, signature, &text, &calls);
     let (status, incomplete) = status_for(choice.finish_reason.as_deref());
     let obj = meta.response_object(
         status,

@@ -10,7 +10,9 @@ use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::response::{call_item, message_item, reasoning_item, status_for, text_part};
+use super::response::{
+    call_item, message_item, reasoning_item, set_signature, status_for, text_part,
+};
 use super::ResponsesMeta;
 use crate::protocol::openai::ChunkIn;
 use crate::protocol::Usage;
@@ -39,6 +41,8 @@ struct Item {
     id: String,
     /// Reasoning summary, message text or call arguments.
     text: String,
+    /// An Anthropic thinking signature (reasoning items).
+    signature: Option<String>,
     done: bool,
 }
 
@@ -213,6 +217,17 @@ impl State {
                 {
                     self.reasoning_delta(r, out);
                 }
+                if let Some(sig) = d.reasoning_signature.as_deref() {
+                    // The signature ends its thinking block: it belongs to the last reasoning item.
+                    if let Some(it) = self
+                        .items
+                        .iter_mut()
+                        .rev()
+                        .find(|it| matches!(it.kind, Kind::Reasoning))
+                    {
+                        it.signature = Some(sig.to_owned());
+                    }
+                }
                 for t in [d.content.as_deref(), d.refusal.as_deref()]
                     .into_iter()
                     .flatten()
@@ -254,6 +269,7 @@ impl State {
             kind,
             id: super::item_id(prefix, &self.meta.id, index),
             text: String::new(),
+            signature: None,
             done: false,
         });
         index
@@ -400,7 +416,11 @@ impl State {
     fn final_item(&self, i: usize) -> Value {
         let it = &self.items[i];
         let mut v = match &it.kind {
-            Kind::Reasoning => reasoning_item(&self.meta, i, &it.text),
+            Kind::Reasoning => {
+                let mut v = reasoning_item(&self.meta, i, &it.text);
+                set_signature(&mut v, it.signature.as_deref());
+                v
+            }
             Kind::Message => message_item(&self.meta, i, &it.text, "completed"),
             Kind::Call { call_id, name, .. } => {
                 let args = if it.text.is_empty() { "{}" } else { &it.text };
