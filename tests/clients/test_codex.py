@@ -151,6 +151,13 @@ def test_codex_runs_a_shell_command_through_dario(scenario, lane, netns, codex_b
     # The second turn carried the shell's output back to the model.
     outputs = tool_outputs(lane, reqs[1])
     assert any("dario-codex-42" in o for o in outputs), outputs
+    if scenario == "codexthink" and lane.name == "anthropic":
+        # Codex kept the reasoning item (its encrypted_content) and sent it back: Anthropic gets the
+        # signed thinking block again before the tool call it belongs to.
+        assistant = [m for m in reqs[1]["body"]["messages"] if m["role"] == "assistant"][0]
+        first = assistant["content"][0]
+        assert first["type"] == "thinking", assistant
+        assert first["signature"].startswith("sig-standin-"), first
     if lane.name == "passthrough":
         # Untranslated: Codex's own request fields reach the backend.
         assert reqs[0]["body"]["store"] is False
@@ -162,3 +169,26 @@ def test_codex_runs_a_shell_command_through_dario(scenario, lane, netns, codex_b
     assert any("dario-codex-42" in k for k in kinds), r.stdout[-3000:]
     # dario accounted both requests as inbound `responses`.
     assert sum(" responses " in line and " 200 " in line for line in lane.dario_log) >= 2, dario_log
+
+
+def test_dario_codex_command_runs_the_real_codex(lane_factory, netns, dario_bin, codex_bin, tmp_path):
+    """`dario codex --model M -- exec …`: Codex configured by dario's `-c` overrides alone (no
+    config.toml), against the lane's running proxy (so no session proxy is started)."""
+    ln = lane_factory("openai")
+    port = ln.base_url.rsplit(":", 1)[1]
+    home, codex_home, cwd = tmp_path / "home", tmp_path / "codex-home", tmp_path / "cwd"
+    for d in (home, codex_home, cwd):
+        d.mkdir()
+    argv = [dario_bin, "codex", "--model", "llama-3.3-70b", "--port", port, "--codex-bin", codex_bin, "--",
+            "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "--ephemeral",
+            "-o", str(tmp_path / "last.txt"), "SCENARIO:codexshell Run the command, then report."]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "CODEX_HOME": str(codex_home),
+           "DARIO_HOME": str(ln.dir / "dario-home"), "LANG": "C.UTF-8", "TERM": "dumb"}
+    proc = subprocess.run(netns.cmd(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (cwd / "codex-marker.txt").read_text().strip() == "dario-codex-42"
+    assert "CODEX-RESULT: the shell printed dario-codex-42." in (tmp_path / "last.txt").read_text()
+    reqs = ln.model_requests()
+    assert [e["path"] for e in reqs] == ["/v1/chat/completions"] * 2
+    assert reqs[0]["body"]["model"] == "llama-3.3-70b"
