@@ -665,3 +665,51 @@ async fn accounting_records_the_responses_endpoint_with_usage() {
     let text = serde_json::to_string(&recs[0]).unwrap();
     assert!(text.contains("\"inbound\":\"responses\""), "{text}");
 }
+
+#[tokio::test]
+async fn leading_instructions_merge_and_late_system_messages_follow_the_backend() {
+    let (up, dario) = setup().await;
+    let input = json!([
+        {"role": "developer", "content": "Rule one."},
+        {"role": "developer", "content": [{"type": "input_text", "text": "Rule two."}]},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "hello"}]},
+        {"role": "developer", "content": "Late context."},
+        {"role": "user", "content": "again"},
+    ]);
+    // A chat template that takes one leading system message only: refused, then sent again at
+    // once with the late one as user text.
+    up.push(Reply::status(
+        400,
+        json!({"error": {"message": "System message must be at the beginning.", "type": "invalid_request_error"}}),
+    ));
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "instructions": "Be brief.", "input": input, "store": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let reqs = up.requests();
+    let (first, second) = (reqs[reqs.len() - 2].json(), reqs[reqs.len() - 1].json());
+    assert_eq!(
+        first["messages"][0],
+        json!({"role": "system", "content": "Be brief.\n\nRule one.\n\nRule two."})
+    );
+    assert_eq!(
+        first["messages"][3],
+        json!({"role": "system", "content": "Late context."})
+    );
+    let second = second["messages"].as_array().unwrap().clone();
+    assert!(
+        second.iter().skip(1).all(|m| m["role"] != "system"),
+        "{second:?}"
+    );
+    assert!(
+        second.last().unwrap().to_string().contains("Late context."),
+        "{second:?}"
+    );
+    assert!(
+        second.last().unwrap().to_string().contains("again"),
+        "{second:?}"
+    );
+}

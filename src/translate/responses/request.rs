@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::ResponsesMeta;
-use crate::protocol::openai::REASONING_SIGNATURE;
+use crate::protocol::openai::{ChatMessage, REASONING_SIGNATURE};
+use crate::translate::request_a2o::place_system_messages;
 use crate::translate::{
     accepts_reasoning_effort, fresh_suffix, invalid_json, is_meaningful, is_openai_reasoning_model,
     unix_now, RequestContext, TranslateError, Translated,
@@ -112,6 +113,27 @@ pub fn responses_request_to_chat(
     }
     for (i, item) in items.iter().enumerate() {
         item_to_messages(item, i, for_anthropic, &mut messages, &mut dropped)?;
+    }
+
+    // System messages later in the conversation: placed as the backend takes them (the same
+    // rules, and the same retry on a refusal, as for Anthropic requests).
+    let leading_system = messages
+        .first()
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some("system"));
+    let mut inline_system_messages = false;
+    let has_mid_system = messages
+        .iter()
+        .skip(usize::from(leading_system))
+        .any(|m| m.get("role").and_then(Value::as_str) == Some("system"));
+    if has_mid_system && !for_anthropic {
+        let mut typed: Vec<ChatMessage> = serde_json::from_value(Value::Array(messages))
+            .map_err(|e| TranslateError::InvalidShape(e.to_string()))?;
+        inline_system_messages =
+            place_system_messages(&mut typed, leading_system, ctx.system_messages);
+        messages = match serde_json::to_value(typed) {
+            Ok(Value::Array(a)) => a,
+            _ => return Err(TranslateError::InvalidShape("messages".into())),
+        };
     }
 
     let mut out = Map::new();
@@ -273,7 +295,7 @@ pub fn responses_request_to_chat(
             dropped: crate::translate::compact_dropped(dropped),
             stream,
             include_usage: stream,
-            inline_system_messages: false,
+            inline_system_messages,
         },
         meta,
     ))
@@ -389,10 +411,20 @@ fn item_to_messages(
                     };
                     a.insert("content".into(), Value::String(joined));
                 }
-                "system" | "developer" => messages.push(json!({
-                    "role": "system",
-                    "content": content_text(content),
-                })),
+                "system" | "developer" => {
+                    let text = content_text(content);
+                    // Leading instructions (Codex sends several) become one system message.
+                    let all_system = messages
+                        .iter()
+                        .all(|m| m.get("role").and_then(Value::as_str) == Some("system"));
+                    match messages.first_mut() {
+                        Some(first) if all_system => {
+                            let prev = first["content"].as_str().unwrap_or("");
+                            first["content"] = Value::String(format!("{prev}\n\n{text}"));
+                        }
+                        _ => messages.push(json!({"role": "system", "content": text})),
+                    }
+                }
                 "user" => messages.push(json!({
                     "role": "user",
                     "content": user_parts(content, &path, dropped),
