@@ -22,6 +22,7 @@ fn config() -> Config {
         headers: vec![],
         deployments: vec![],
         system_messages: None,
+        responses: false,
         source: BackendSource::BuiltIn,
     };
     let mut backends = BTreeMap::new();

@@ -200,6 +200,7 @@ fn serve_dario(args: &[String]) {
         headers: vec![],
         deployments: vec![],
         system_messages: None,
+        responses: false,
         source: BackendSource::BuiltIn,
     };
     let mut backends = BTreeMap::new();

@@ -875,3 +875,35 @@ fn route_rule_6_default_and_no_route() {
         r.stderr
     );
 }
+
+#[test]
+fn route_explains_each_endpoint_and_responses_capable_backends() {
+    let home = Home::new();
+    home.write(
+        "config.toml",
+        "[backends.vllm]\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodels = [\"qwen-*\"]\nresponses = true\n\n[backends.groq]\nprotocol = \"openai\"\nbase_url = \"https://api.groq.com/openai/v1\"\nmodels = [\"llama-*\"]\n",
+        0o600,
+    );
+    let d = route_json(&home, &["qwen-3"]);
+    assert_eq!(d["backend"], "vllm");
+    assert_eq!(
+        d["endpoints"]["/v1/responses"],
+        "passthrough (only `model` rewritten)"
+    );
+    let d = route_json(&home, &["llama-3"]);
+    assert!(d["endpoints"]["/v1/responses"]
+        .as_str()
+        .unwrap()
+        .starts_with("translated to Chat Completions"));
+    let d = route_json(&home, &["claude-sonnet-4-5"]);
+    assert_eq!(
+        d["endpoints"]["/v1/responses"],
+        "translated (Responses -> Chat -> Messages)"
+    );
+    assert_eq!(
+        d["endpoints"]["/v1/messages"],
+        "passthrough (only `model` rewritten)"
+    );
+    let out = ok(&home, &["route", "gpt-5"]).stdout;
+    assert!(out.contains("/v1/responses"), "{out}");
+}

@@ -8,13 +8,12 @@
 //! Owns: that environment and the child processes. Must not: touch Claude Code's own
 //! credentials — a model that routes to Anthropic gets whatever Claude Code itself sends.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
+
+use super::session;
 
 use crate::config::{self, Credential, Home};
 use crate::protocol::Protocol;
@@ -45,76 +44,16 @@ pub fn run(args: ClaudeArgs) -> anyhow::Result<ExitCode> {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let env = claude_env(&cfg, args.model.as_deref(), addr)?;
     if args.print_env {
-        for (k, v) in &env {
-            println!("{k}={}", shell_quote(v));
-        }
-        println!("{} {}", args.claude_bin, args.args.join(" "));
+        session::print_env(&env, &args.claude_bin, &args.args);
         return Ok(ExitCode::SUCCESS);
     }
-
-    let mut proxy = ProxyGuard(None);
-    if !dario_answers(addr) {
-        let exe = std::env::current_exe().context("cannot find the dario executable")?;
-        home.ensure()?;
-        let log = home.dir().join("claude-session-proxy.log");
-        let log_file = std::fs::File::create(&log)
-            .with_context(|| format!("cannot write the proxy log {}", log.display()))?;
-        let child = Command::new(exe)
-            .args(["proxy", "--port", &args.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .context("could not start `dario proxy`")?;
-        proxy.0 = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !dario_answers(addr) {
-            if let Some(status) = proxy.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                anyhow::bail!(
-                    "`dario proxy --port {}` exited ({status}) before it answered: see {}",
-                    args.port,
-                    log.display()
-                );
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!(
-                    "`dario proxy --port {}` did not answer within 15 s: see {}",
-                    args.port,
-                    log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    let status = Command::new(&args.claude_bin)
-        .args(&args.args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .status()
-        .with_context(|| {
-            format!(
-                "could not run `{}`: install Claude Code (npm install -g @anthropic-ai/claude-code) or pass --claude-bin",
-                args.claude_bin
-            )
-        })?;
-    drop(proxy);
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(c) => ExitCode::from(c.clamp(1, 255) as u8),
-        None => ExitCode::FAILURE,
-    })
-}
-
-/// Stops the session's proxy (if this command started one) however `run` ends.
-struct ProxyGuard(Option<Child>);
-
-impl Drop for ProxyGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    let _proxy = session::ensure_proxy(&home, addr, "claude-session-proxy.log")?;
+    session::run_client(
+        &args.claude_bin,
+        &args.args,
+        &env,
+        "install Claude Code (npm install -g @anthropic-ai/claude-code) or pass --claude-bin",
+    )
 }
 
 /// The variables Claude Code gets: where dario is, which model, and its limits.
@@ -163,31 +102,4 @@ pub fn claude_env(
         env.push(("ANTHROPIC_API_KEY".to_string(), token));
     }
     Ok(env)
-}
-
-/// Does a dario proxy answer `GET /health` on `addr`?
-fn dario_answers(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = s.take(64 * 1024).read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    text.starts_with("HTTP/1.1 200") && text.contains("\"service\":\"dario\"")
-}
-
-fn shell_quote(v: &str) -> String {
-    if v.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
-    {
-        v.to_string()
-    } else {
-        format!("'{}'", v.replace('\'', "'\\''"))
-    }
 }

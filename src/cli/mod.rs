@@ -5,10 +5,12 @@
 
 mod backend;
 mod claude;
+mod codex;
 mod doctor;
 mod mcp;
 mod proxy;
 mod route;
+mod session;
 mod subagent;
 
 use std::process::ExitCode;
@@ -17,8 +19,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// dario — one local LLM endpoint for every tool on this machine.
 ///
-/// Speaks the Anthropic Messages API and the OpenAI Chat Completions API on one port; the model
-/// name picks the upstream, and dario translates between the protocols when they differ.
+/// Speaks the Anthropic Messages API, the OpenAI Chat Completions API and the OpenAI Responses API
+/// on one port; the model name picks the upstream, and dario translates between the protocols
+/// when they differ.
 #[derive(Debug, Parser)]
 #[command(name = "dario", version, propagate_version = true)]
 pub struct Cli {
@@ -36,6 +39,9 @@ pub enum Command {
     /// Start Claude Code with dario in front (`dario claude --model groq:llama-3.3-70b-versatile
     /// -- -p "hi"`): base URL, model and context limits set; the proxy started if none runs.
     Claude(claude::ClaudeArgs),
+    /// Start the Codex CLI with dario in front (`dario codex --model claude-sonnet-4-5 -- exec
+    /// "hi"`): a `dario` model provider on the Responses API; the proxy started if none runs.
+    Codex(codex::CodexArgs),
     /// Explain which backend, upstream model and fallbacks a model name gets.
     Route(route::RouteArgs),
     /// Health report of this machine's dario setup; exit 1 if any check fails.
@@ -65,6 +71,7 @@ pub fn main() -> ExitCode {
         Some(Command::Backend(cmd)) => backend::run(cmd),
         Some(Command::Route(args)) => route::run(args),
         Some(Command::Claude(args)) => claude::run(args),
+        Some(Command::Codex(args)) => codex::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Mcp(args)) => mcp::run(args),
         Some(Command::Subagent(args)) => subagent::run(args),

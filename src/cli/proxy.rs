@@ -96,7 +96,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let bound = proxy::bind(config, options, args.allow_unauthenticated).await?;
         eprintln!(
-            "dario {} listening on http://{}  (Anthropic: /v1/messages · OpenAI: /v1/chat/completions)",
+            "dario {} listening on http://{}  (Anthropic: /v1/messages · OpenAI: /v1/chat/completions, /v1/responses)",
             crate::VERSION,
             bound.local_addr()
         );

@@ -64,6 +64,9 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         v["base_url"] = json!(base_url);
         v["backend_source"] = json!(source);
         v["explanation"] = json!(rule_text(&decision, table.model_override()));
+        v["endpoints"] = json!(endpoints(backend)
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>());
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -99,12 +102,41 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         _ => "unknown (set [models.\"…\"] in config.toml)".to_string(),
     };
     rows.push(("limits", limits));
+    for (endpoint, how) in endpoints(backend) {
+        rows.push((endpoint, how));
+    }
     rows.push(("claude", claude_code));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
         println!("{k:<width$}  {v}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What each inbound endpoint's request becomes on this backend.
+fn endpoints(backend: Option<&config::BackendConfig>) -> Vec<(&'static str, String)> {
+    use crate::protocol::Protocol;
+    let Some(b) = backend else {
+        return Vec::new();
+    };
+    let same = "passthrough (only `model` rewritten)".to_string();
+    let (messages, chat) = match b.protocol {
+        Protocol::Anthropic => (same.clone(), "translated to Messages".to_string()),
+        _ => ("translated to Chat Completions".to_string(), same.clone()),
+    };
+    let responses = if crate::proxy::dispatch::serves_responses(b) {
+        same
+    } else if b.protocol == Protocol::Anthropic {
+        "translated (Responses -> Chat -> Messages)".to_string()
+    } else {
+        "translated to Chat Completions (mark the backend `responses = true` if it serves /responses)"
+            .to_string()
+    };
+    vec![
+        ("/v1/messages", messages),
+        ("/v1/chat/completions", chat),
+        ("/v1/responses", responses),
+    ]
 }
 
 fn rule_text(d: &RouteDecision, forced: Option<&str>) -> String {

@@ -38,6 +38,8 @@ pub struct BackendFile {
     /// Where mid-conversation system messages go when this (OpenAI-protocol) backend gets a
     /// translated Anthropic request; `None` = inline, falling back to `user` on a refusal.
     pub system_messages: Option<SystemMessages>,
+    /// The (OpenAI-protocol) backend serves the Responses API too.
+    pub responses: bool,
 }
 
 /// One deployment as stored on disk.
@@ -103,6 +105,7 @@ impl BackendFile {
             headers: BTreeMap::new(),
             deployments: Vec::new(),
             system_messages: None,
+            responses: false,
         })
     }
 
@@ -133,6 +136,7 @@ impl BackendFile {
                 })
                 .collect(),
             system_messages: self.system_messages,
+            responses: self.responses,
             source,
         }
     }
@@ -227,6 +231,7 @@ pub(crate) struct RawBackend {
     #[serde(default)]
     deployments: Vec<RawDeployment>,
     system_messages: Option<String>,
+    responses: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +355,7 @@ pub(crate) fn build_backend(name: &str, raw: RawBackend) -> Result<BackendFile, 
         headers: raw.headers,
         deployments,
         system_messages,
+        responses: raw.responses.unwrap_or(false),
     };
     check_definition(&file)?;
     Ok(file)
@@ -377,7 +383,7 @@ fn node_backend(name: &str, raw: RawNodeBackend) -> Result<BackendFile, String> 
         Some(u) => normalize_base_url(protocol, u)?,
         None => match protocol {
             Protocol::Anthropic => "https://api.anthropic.com".to_string(),
-            Protocol::OpenAi => "https://api.openai.com/v1".to_string(),
+            Protocol::OpenAi | Protocol::Responses => "https://api.openai.com/v1".to_string(),
         },
     };
     let credential = match raw.api_key {
@@ -393,6 +399,7 @@ fn node_backend(name: &str, raw: RawNodeBackend) -> Result<BackendFile, String> 
         headers: BTreeMap::new(),
         deployments: Vec::new(),
         system_messages: None,
+        responses: false,
     })
 }
 
@@ -518,6 +525,8 @@ struct WireBackend<'a> {
     deployments: Vec<WireDeployment<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system_messages: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    responses: bool,
 }
 
 #[derive(Serialize)]
@@ -569,6 +578,7 @@ fn render(file: &BackendFile) -> Vec<u8> {
             })
             .collect(),
         system_messages: file.system_messages.map(SystemMessages::as_str),
+        responses: file.responses,
     };
     let mut out = serde_json::to_vec_pretty(&wire).expect("backend file serialises");
     out.push(b'\n');

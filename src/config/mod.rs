@@ -109,6 +109,9 @@ pub struct BackendConfig {
     /// Where mid-conversation system messages go on this backend when translated (OpenAI
     /// protocol only); `None` = inline, with a fallback to `user` when the upstream refuses.
     pub system_messages: Option<crate::translate::SystemMessages>,
+    /// An OpenAI-protocol backend that also serves the Responses API (`/responses`): Responses
+    /// requests go to it untranslated. OpenAI itself (api.openai.com) always does.
+    pub responses: bool,
     pub source: BackendSource,
 }
 
@@ -235,6 +238,7 @@ impl BackendConfig {
             headers: Vec::new(),
             deployments: Vec::new(),
             system_messages: None,
+            responses: false,
             source: BackendSource::BuiltIn,
         }
     }

@@ -332,7 +332,7 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
                 req = req.header("x-api-key", s.expose());
             }
         }
-        Protocol::OpenAi => {
+        Protocol::OpenAi | Protocol::Responses => {
             if let Some(s) = secret {
                 req = req.bearer_auth(s.expose());
             }
@@ -422,7 +422,7 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
                 b.protocol,
                 match b.protocol {
                     Protocol::Anthropic => "do not end in /v1",
-                    Protocol::OpenAi => "usually end in /v1",
+                    Protocol::OpenAi | Protocol::Responses => "usually end in /v1",
                 }
             ),
         ),

@@ -626,6 +626,50 @@ pub fn window_minutes(args: &AnalyticsArgs) -> Result<u32, String> {
 // template_info
 // ---------------------------------------------------------------------------------------------
 
+/// One inbound API endpoint and what becomes of its requests per backend protocol.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EndpointInfo {
+    /// Method and path, e.g. `POST /v1/responses`.
+    pub endpoint: String,
+    /// The API spoken there: `anthropic`, `openai` (Chat Completions) or `responses`.
+    pub protocol: String,
+    /// To an Anthropic-protocol backend.
+    pub to_anthropic: String,
+    /// To an OpenAI-protocol backend.
+    pub to_openai: String,
+}
+
+/// The model-serving endpoints (routed by `model`).
+pub fn inbound_endpoints() -> Vec<EndpointInfo> {
+    let e =
+        |endpoint: &str, protocol: Protocol, to_anthropic: &str, to_openai: &str| EndpointInfo {
+            endpoint: endpoint.to_string(),
+            protocol: protocol.to_string(),
+            to_anthropic: to_anthropic.to_string(),
+            to_openai: to_openai.to_string(),
+        };
+    vec![
+        e(
+            "POST /v1/messages",
+            Protocol::Anthropic,
+            "passthrough (only `model` rewritten)",
+            "translated to Chat Completions",
+        ),
+        e(
+            "POST /v1/chat/completions",
+            Protocol::OpenAi,
+            "translated to Messages",
+            "passthrough (only `model` rewritten)",
+        ),
+        e(
+            "POST /v1/responses",
+            Protocol::Responses,
+            "translated (Responses -> Chat -> Messages)",
+            "passthrough to OpenAI itself and backends with `responses = true`; else translated to Chat Completions",
+        ),
+    ]
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SourceFileInfo {
     pub path: String,
@@ -651,6 +695,10 @@ pub struct TemplateInfoOut {
     pub differs_from_disk: Option<bool>,
     /// One line on that comparison.
     pub drift: String,
+    /// The model-serving endpoints and what each becomes per backend protocol.
+    pub endpoints: Vec<EndpointInfo>,
+    /// Backends that take `/v1/responses` requests untranslated.
+    pub responses_passthrough: Vec<String>,
 }
 
 pub fn template_info(
@@ -694,7 +742,25 @@ pub fn template_info(
         proxy_digest,
         differs_from_disk,
         drift,
+        endpoints: inbound_endpoints(),
+        responses_passthrough: cfg
+            .backends
+            .values()
+            .filter(|b| crate::proxy::dispatch::serves_responses(b))
+            .map(|b| b.name.clone())
+            .collect(),
     }
+}
+
+fn render_endpoints(endpoints: &[EndpointInfo]) -> String {
+    let mut out = String::from("Endpoints (routed by `model`):\n");
+    for e in endpoints {
+        out.push_str(&format!(
+            "   {} ({}): to Anthropic backends {}; to OpenAI backends {}\n",
+            e.endpoint, e.protocol, e.to_anthropic, e.to_openai
+        ));
+    }
+    out
 }
 
 impl TemplateInfoOut {
@@ -707,6 +773,13 @@ impl TemplateInfoOut {
             proxy_line(&self.proxy),
             self.drift
         );
+        out.push_str(&render_endpoints(&self.endpoints));
+        if !self.responses_passthrough.is_empty() {
+            out.push_str(&format!(
+                "/v1/responses untranslated to: {}\n",
+                self.responses_passthrough.join(", ")
+            ));
+        }
         if let Some(m) = &t.override_model {
             out.push_str(&format!("1. Override: every request uses `{m}`\n"));
         }
@@ -869,6 +942,8 @@ pub struct FingerprintOut {
     pub config_error: Option<String>,
     /// What dario never does to look like another client.
     pub boundary: String,
+    /// The inbound endpoints (each request's protocol decides which headers go upstream).
+    pub endpoints: Vec<EndpointInfo>,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -890,7 +965,7 @@ fn locked_version(name: &str) -> String {
 fn protocol_headers(p: Protocol) -> ProtocolHeaders {
     let (auth, scheme) = match p {
         Protocol::Anthropic => ("x-api-key", None),
-        Protocol::OpenAi => ("authorization", Some("Bearer".to_string())),
+        Protocol::OpenAi | Protocol::Responses => ("authorization", Some("Bearer".to_string())),
     };
     ProtocolHeaders {
         auth_header: auth.to_string(),
@@ -989,6 +1064,7 @@ pub fn fingerprint_info(
         config_digest: digest,
         config_error,
         boundary: "dario presents itself as dario: it never replays another client's headers, prompts, body order, TLS or timing, and never uses another application's OAuth client".to_string(),
+        endpoints: inbound_endpoints(),
     }
 }
 
@@ -998,6 +1074,7 @@ impl FingerprintOut {
         out.push_str(&proxy_line(&self.proxy));
         out.push_str("\n\n");
         out.push_str(&format!("User-Agent: {}\n", self.user_agent.rule));
+        out.push_str(&render_endpoints(&self.endpoints));
         for (p, h) in &self.request_headers {
             let scheme = h
                 .auth_scheme
@@ -1408,6 +1485,7 @@ mod tests {
             headers: vec![("x-custom".into(), "v".into())],
             deployments: vec![],
             system_messages: None,
+            responses: false,
             source: BackendSource::BuiltIn,
         }
     }
@@ -1529,12 +1607,20 @@ mod tests {
         let t = template_info(&cfg, "d1".into(), table(), proxy);
         assert_eq!(t.differs_from_disk, Some(true));
         assert!(t.render().contains("differs from disk"));
+        let responses = t
+            .endpoints
+            .iter()
+            .find(|e| e.endpoint == "POST /v1/responses")
+            .expect("the Responses endpoint is listed");
+        assert_eq!(responses.protocol, "responses");
+        assert!(t.render().contains("POST /v1/responses (responses)"));
     }
 
     #[test]
     fn fingerprint_lists_hosts_and_tls() {
         let cfg = config();
         let f = fingerprint_info(Ok(&cfg), Some("dd".into()), not_running());
+        assert!(f.render().contains("POST /v1/responses"));
         let hosts: Vec<_> = f.upstream_hosts.iter().map(|h| h.host.as_str()).collect();
         assert_eq!(hosts, ["api.anthropic.com", "api.groq.com", "east.example"]);
         assert_ne!(f.tls.library_version, "unknown");

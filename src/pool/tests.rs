@@ -27,6 +27,7 @@ fn backend(name: &str, aliases: &[&str]) -> BackendConfig {
             })
             .collect(),
         system_messages: None,
+        responses: false,
         source: BackendSource::BuiltIn,
     }
 }

@@ -401,6 +401,8 @@ pub struct StreamDelta<'a> {
     #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub thinking: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     pub stop_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     pub stop_sequence: Option<String>,

@@ -22,6 +22,10 @@ pub enum Protocol {
         alias = "compat"
     )]
     OpenAi,
+    /// OpenAI Responses API (`/v1/responses`): only ever an inbound protocol. A backend speaks
+    /// `OpenAi` and may also serve `/responses` (`BackendConfig::responses`).
+    #[serde(rename = "responses", skip_deserializing)]
+    Responses,
 }
 
 impl Protocol {
@@ -30,6 +34,16 @@ impl Protocol {
         match self {
             Protocol::Anthropic => "anthropic",
             Protocol::OpenAi => "openai",
+            Protocol::Responses => "responses",
+        }
+    }
+
+    /// The wire protocol a backend must speak to serve this inbound protocol without
+    /// translation, and whose error envelope the caller reads (Responses uses OpenAI's).
+    pub fn family(self) -> Protocol {
+        match self {
+            Protocol::Responses => Protocol::OpenAi,
+            p => p,
         }
     }
 
@@ -41,6 +55,7 @@ impl Protocol {
         match self {
             Protocol::Anthropic => "/v1/messages",
             Protocol::OpenAi => "/chat/completions",
+            Protocol::Responses => "/responses",
         }
     }
 
@@ -48,7 +63,7 @@ impl Protocol {
     pub fn models_path(self) -> &'static str {
         match self {
             Protocol::Anthropic => "/v1/models",
-            Protocol::OpenAi => "/models",
+            Protocol::OpenAi | Protocol::Responses => "/models",
         }
     }
 }

@@ -10,6 +10,11 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
+/// The assistant-message (and stream delta) field in which dario carries an Anthropic thinking
+/// block's signature between its Messages ↔ Chat and Chat ↔ Responses translators. It exists
+/// only inside dario: Chat clients and Chat upstreams never see it.
+pub const REASONING_SIGNATURE: &str = "reasoning_signature";
+
 // ---------------------------------------------------------------------------------------------
 // Requests.
 
@@ -247,6 +252,10 @@ pub struct ChunkDeltaIn<'a> {
     pub refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub tool_calls: Option<Vec<ChunkToolCallIn<'a>>>,
+    /// dario's own, never sent to clients: an Anthropic thinking signature carried through the
+    /// Chat stage of Anthropic → Responses translation (see [`REASONING_SIGNATURE`]).
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub reasoning_signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -25,6 +25,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /v1/messages",
     "POST /v1/messages/count_tokens",
     "POST /v1/chat/completions",
+    "POST /v1/responses",
     "GET /v1/models",
     "GET /health",
     "GET /status",

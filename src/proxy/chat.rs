@@ -359,10 +359,13 @@ async fn send_with_failover(
     let candidates: Vec<&str> = std::iter::once(decision.backend.as_str())
         .chain(decision.fallbacks.iter().map(String::as_str))
         .collect();
-    let session = parts
-        .headers
-        .get("x-claude-code-session-id")
+    // Claude Code's session header, or Codex's.
+    let session = ["x-claude-code-session-id", "session-id"]
+        .iter()
+        .find_map(|h| parts.headers.get(*h))
         .and_then(|v| v.to_str().ok());
+    let store = state.responses.clone();
+    let history = move |id: &str| store.get(id);
     let error_read_deadline = limits.stream_idle_timeout.min(Duration::from_secs(30));
     let mut failure: Option<Failure> = None;
     let mut first_error: Option<ProxyError> = None;
@@ -387,6 +390,7 @@ async fn send_with_failover(
             upstream_model,
             count_tokens,
             state.system_messages_for(backend),
+            &history,
         ) {
             Ok(p) => p,
             Err(e) if ci == 0 => return Err(e),
@@ -450,7 +454,7 @@ async fn send_with_failover(
                 backend,
                 base_url: &target.base_url,
                 path: prepared.path,
-                inbound,
+                passthrough: prepared.translate_from.is_none(),
                 client_headers: &parts.headers,
                 client_query: parts.uri.query(),
                 auth,
@@ -533,6 +537,7 @@ async fn send_with_failover(
                     name,
                     limits.stream_idle_timeout,
                     hook,
+                    &state.responses,
                 )
                 .await
             } else {
@@ -555,6 +560,7 @@ async fn send_with_failover(
                         upstream_model,
                         count_tokens,
                         crate::translate::SystemMessages::User,
+                        &history,
                     ) {
                         prepared = again;
                         tried.pop();

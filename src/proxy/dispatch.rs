@@ -4,12 +4,15 @@
 //!
 //! Owns: the 2×2 protocol match for requests. Must not: do I/O.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::error::{ErrorKind, ProxyError};
 use super::ingress::{self, Peek};
 use crate::config::BackendConfig;
 use crate::protocol::Protocol;
+use crate::translate::responses::{self, History, ResponsesMeta};
 use crate::translate::{self, RequestContext, SystemMessages, TranslateError};
 
 /// One backend's version of the request.
@@ -28,6 +31,13 @@ pub struct Prepared {
     /// Translated with mid-conversation system messages inline (see
     /// [`translate::Translated::inline_system_messages`]).
     pub inline_system_messages: bool,
+    /// A translated Responses API request: what its reply needs to become a `response`.
+    pub responses: Option<Arc<ResponsesMeta>>,
+}
+
+/// Whether a backend takes Responses API requests as they are.
+pub fn serves_responses(backend: &BackendConfig) -> bool {
+    backend.protocol == Protocol::OpenAi && (backend.responses || is_openai_itself(backend))
 }
 
 /// Whether a backend is OpenAI's own API (its reasoning families take `max_completion_tokens`,
@@ -64,8 +74,10 @@ pub fn prepare(
     upstream_model: &str,
     count_tokens: bool,
     system_messages: SystemMessages,
+    history: History<'_>,
 ) -> Result<Prepared, ProxyError> {
-    if backend.protocol == inbound {
+    if backend.protocol == inbound || (inbound == Protocol::Responses && serves_responses(backend))
+    {
         let body = if upstream_model != peek.model {
             Bytes::from(ingress::splice_model(
                 body,
@@ -87,6 +99,7 @@ pub fn prepare(
             stream: peek.stream,
             include_usage: false,
             inline_system_messages: false,
+            responses: None,
         });
     }
     let ctx = RequestContext {
@@ -97,9 +110,29 @@ pub fn prepare(
         system_messages,
         anthropic_version: anthropic_version(backend, client_headers),
     };
+    let mut meta = None;
     let translated = match inbound {
         Protocol::Anthropic => translate::anthropic_request_to_openai(body, &ctx),
         Protocol::OpenAi => translate::openai_request_to_anthropic(body, &ctx),
+        Protocol::Responses => {
+            // Responses → Chat; for Anthropic, on through the Chat → Messages translator.
+            let for_anthropic = backend.protocol == Protocol::Anthropic;
+            let (chat, m) =
+                responses::responses_request_to_chat(body, &ctx, for_anthropic, history)
+                    .map_err(translate_error)?;
+            meta = Some(Arc::new(m));
+            if for_anthropic {
+                translate::openai_request_to_anthropic(&chat.body, &ctx).map(|mut t| {
+                    let mut dropped = chat.dropped;
+                    dropped.append(&mut t.dropped);
+                    t.dropped = dropped;
+                    t.include_usage = true;
+                    t
+                })
+            } else {
+                Ok(chat)
+            }
+        }
     }
     .map_err(translate_error)?;
     Ok(Prepared {
@@ -110,11 +143,17 @@ pub fn prepare(
         stream: translated.stream,
         include_usage: translated.include_usage,
         inline_system_messages: translated.inline_system_messages,
+        responses: meta,
     })
 }
 
 /// A request that cannot be translated is the client's mistake (400) with the reason.
 pub fn translate_error(e: TranslateError) -> ProxyError {
+    if let TranslateError::PreviousResponseNotFound(_) = e {
+        return ProxyError::new(ErrorKind::InvalidRequest, e.to_string())
+            .with_param("previous_response_id")
+            .with_code("previous_response_not_found");
+    }
     let kind = if e.status() >= 500 {
         ErrorKind::Api
     } else {

@@ -4,6 +4,7 @@
 //!
 //! Owns: response status/headers/body shaping. Must not: buffer a stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,8 +13,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use super::body::{full, Body};
 use super::dispatch::Prepared;
 use super::relay::{self, EndHook, EndInfo, RelayMode, StreamTranslator, UsageWatcher};
+use super::responses_store::ResponseStore;
 use super::state::Snapshot;
 use crate::protocol::{Protocol, Usage};
+use crate::translate::responses::{self, ChatToResponsesStream, ResponsesMeta, TranslatedResponse};
 use crate::translate::{self, ResponseContext};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
@@ -62,7 +65,7 @@ pub fn upstream_error(
 ) -> Response<Body> {
     let text = String::from_utf8_lossy(body);
     let scrubbed = snapshot.scrub(&text);
-    let (status, out) = if backend_protocol == inbound {
+    let (status, out) = if backend_protocol == inbound.family() {
         (status, Bytes::from(scrubbed.into_owned()))
     } else {
         match inbound {
@@ -73,7 +76,7 @@ pub fn upstream_error(
                     scrubbed.as_bytes(),
                 )),
             ),
-            Protocol::OpenAi => (
+            Protocol::OpenAi | Protocol::Responses => (
                 StatusCode::from_u16(translate::error_status_for_openai(status.as_u16()))
                     .unwrap_or(status),
                 Bytes::from(translate::error_to_openai(
@@ -173,7 +176,111 @@ impl StreamTranslator for translate::AnthropicToOpenAiStream {
     }
 }
 
+/// A Responses API stream from a Chat backend (`inner: None`) or an Anthropic one (its events go
+/// through the Messages → Chat transducer first), keeping the finished response in the store
+/// when the client asked for `store`.
+struct ResponsesStream {
+    inner: Option<translate::AnthropicToOpenAiStream>,
+    outer: ChatToResponsesStream,
+    store: Option<Arc<ResponseStore>>,
+    scratch: bytes::BytesMut,
+}
+
+impl ResponsesStream {
+    fn through_inner(
+        &mut self,
+        f: impl FnOnce(&mut translate::AnthropicToOpenAiStream, &mut bytes::BytesMut),
+        out: &mut bytes::BytesMut,
+    ) {
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        self.scratch.clear();
+        f(inner, &mut self.scratch);
+        if !self.scratch.is_empty() {
+            self.outer.feed(&self.scratch, out);
+        }
+    }
+
+    fn keep(&mut self) {
+        if let (Some(store), Some(output)) = (&self.store, self.outer.take_output()) {
+            let meta = self.outer.meta();
+            let mut conversation = meta.input.clone();
+            conversation.extend(output);
+            store.insert(meta.id.clone(), conversation);
+        }
+    }
+}
+
+impl StreamTranslator for ResponsesStream {
+    fn feed(&mut self, chunk: &[u8], out: &mut bytes::BytesMut) {
+        if self.inner.is_some() {
+            self.through_inner(|i, o| i.feed(chunk, o), out);
+        } else {
+            self.outer.feed(chunk, out);
+        }
+    }
+    fn finish(&mut self, out: &mut bytes::BytesMut) {
+        self.through_inner(|i, o| i.finish(o), out);
+        self.outer.finish(out);
+        self.keep();
+    }
+    fn fail(&mut self, message: &str, out: &mut bytes::BytesMut) {
+        self.through_inner(|i, o| i.fail(message, o), out);
+        self.outer.fail(message, out);
+    }
+    fn usage(&self) -> Usage {
+        match &self.inner {
+            // The Anthropic usage has cache writes, which Chat usage cannot carry.
+            Some(inner) => inner.usage(),
+            None => self.outer.usage(),
+        }
+    }
+    fn failed(&self) -> bool {
+        self.outer.failed()
+    }
+}
+
+/// A whole Chat or Anthropic reply → a `response` object (kept in the store when asked).
+fn responses_json(
+    raw: &[u8],
+    from: Protocol,
+    meta: &ResponsesMeta,
+    ctx: &ResponseContext,
+    store: &ResponseStore,
+) -> Result<(Vec<u8>, Usage, Vec<String>), translate::TranslateError> {
+    let (mut translated, mut dropped) = match from {
+        Protocol::Anthropic => {
+            let (chat, usage, dropped) =
+                translate::anthropic_response_to_chat_with_signatures(raw, ctx)?;
+            (
+                responses::chat_response_to_responses(&chat, meta, Some(usage))?,
+                dropped,
+            )
+        }
+        _ => (
+            responses::chat_response_to_responses(raw, meta, None)?,
+            Vec::new(),
+        ),
+    };
+    dropped.append(&mut translated.dropped);
+    let TranslatedResponse {
+        body,
+        usage,
+        output,
+        ..
+    } = translated;
+    if meta.store {
+        let mut conversation = meta.input.clone();
+        conversation.extend(output);
+        store.insert(meta.id.clone(), conversation);
+    }
+    dropped.dedup();
+    Ok((body, usage, dropped))
+}
+
 /// The client's response for a successful upstream response.
+#[allow(clippy::too_many_arguments)]
 pub async fn success(
     upstream: super::client::UpstreamResponse,
     inbound: Protocol,
@@ -182,6 +289,7 @@ pub async fn success(
     backend: &str,
     idle: Duration,
     hook: EndHook,
+    store: &Arc<ResponseStore>,
 ) -> Response<Body> {
     let mut upstream = upstream;
     let status = upstream.status();
@@ -223,9 +331,22 @@ pub async fn success(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream"),
             );
-            let translator: Box<dyn StreamTranslator> = match from {
-                Protocol::OpenAi => Box::new(translate::OpenAiToAnthropicStream::new(&ctx)),
-                Protocol::Anthropic => Box::new(translate::AnthropicToOpenAiStream::new(&ctx)),
+            let translator: Box<dyn StreamTranslator> = match (&prepared.responses, from) {
+                (Some(meta), from) => Box::new(ResponsesStream {
+                    inner: (from == Protocol::Anthropic).then(|| {
+                        translate::AnthropicToOpenAiStream::with_signatures(&ResponseContext {
+                            client_model,
+                            include_usage: true,
+                        })
+                    }),
+                    outer: ChatToResponsesStream::new(ResponsesMeta::clone(meta)),
+                    store: meta.store.then(|| store.clone()),
+                    scratch: bytes::BytesMut::new(),
+                }),
+                (None, Protocol::Anthropic) => {
+                    Box::new(translate::AnthropicToOpenAiStream::new(&ctx))
+                }
+                (None, _) => Box::new(translate::OpenAiToAnthropicStream::new(&ctx)),
             };
             relay::relay(
                 upstream,
@@ -243,9 +364,12 @@ pub async fn success(
             let started = std::time::Instant::now();
             let raw = relay::read_body(upstream, idle).await;
             let translated = raw.map_err(|e| e.to_string()).and_then(|raw| {
-                match from {
-                    Protocol::OpenAi => translate::openai_response_to_anthropic(&raw, &ctx),
-                    Protocol::Anthropic => translate::anthropic_response_to_openai(&raw, &ctx),
+                match (&prepared.responses, from) {
+                    (Some(meta), from) => responses_json(&raw, from, meta, &ctx, store),
+                    (None, Protocol::Anthropic) => {
+                        translate::anthropic_response_to_openai(&raw, &ctx)
+                    }
+                    (None, _) => translate::openai_response_to_anthropic(&raw, &ctx),
                 }
                 .map_err(|e| e.to_string())
             });

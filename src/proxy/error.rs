@@ -93,6 +93,8 @@ pub struct ProxyError {
     pub allow: Option<&'static str>,
     /// OpenAI `param`.
     pub param: Option<&'static str>,
+    /// OpenAI `code`, when more specific than the kind's.
+    pub code: Option<&'static str>,
 }
 
 impl ProxyError {
@@ -104,6 +106,7 @@ impl ProxyError {
             retry_after: None,
             allow: None,
             param: None,
+            code: None,
         }
     }
 
@@ -118,6 +121,11 @@ impl ProxyError {
 
     pub fn with_param(mut self, param: &'static str) -> Self {
         self.param = Some(param);
+        self
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
         self
     }
 
@@ -137,8 +145,9 @@ impl ProxyError {
                 "type": "error",
                 "error": { "type": self.kind.anthropic_type(), "message": self.message },
             }),
-            Protocol::OpenAi => {
+            Protocol::OpenAi | Protocol::Responses => {
                 let (ty, code) = self.kind.openai_type_and_code();
+                let code = self.code.or(code);
                 serde_json::json!({
                     "error": { "message": self.message, "type": ty, "param": self.param, "code": code },
                 })

@@ -45,6 +45,7 @@ impl Endpoint {
             "/v1/messages" => Endpoint::Chat(Protocol::Anthropic),
             "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/chat/completions" | "/chat/completions" => Endpoint::Chat(Protocol::OpenAi),
+            "/v1/responses" | "/responses" => Endpoint::Chat(Protocol::Responses),
             "/v1/models" | "/models" => Endpoint::Models,
             "/health" => Endpoint::Health,
             "/status" => Endpoint::Status,

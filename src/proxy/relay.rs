@@ -323,6 +323,10 @@ pub fn sse_error_event(protocol: Protocol, kind: &str, message: &str) -> Bytes {
             "event: error\ndata: {}\n\n",
             serde_json::json!({"type": "error", "error": {"type": kind, "message": message}})
         ),
+        Protocol::Responses => format!(
+            "event: error\ndata: {}\n\n",
+            serde_json::json!({"type": "error", "code": kind, "message": message, "param": null, "sequence_number": 0})
+        ),
         Protocol::OpenAi => format!(
             "data: {}\n\n",
             serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": kind}})

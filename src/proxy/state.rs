@@ -130,6 +130,8 @@ pub struct ProxyState {
     pub analytics: crate::analytics::Analytics,
     /// Upstream model lists for `GET /v1/models`.
     pub models: super::models::ModelCache,
+    /// Recent translated Responses API responses, for `previous_response_id`.
+    pub responses: Arc<super::responses_store::ResponseStore>,
     /// Backends (by name) that refused a system message after the first position: translated
     /// requests to them carry mid-conversation system messages as user text from then on.
     system_as_user: parking_lot::RwLock<Vec<String>>,
@@ -159,6 +161,7 @@ impl ProxyState {
             options,
             started: Instant::now(),
             requests_total: AtomicU64::new(0),
+            responses: Arc::default(),
             analytics,
             models: Default::default(),
             system_as_user: Default::default(),

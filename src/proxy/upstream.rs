@@ -64,7 +64,8 @@ pub struct OutboundRequest<'a> {
     pub backend: &'a BackendConfig,
     pub base_url: &'a str,
     pub path: &'static str,
-    pub inbound: Protocol,
+    /// The body goes out as the client sent it (the client's protocol headers are forwarded).
+    pub passthrough: bool,
     pub client_headers: &'a HeaderMap,
     /// The client's query string (`beta=true` from Claude Code): forwarded on passthrough only,
     /// where it means the same thing to the upstream; a translated request has its own path.
@@ -79,7 +80,7 @@ pub struct OutboundRequest<'a> {
 /// passthrough), forwarded headers per `headers.rs`, credential, User-Agent. `Err` names a base URL
 /// that is not a valid URL.
 pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String> {
-    let same_protocol = out.inbound == out.backend.protocol;
+    let same_protocol = out.passthrough;
     let uri = upstream_uri(out.base_url, out.path)?;
     let uri = match out.client_query.filter(|q| same_protocol && !q.is_empty()) {
         Some(query) => with_query(&uri, query)?,
@@ -170,7 +171,7 @@ pub fn insert_backend_headers(h: &mut HeaderMap, backend: &BackendConfig) {
 pub fn insert_key(h: &mut HeaderMap, protocol: Protocol, secret: &Secret) {
     let (name, value) = match protocol {
         Protocol::Anthropic => (X_API_KEY.clone(), HeaderValue::from_str(secret.expose())),
-        Protocol::OpenAi => (
+        Protocol::OpenAi | Protocol::Responses => (
             http::header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {}", secret.expose())),
         ),

@@ -9,6 +9,7 @@ mod errors;
 mod request_a2o;
 mod request_o2a;
 mod response;
+pub mod responses;
 mod stream_a2o;
 mod stream_o2a;
 mod tap;
@@ -20,7 +21,10 @@ pub use errors::{
 };
 pub use request_a2o::anthropic_request_to_openai;
 pub use request_o2a::{default_max_tokens, openai_request_to_anthropic, DEFAULT_MAX_TOKENS};
-pub use response::{anthropic_response_to_openai, openai_response_to_anthropic};
+pub use response::{
+    anthropic_response_to_chat_with_signatures, anthropic_response_to_openai,
+    openai_response_to_anthropic,
+};
 pub use stream_a2o::AnthropicToOpenAiStream;
 pub use stream_o2a::OpenAiToAnthropicStream;
 pub use tap::{usage_from_json, UsageTap};
@@ -127,6 +131,9 @@ pub enum TranslateError {
     Unsupported(String),
     #[error("the upstream response could not be translated: {0}")]
     InvalidUpstream(String),
+    /// A Responses request names a `previous_response_id` dario does not hold.
+    #[error("previous response with id '{0}' not found: dario keeps recent responses made with `store: true` in memory only (send the whole conversation as `input` instead)")]
+    PreviousResponseNotFound(String),
 }
 
 impl TranslateError {

@@ -358,7 +358,7 @@ fn system_message(text: String) -> ChatMessage {
 /// `mode` says. In every mode a system message never comes between an assistant's tool calls
 /// and their results (OpenAI requires the `tool` messages right after): it moves after them.
 /// Returns whether any stays inline (so a refusal can be retried in `user` mode).
-fn place_system_messages(
+pub(crate) fn place_system_messages(
     msgs: &mut Vec<ChatMessage>,
     leading_system: bool,
     mode: SystemMessages,

@@ -12,7 +12,9 @@ use crate::protocol::anthropic::{
     Content, ContentBlock, Message, MessagesRequest, Metadata, OutputConfig, Source, Thinking,
     Tool, ToolChoice,
 };
-use crate::protocol::openai::{ChatMessage, ChatRequest, ChatTool, ContentPart};
+use crate::protocol::openai::{
+    ChatMessage, ChatRequest, ChatTool, ContentPart, REASONING_SIGNATURE,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -524,9 +526,31 @@ pub(crate) fn arguments_to_input(args: &str) -> Option<Box<RawValue>> {
     serde_json::from_str::<Box<RawValue>>(trimmed).ok()
 }
 
-fn assistant_blocks(m: ChatMessage, path: &str, dropped: &mut Vec<String>) -> Vec<ContentBlock> {
-    report_extra(&m, path, &["tool_calls", "refusal"], dropped);
+fn assistant_blocks(
+    mut m: ChatMessage,
+    path: &str,
+    dropped: &mut Vec<String>,
+) -> Vec<ContentBlock> {
+    // A thinking block with its signature, as dario's Responses translation carries it.
+    let signature = match m.extra.remove(REASONING_SIGNATURE) {
+        Some(Value::String(s)) if m.reasoning_content.is_some() => Some(s),
+        _ => None,
+    };
+    let allowed: &[&str] = if signature.is_some() {
+        &["tool_calls", "refusal", "reasoning_content"]
+    } else {
+        &["tool_calls", "refusal"]
+    };
+    report_extra(&m, path, allowed, dropped);
     let mut blocks = Vec::new();
+    if let Some(sig) = signature {
+        blocks.push(ContentBlock {
+            kind: Some("thinking".into()),
+            thinking: m.reasoning_content.take(),
+            signature: Some(sig),
+            ..Default::default()
+        });
+    }
     match m.content {
         Some(Content::Text(t)) if !t.is_empty() => blocks.push(ContentBlock::text(t)),
         Some(Content::Parts(parts)) => {

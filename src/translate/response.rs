@@ -184,6 +184,9 @@ struct OpenAiMessageOut {
     content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<String>,
+    /// Only with [`anthropic_response_to_chat_with_signatures`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_signature: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCallOut>,
     refusal: Option<()>,
@@ -208,6 +211,23 @@ pub fn anthropic_response_to_openai(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
+    anthropic_to_chat(body, ctx, false)
+}
+
+/// Like [`anthropic_response_to_openai`], with the thinking block's signature in the message's
+/// `reasoning_signature`: for the Chat stage of Anthropic → Responses translation only.
+pub fn anthropic_response_to_chat_with_signatures(
+    body: &[u8],
+    ctx: &ResponseContext,
+) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
+    anthropic_to_chat(body, ctx, true)
+}
+
+fn anthropic_to_chat(
+    body: &[u8],
+    ctx: &ResponseContext,
+    keep_signatures: bool,
+) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
     let resp: MessagesResponse = serde_json::from_slice(body).map_err(upstream_err)?;
     if resp.kind.as_deref() == Some("error") {
         return Err(TranslateError::InvalidUpstream(
@@ -217,6 +237,7 @@ pub fn anthropic_response_to_openai(
     let mut dropped = Vec::new();
     let mut text = String::new();
     let mut reasoning = String::new();
+    let mut signature = None;
     let mut calls = Vec::new();
     for (i, b) in resp.content.unwrap_or_default().into_iter().enumerate() {
         match b.kind() {
@@ -226,7 +247,12 @@ pub fn anthropic_response_to_openai(
                 }
                 text.push_str(b.text.as_deref().unwrap_or(""));
             }
-            "thinking" => reasoning.push_str(b.thinking.as_deref().unwrap_or("")),
+            "thinking" => {
+                reasoning.push_str(b.thinking.as_deref().unwrap_or(""));
+                if keep_signatures {
+                    signature = b.signature.clone().filter(|s| !s.is_empty());
+                }
+            }
             "tool_use" => calls.push(ToolCallOut {
                 id: b.id.unwrap_or_default(),
                 kind: "function",
@@ -263,6 +289,7 @@ pub fn anthropic_response_to_openai(
                 role: "assistant",
                 content,
                 reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                reasoning_signature: signature,
                 tool_calls: calls,
                 refusal: None,
             },

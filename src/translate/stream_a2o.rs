@@ -34,6 +34,9 @@ struct State {
     created: u64,
     model: String,
     include_usage: bool,
+    /// Emit thinking signatures as `reasoning_signature` deltas (the Chat stage of Anthropic →
+    /// Responses translation only).
+    keep_signatures: bool,
     started: bool,
     /// Kind of each Anthropic content block, by index.
     blocks: Vec<Block>,
@@ -75,6 +78,8 @@ struct DeltaOut<'a> {
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_signature: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolDeltaOut<'a>; 1]>,
 }
@@ -119,6 +124,7 @@ impl AnthropicToOpenAiStream {
                 created: unix_now(),
                 model: ctx.client_model.to_owned(),
                 include_usage: ctx.include_usage,
+                keep_signatures: false,
                 started: false,
                 blocks: Vec::new(),
                 next_tool: 0,
@@ -129,6 +135,14 @@ impl AnthropicToOpenAiStream {
                 dropped: Vec::new(),
             },
         }
+    }
+
+    /// Like [`new`](Self::new), and thinking signatures go out as `reasoning_signature` deltas:
+    /// for the Chat stage of Anthropic → Responses translation, never for Chat clients.
+    pub fn with_signatures(ctx: &ResponseContext) -> Self {
+        let mut s = Self::new(ctx);
+        s.st.keep_signatures = true;
+        s
     }
 
     /// Append the OpenAI chunks for every complete upstream event in `chunk`.
@@ -333,6 +347,18 @@ impl State {
                         let path = format!("content[{index}].citations");
                         if !self.dropped.contains(&path) {
                             self.dropped.push(path);
+                        }
+                    }
+                    ("signature_delta", Block::Thinking) if self.keep_signatures => {
+                        if let Some(s) = d.signature.as_deref().filter(|s| !s.is_empty()) {
+                            self.emit(
+                                DeltaOut {
+                                    reasoning_signature: Some(s),
+                                    ..Default::default()
+                                },
+                                None,
+                                out,
+                            );
                         }
                     }
                     _ => {} // signature_delta, deltas of skipped blocks

@@ -36,7 +36,17 @@ pub fn usage_from_json(protocol: Protocol, body: &[u8]) -> Usage {
             .and_then(|o| o.usage)
             .map(|u| u.to_usage())
             .unwrap_or_default(),
+        Protocol::Responses => serde_json::from_slice::<R>(body)
+            .ok()
+            .and_then(|r| r.usage)
+            .map(|u| super::responses::usage_from_responses(&u))
+            .unwrap_or_default(),
     }
+}
+
+#[derive(Deserialize)]
+struct R {
+    usage: Option<serde_json::Value>,
 }
 
 /// The value of the last `"usage": {…}` member in `body`, parsed alone.
@@ -59,6 +69,8 @@ fn last_usage_object(protocol: Protocol, body: &[u8]) -> Option<Usage> {
     let (usage, end) = match protocol {
         Protocol::Anthropic => one::<AnthropicUsage>(rest).map(|(u, end)| (u.to_usage(), end)),
         Protocol::OpenAi => one::<ChatUsage>(rest).map(|(u, end)| (u.to_usage(), end)),
+        Protocol::Responses => one::<serde_json::Value>(rest)
+            .map(|(u, end)| (super::responses::usage_from_responses(&u), end)),
     }?;
     // Only the top-level object's last member counts: nothing but its closing brace may follow
     // (a nested `usage`, or one followed by more members, takes the full parse instead).
@@ -127,6 +139,28 @@ impl UsageTap {
                         _ => {}
                     }
                 }
+                Protocol::Responses => {
+                    // Only the terminal events carry usage (inside `response`).
+                    let name = ev.event.unwrap_or("");
+                    let terminal = matches!(
+                        name,
+                        "response.completed" | "response.incomplete" | "response.failed"
+                    ) || (name.is_empty()
+                        && ev.data.contains("\"response.completed\""));
+                    if terminal {
+                        #[derive(Deserialize)]
+                        struct Ev {
+                            response: Option<R>,
+                        }
+                        if let Ok(Ev {
+                            response: Some(R { usage: Some(u) }),
+                        }) = serde_json::from_str::<Ev>(&ev.data)
+                        {
+                            self.openai = Some(super::responses::usage_from_responses(&u));
+                        }
+                        self.completed = name != "response.failed";
+                    }
+                }
                 Protocol::OpenAi => {
                     let data = ev.data.trim();
                     if data == "[DONE]" {
@@ -149,7 +183,7 @@ impl UsageTap {
     pub fn usage(&self) -> Usage {
         match self.protocol {
             Protocol::Anthropic => self.anthropic.to_usage(),
-            Protocol::OpenAi => self.openai.unwrap_or_default(),
+            Protocol::OpenAi | Protocol::Responses => self.openai.unwrap_or_default(),
         }
     }
 

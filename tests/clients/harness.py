@@ -25,7 +25,7 @@ def read_clients_env() -> dict:
             if "=" in line:
                 k, v = line.split("=", 1)
                 out[k.strip()] = v.strip()
-    for k in ("CLAUDE_BIN", "NODE_BIN", "CLAUDE_CODE_VERSION"):
+    for k in ("CLAUDE_BIN", "NODE_BIN", "CLAUDE_CODE_VERSION", "CODEX_BIN", "CODEX_VERSION"):
         if os.environ.get(k):
             out[k] = os.environ[k]
     return out
@@ -92,7 +92,8 @@ class Lane:
 
     protocol "openai": the stand-in is an OpenAI-protocol backend serving `llama-*` (requests from
     Claude Code are translated); "anthropic": an Anthropic-protocol backend serving `claude-*`
-    (passthrough). `dario=False` points the client at the stand-in directly (the capture script).
+    (passthrough); "responses": an OpenAI-protocol backend that also serves the Responses API
+    (`responses: true`), serving `gpt-*`. `dario=False` points the client at the stand-in directly (the capture script).
     """
 
     def __init__(self, ns: NetNS, dario_bin: str, protocol: str, workdir: Path, reject_mid_system=False,
@@ -121,6 +122,9 @@ class Lane:
         if self.protocol == "openai":
             spec = {"name": "standin-openai", "protocol": "openai", "base_url": f"{self.upstream}/v1",
                     "key": "sk-placeholder-openai-0001", "models": ["llama-*"]}
+        elif self.protocol == "responses":
+            spec = {"name": "standin-responses", "protocol": "openai", "base_url": f"{self.upstream}/v1",
+                    "key": "sk-placeholder-openai-0002", "models": ["gpt-*"], "responses": True}
         else:
             spec = {"name": "standin-anthropic", "protocol": "anthropic", "base_url": self.upstream,
                     "passthrough": True, "models": ["claude-*"]}
@@ -148,7 +152,8 @@ class Lane:
     def model_requests(self):
         """The POSTs that asked for a completion (either protocol), in order."""
         return [e for e in self.requests() if e["method"] == "POST" and
-                (e["path"].split("?")[0].endswith("/messages") or "/chat/completions" in e["path"])]
+                (e["path"].split("?")[0].endswith(("/messages", "/responses"))
+                 or "/chat/completions" in e["path"])]
 
     def close(self):
         for p in reversed(self.procs):

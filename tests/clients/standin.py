@@ -5,7 +5,8 @@ One server speaks both wire formats dario talks to upstreams:
 - OpenAI Chat Completions: POST /v1/chat/completions (JSON, or SSE with `data: [DONE]` and, when
   `stream_options.include_usage` is set, the final `choices: []` usage chunk), GET /v1/models;
 - Anthropic Messages: POST /v1/messages (JSON or the SSE event sequence), POST
-  /v1/messages/count_tokens, GET /v1/models (Anthropic list shape).
+  /v1/messages/count_tokens, GET /v1/models (Anthropic list shape);
+- OpenAI Responses: POST /v1/responses (JSON, or the event stream with `sequence_number`s).
 Plus HEAD / and GET / (200), as a gateway answers Claude Code's start-up probe.
 
 It decides the next move from the conversation it is sent, deterministically (so a retried request
@@ -121,6 +122,42 @@ def items_from_openai(body: dict) -> list:
     return items
 
 
+def items_from_responses(body: dict) -> list:
+    items = []
+    inp = body.get("input")
+    if isinstance(inp, str):
+        inp = [{"type": "message", "role": "user", "content": inp}]
+    for it in inp or []:
+        t = it.get("type") or ("message" if "role" in it else "")
+        if t == "message":
+            role = it.get("role")
+            c = it.get("content")
+            text = c if isinstance(c, str) else "".join(p.get("text", "") for p in c or [])
+            if role in ("system", "developer"):
+                items.append(("system", text))
+            elif text:
+                items.append((f"{role}_text", text))
+        elif t == "function_call":
+            try:
+                args = json.loads(it.get("arguments") or "{}")
+            except ValueError:
+                args = {"unparsable": it.get("arguments")}
+            call = {"id": it.get("call_id"), "name": it.get("name"), "input": args}
+            if items and items[-1][0] == "tool_calls":
+                items[-1][1].append(call)
+            else:
+                items.append(("tool_calls", [call]))
+        elif t == "function_call_output":
+            out = it.get("output")
+            text = out if isinstance(out, str) else "".join(p.get("text", "") for p in out or [])
+            items.append(("tool_result", it.get("call_id"), text, False))
+    return items
+
+
+def tool_names_responses(body):
+    return [t.get("name") for t in body.get("tools") or [] if t.get("type") == "function"]
+
+
 def tool_names_anthropic(body):
     return [t.get("name") for t in body.get("tools") or []]
 
@@ -201,6 +238,22 @@ def decide(items: list, tools: list) -> dict:
         return {"thinking": "The shell printed the number; now answer.", "text": f"THOUGHT-RESULT: {_quote(res[0])}"}
     if scenario == "long":
         return {"text": long_answer()}
+    # Codex CLI: its shell tool is `exec_command` {cmd}; the command leaves a marker file behind.
+    if scenario in ("codexshell", "codexthink"):
+        think = scenario == "codexthink"
+        if step == 0:
+            move = {"text": "I will run the command.",
+                    "tool_calls": [("exec_command", {"cmd": "echo dario-codex-$((6*7)) | tee codex-marker.txt"})]}
+            if think:
+                move["thinking"] = "The shell can compute 6*7 and leave a marker."
+            return move
+        out = res[0][2] if res else "NO-RESULT"
+        seen = "dario-codex-42" if "dario-codex-42" in out else "MARKER-MISSING"
+        move = {"text": f"CODEX-RESULT: the shell printed {seen}. This answer streams in several pieces "
+                        "so that the client assembles it from many deltas. CODEX-END"}
+        if think:
+            move["thinking"] = "The command printed its marker; report it."
+        return move
     if scenario == "subagent":
         if step == 0:
             return {
@@ -341,6 +394,67 @@ def openai_sse(move, model, seq, include_usage):
     return [f"data: {json.dumps(c)}\n\n" for c in out] + ["data: [DONE]\n\n"]
 
 
+def responses_events(move, model, seq):
+    """The Responses API event stream of a move (`event:` lines, `sequence_number` on each)."""
+    rid = f"resp_standin_{seq:04d}"
+    output, events = [], []
+
+    def ev(name, **data):
+        data = {"type": name, "sequence_number": len(events), **data}
+        events.append(f"event: {name}\ndata: {json.dumps(data)}\n\n")
+
+    def response(status, out, usage=None):
+        return {"id": rid, "object": "response", "created_at": int(time.time()), "status": status,
+                "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                "model": model, "output": out, "parallel_tool_calls": True, "temperature": None,
+                "tool_choice": "auto", "tools": [], "top_p": None, "usage": usage}
+
+    ev("response.created", response=response("in_progress", []))
+    ev("response.in_progress", response=response("in_progress", []))
+    if move.get("thinking"):
+        i, iid, t = len(output), f"rs_standin_{seq}_0", move["thinking"]
+        ev("response.output_item.added", output_index=i, item={"id": iid, "type": "reasoning", "summary": []})
+        ev("response.reasoning_summary_part.added", item_id=iid, output_index=i, summary_index=0,
+           part={"type": "summary_text", "text": ""})
+        for c in _chunks(t):
+            ev("response.reasoning_summary_text.delta", item_id=iid, output_index=i, summary_index=0, delta=c)
+        ev("response.reasoning_summary_text.done", item_id=iid, output_index=i, summary_index=0, text=t)
+        ev("response.reasoning_summary_part.done", item_id=iid, output_index=i, summary_index=0,
+           part={"type": "summary_text", "text": t})
+        item = {"id": iid, "type": "reasoning", "summary": [{"type": "summary_text", "text": t}]}
+        ev("response.output_item.done", output_index=i, item=item)
+        output.append(item)
+    if move.get("text"):
+        i, iid, t = len(output), f"msg_standin_{seq}_1", move["text"]
+        ev("response.output_item.added", output_index=i,
+           item={"id": iid, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
+        part = {"type": "output_text", "text": "", "annotations": []}
+        ev("response.content_part.added", item_id=iid, output_index=i, content_index=0, part=part)
+        for c in _chunks(t):
+            ev("response.output_text.delta", item_id=iid, output_index=i, content_index=0, delta=c, logprobs=[])
+        ev("response.output_text.done", item_id=iid, output_index=i, content_index=0, text=t, logprobs=[])
+        part = dict(part, text=t)
+        ev("response.content_part.done", item_id=iid, output_index=i, content_index=0, part=part)
+        item = {"id": iid, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        ev("response.output_item.done", output_index=i, item=item)
+        output.append(item)
+    for k, (name, inp) in enumerate(move.get("tool_calls", [])):
+        i, iid, args = len(output), f"fc_standin_{seq}_{k}", json.dumps(inp)
+        item = {"id": iid, "type": "function_call", "status": "in_progress", "call_id": _call_id("openai", seq, k),
+                "name": name, "arguments": ""}
+        ev("response.output_item.added", output_index=i, item=item)
+        for j in range(0, len(args), 12):
+            ev("response.function_call_arguments.delta", item_id=iid, output_index=i, delta=args[j : j + 12])
+        ev("response.function_call_arguments.done", item_id=iid, output_index=i, arguments=args)
+        item = dict(item, status="completed", arguments=args)
+        ev("response.output_item.done", output_index=i, item=item)
+        output.append(item)
+    usage = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 120}
+    ev("response.completed", response=response("completed", output, usage))
+    return events, response("completed", output, usage)
+
+
 # ---------------------------------------------------------------------------------------------
 # The server.
 
@@ -449,6 +563,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._anthropic(body)
         if path.endswith("/chat/completions"):
             return self._openai(body)
+        if path.endswith("/responses"):
+            return self._responses(body)
         self._record(body, 404)
         self._send(404, {"error": {"type": "not_found_error", "message": f"no route {path}"}})
 
@@ -484,6 +600,15 @@ class Handler(BaseHTTPRequestHandler):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return self._send_sse(openai_sse(move, model, seq, usage))
         self._send(200, openai_json(move, model, seq))
+
+    def _responses(self, body):
+        move = decide(items_from_responses(body), tool_names_responses(body))
+        seq = self.server.next_seq()
+        self._record(body, 200)
+        events, final = responses_events(move, body.get("model", ""), seq)
+        if body.get("stream"):
+            return self._send_sse(events)
+        self._send(200, final)
 
 
 def main():

@@ -58,6 +58,13 @@ def dario(standin):
         {"protocol": "openai", "base_url": f"{standin}/v1", "key": "sk-compat-test-key-0001",
          "models": ["llama-*", "qwen-*"]},
     )
+    # An OpenAI-protocol backend that serves the Responses API too: /v1/responses passes through.
+    _write_backend(
+        home,
+        "native",
+        {"protocol": "openai", "base_url": f"{standin}/v1", "key": "sk-native-test-key-0001",
+         "models": ["gpt-r-*"], "responses": True},
+    )
     port = _free_port()
     env = dict(os.environ, DARIO_HOME=home, HOME=home)
     env.pop("ANTHROPIC_API_KEY", None)

@@ -3,7 +3,8 @@
 //! every request it receives, and injects faults (statuses, delays, mid-stream resets, hangs).
 //!
 //! Replies: a scripted FIFO (`push`) first; when it is empty, a canned reply chosen by the path
-//! (`/v1/messages` → Anthropic, `…/chat/completions` → OpenAI) and the body's `stream` flag.
+//! (`/v1/messages` → Anthropic, `…/chat/completions` → OpenAI Chat, `…/responses` → OpenAI
+//! Responses) and the body's `stream` flag.
 //! Canned replies carry a scenario picked from the last user message: `[scenario:tools]`,
 //! `[scenario:thinking]`, otherwise plain text.
 #![allow(dead_code)]
@@ -463,11 +464,16 @@ pub struct Canned {
 
 /// Picks the scenario from the last user message of a request body.
 pub fn scenario_of(body: &Value) -> &'static str {
-    let text = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .map(|m| m["content"].to_string())
-        .unwrap_or_default();
+    // Chat and Messages bodies have `messages`; Responses bodies `input` (a string or items).
+    let text = match &body["input"] {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.last().map(|m| m.to_string()).unwrap_or_default(),
+        _ => body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .map(|m| m["content"].to_string())
+            .unwrap_or_default(),
+    };
     if text.contains("[scenario:tools]") {
         "tools"
     } else if text.contains("[scenario:thinking]") {
@@ -531,6 +537,23 @@ fn canned(rec: &Recorded) -> Reply {
             200,
             json!({"object": "list", "data": [{"id": "standin-model", "object": "model"}]}),
         );
+    }
+    if path.ends_with("/responses") {
+        let rl = [
+            ("x-ratelimit-limit-requests", "1000"),
+            ("x-ratelimit-remaining-requests", "999"),
+            ("x-request-id", "standin-req-1"),
+        ];
+        let reply = if stream {
+            Reply::sse(responses_sse(&content, &model))
+        } else {
+            Reply::Json {
+                status: 200,
+                headers: vec![],
+                body: responses_json(&content, &model).to_string(),
+            }
+        };
+        return reply.with_headers(&rl);
     }
     let anthropic = path.ends_with("/v1/messages");
     let rl = if anthropic {
@@ -739,5 +762,167 @@ pub fn openai_sse(c: &Canned, model: &str, include_usage: bool) -> Vec<String> {
     ));
     }
     out.push("data: [DONE]\n\n".to_string());
+    out
+}
+
+/// The output items of a canned reply in the Responses API's spelling.
+fn responses_output(c: &Canned) -> Vec<Value> {
+    let mut out = vec![];
+    if let Some(t) = &c.thinking {
+        out.push(json!({"id": "rs_standin_0", "type": "reasoning",
+                        "summary": [{"type": "summary_text", "text": t}]}));
+    }
+    if !c.text.is_empty() {
+        out.push(json!({"id": "msg_standin_1", "type": "message", "status": "completed", "role": "assistant",
+                        "content": [{"type": "output_text", "text": c.text, "annotations": [], "logprobs": []}]}));
+    }
+    for (i, (id, name, args)) in c.tool_calls.iter().enumerate() {
+        out.push(
+            json!({"id": format!("fc_standin_{i}"), "type": "function_call", "status": "completed",
+                        "call_id": id, "name": name, "arguments": args.to_string()}),
+        );
+    }
+    out
+}
+
+fn responses_object(c: &Canned, model: &str, status: &str, output: Vec<Value>) -> Value {
+    let usage = if status == "completed" {
+        json!({"input_tokens": c.input_tokens + c.cache_read_tokens,
+               "input_tokens_details": {"cached_tokens": c.cache_read_tokens},
+               "output_tokens": c.output_tokens,
+               "output_tokens_details": {"reasoning_tokens": 0},
+               "total_tokens": c.input_tokens + c.cache_read_tokens + c.output_tokens})
+    } else {
+        Value::Null
+    };
+    json!({"id": "resp_standin_01", "object": "response", "created_at": 1_700_000_000, "status": status,
+           "error": null, "incomplete_details": null, "instructions": null, "metadata": {},
+           "model": model, "output": output, "parallel_tool_calls": true, "temperature": null,
+           "tool_choice": "auto", "tools": [], "top_p": null, "usage": usage})
+}
+
+pub fn responses_json(c: &Canned, model: &str) -> Value {
+    responses_object(c, model, "completed", responses_output(c))
+}
+
+/// The Responses API event stream of a canned reply, as OpenAI sends it (`event:` lines,
+/// `sequence_number` on every event).
+pub fn responses_sse(c: &Canned, model: &str) -> Vec<String> {
+    let mut seq = 0u64;
+    let mut out = vec![];
+    let mut push = |out: &mut Vec<String>, name: &str, mut data: Value| {
+        data["type"] = json!(name);
+        data["sequence_number"] = json!(seq);
+        seq += 1;
+        out.push(ev(name, data));
+    };
+    push(
+        &mut out,
+        "response.created",
+        json!({"response": responses_object(c, model, "in_progress", vec![])}),
+    );
+    push(
+        &mut out,
+        "response.in_progress",
+        json!({"response": responses_object(c, model, "in_progress", vec![])}),
+    );
+    let items = responses_output(c);
+    for (i, item) in items.iter().enumerate() {
+        let id = item["id"].clone();
+        match item["type"].as_str().unwrap_or("") {
+            "reasoning" => {
+                push(
+                    &mut out,
+                    "response.output_item.added",
+                    json!({"output_index": i, "item": {"id": id, "type": "reasoning", "summary": []}}),
+                );
+                push(
+                    &mut out,
+                    "response.reasoning_summary_part.added",
+                    json!({"item_id": id, "output_index": i, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+                );
+                let t = item["summary"][0]["text"].as_str().unwrap_or("");
+                for p in pieces(t, 12) {
+                    push(
+                        &mut out,
+                        "response.reasoning_summary_text.delta",
+                        json!({"item_id": id, "output_index": i, "summary_index": 0, "delta": p}),
+                    );
+                }
+                push(
+                    &mut out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id, "output_index": i, "summary_index": 0, "text": t}),
+                );
+                push(
+                    &mut out,
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id, "output_index": i, "summary_index": 0, "part": {"type": "summary_text", "text": t}}),
+                );
+            }
+            "message" => {
+                push(
+                    &mut out,
+                    "response.output_item.added",
+                    json!({"output_index": i, "item": {"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+                );
+                push(
+                    &mut out,
+                    "response.content_part.added",
+                    json!({"item_id": id, "output_index": i, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+                );
+                for p in pieces(&c.text, 7) {
+                    push(
+                        &mut out,
+                        "response.output_text.delta",
+                        json!({"item_id": id, "output_index": i, "content_index": 0, "delta": p, "logprobs": []}),
+                    );
+                }
+                push(
+                    &mut out,
+                    "response.output_text.done",
+                    json!({"item_id": id, "output_index": i, "content_index": 0, "text": c.text, "logprobs": []}),
+                );
+                push(
+                    &mut out,
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": i, "content_index": 0, "part": item["content"][0]}),
+                );
+            }
+            _ => {
+                let mut added = item.clone();
+                added["arguments"] = json!("");
+                added["status"] = json!("in_progress");
+                push(
+                    &mut out,
+                    "response.output_item.added",
+                    json!({"output_index": i, "item": added}),
+                );
+                let args = item["arguments"].as_str().unwrap_or("");
+                for p in pieces(args, 9) {
+                    push(
+                        &mut out,
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id, "output_index": i, "delta": p}),
+                    );
+                }
+                push(
+                    &mut out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id, "output_index": i, "arguments": args}),
+                );
+            }
+        }
+        push(
+            &mut out,
+            "response.output_item.done",
+            json!({"output_index": i, "item": item}),
+        );
+    }
+    push(
+        &mut out,
+        "response.completed",
+        json!({"response": responses_object(c, model, "completed", items)}),
+    );
     out
 }

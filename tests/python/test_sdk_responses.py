@@ -1,0 +1,149 @@
+"""The official `openai` SDK's Responses API (`client.responses.create`, `client.responses.stream`)
+and the OpenAI Agents SDK through dario's `/v1/responses`, to each backend kind: an OpenAI Chat
+backend (translated), an Anthropic backend (translated) and a Responses-capable backend
+(passthrough). The SDK's stream parser is strict about event types and fields; its assembled
+result must equal the stand-in's canned content (tests/support/standin.rs).
+"""
+import json
+
+import openai
+import pytest
+
+from conftest import standin_requests
+
+TEXT = "Hello from the stand-in — ünïcödé ✓."
+TOOLS_TEXT = "Let me check both cities."
+TOOL_CALLS = [
+    ("call_weather_1", "get_weather", {"city": "Paris", "unit": "celsius"}),
+    ("call_weather_2", "get_weather", {"city": "Tōkyō", "unit": "celsius", "days": [1, 2, 3]}),
+]
+THINKING = "First, consider the question carefully. Then answer."
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+# model → (backend, the upstream path it reaches)
+BACKENDS = {
+    "llama-3-test": ("compat", "/v1/chat/completions"),
+    "claude-sonnet-test": ("anthropic", "/v1/messages"),
+    "gpt-r-test": ("native", "/v1/responses"),
+}
+
+
+def client(dario):
+    return openai.OpenAI(base_url=f"{dario}/v1", api_key="client-key", max_retries=0)
+
+
+def calls_of(resp):
+    return [(i.call_id, i.name, json.loads(i.arguments)) for i in resp.output if i.type == "function_call"]
+
+
+@pytest.mark.parametrize("model", list(BACKENDS))
+def test_create_with_function_tools(dario, standin, model):
+    resp = client(dario).responses.create(
+        model=model,
+        instructions="Use the tools.",
+        input="[scenario:tools] weather in Paris and Tokyo?",
+        tools=[WEATHER_TOOL],
+        store=False,
+    )
+    assert resp.object == "response"
+    assert resp.status == "completed"
+    assert resp.output_text == TOOLS_TEXT
+    assert calls_of(resp) == TOOL_CALLS
+    assert resp.usage.output_tokens == 45
+    up = standin_requests(standin)[-1]
+    assert up["uri"] == BACKENDS[model][1]
+
+
+@pytest.mark.parametrize("model", list(BACKENDS))
+def test_stream_equals_create(dario, standin, model):
+    c = client(dario)
+    kwargs = dict(model=model, input="[scenario:tools] weather?", tools=[WEATHER_TOOL], store=False)
+    plain = c.responses.create(**kwargs)
+    types = []
+    with c.responses.stream(**kwargs) as stream:
+        for event in stream:
+            types.append(event.type)
+        final = stream.get_final_response()
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] == "response.completed"
+    assert "response.output_text.delta" in types
+    assert "response.function_call_arguments.delta" in types
+    assert final.output_text == plain.output_text == TOOLS_TEXT
+    assert calls_of(final) == calls_of(plain) == TOOL_CALLS
+    assert final.usage.input_tokens == plain.usage.input_tokens == 120
+
+
+@pytest.mark.parametrize("model", ["llama-3-test", "claude-sonnet-test"])
+def test_reasoning_summary_streams(dario, model):
+    deltas = []
+    with client(dario).responses.stream(
+        model=model, input="[scenario:thinking] think", reasoning={"effort": "low", "summary": "auto"}, store=False
+    ) as stream:
+        for event in stream:
+            if event.type == "response.reasoning_summary_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    assert "".join(deltas) == THINKING
+    assert final.output[0].type == "reasoning"
+    assert final.output[0].summary[0].text == THINKING
+    assert final.output_text == "The answer is 42."
+
+
+@pytest.mark.parametrize("model", ["llama-3-test", "claude-sonnet-test"])
+def test_function_call_output_round_trip_and_previous_response_id(dario, standin, model):
+    c = client(dario)
+    first = c.responses.create(model=model, input="[scenario:tools] weather?", tools=[WEATHER_TOOL])
+    outputs = [{"type": "function_call_output", "call_id": cid, "output": f"sunny in {args['city']}"}
+               for cid, _, args in calls_of(first)]
+    second = c.responses.create(model=model, previous_response_id=first.id, input=outputs, tools=[WEATHER_TOOL])
+    assert second.output_text == TEXT
+    assert second.previous_response_id == first.id
+    body = json.loads(standin_requests(standin)[-1]["body"])
+    sent = json.dumps(body, ensure_ascii=False)
+    assert "sunny in Paris" in sent and "sunny in Tōkyō" in sent
+    assert "[scenario:tools] weather?" in sent  # the stored first turn was prepended
+
+    with pytest.raises(openai.BadRequestError) as e:
+        c.responses.create(model=model, previous_response_id="resp_unknown", input="x")
+    assert e.value.code == "previous_response_not_found"
+    assert e.value.param == "previous_response_id"
+
+
+def test_errors_are_openai_errors(dario):
+    with pytest.raises(openai.NotFoundError):
+        client(dario).responses.create(model="nobody-serves-this", input="hi")
+
+
+def test_agents_sdk_runs_a_function_tool(dario, standin):
+    import agents  # openai-agents (requirements.txt): a missing package fails, never skips
+    agents.set_tracing_disabled(True)
+    seen = []
+
+    @agents.function_tool
+    def get_weather(city: str, unit: str = "celsius", days: list[int] | None = None) -> str:
+        """Weather for a city."""
+        seen.append(city)
+        return f"sunny in {city}"
+
+    model = agents.OpenAIResponsesModel(
+        model="llama-3-test",
+        openai_client=openai.AsyncOpenAI(base_url=f"{dario}/v1", api_key="client-key", max_retries=0),
+    )
+    agent = agents.Agent(name="weather", instructions="Use the tool.", tools=[get_weather], model=model)
+    result = agents.Runner.run_sync(agent, "[scenario:tools] weather in Paris and Tokyo?")
+    assert seen == ["Paris", "Tōkyō"]
+    assert result.final_output == TEXT
+    reqs = [r for r in standin_requests(standin) if r["uri"] == "/v1/chat/completions"]
+    last = json.loads(reqs[-1]["body"])
+    tool_msgs = [m for m in last["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in tool_msgs] == ["sunny in Paris", "sunny in Tōkyō"]
