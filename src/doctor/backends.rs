@@ -261,7 +261,7 @@ fn credential_problem(
 }
 
 /// A URL as shown in a row: userinfo and query values replaced by `***` (either can carry a key).
-pub(super) fn display_url(url: &str) -> String {
+pub fn display_url(url: &str) -> String {
     let (before_query, query) = match url.split_once('?') {
         Some((b, _)) => (b, Some("***")),
         None => (url, None),
