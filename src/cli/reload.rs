@@ -127,7 +127,12 @@ pub fn reload_running_proxy() -> Reloaded {
                     })
                     .unwrap_or_default(),
             },
-            400 => Reloaded::Refused(message),
+            400 => Reloaded::Refused(
+                message
+                    .strip_prefix("configuration refused, the running one stays: ")
+                    .unwrap_or(&message)
+                    .to_string(),
+            ),
             401 => Reloaded::Failed(format!(
                 "the proxy requires DARIO_API_KEY and {}: set it in this shell",
                 if std::env::var("DARIO_API_KEY").is_ok_and(|k| !k.is_empty()) {
