@@ -248,3 +248,65 @@ def test_readme_block(env, block, tmp_path):
     else:
         _run_toml(env, block)
     env.after_change()
+
+
+# ---- issue 17 #6 and #1: the README is a front door, and installing is one step -------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def _paragraphs(text: str) -> list[str]:
+    out, in_code = [], False
+    for para in re.split(r"\n\s*\n", text):
+        if para.lstrip().startswith("```"):
+            in_code = not in_code if para.count("```") % 2 else in_code
+            continue
+        if not in_code and len(para) > 120 and not para.lstrip().startswith("|"):
+            out.append(" ".join(para.split()))
+    return out
+
+
+def test_the_first_screen_says_what_and_why_and_how_it_relates():
+    first_screen = "\n".join(README.splitlines()[:45])
+    assert "## Why dario" in first_screen
+    for other in ["LiteLLM", "claude-code-router", "@askalf/dario"]:
+        assert other in README, other
+    # Files the Node dario wrote are read: said where the Node dario is introduced.
+    node = README[README.index("@askalf/dario"):][:900]
+    assert "~/.dario" in node and "read" in node
+    # Claude Code on other providers is a recipe that runs, not a footnote.
+    runnable = "\n".join(b.text for b in BLOCKS if b.kind == "sh")
+    for provider in ["groq", "deepseek", "ollama"]:
+        assert f"dario backend add {provider}" in runnable, provider
+
+
+def test_internals_live_in_docs_and_nothing_is_said_twice():
+    for link in set(re.findall(r"\]\((docs/[^)#]+)", README)):
+        assert (ROOT / link).is_file(), link
+    for doc in ["architecture", "routing", "pools", "mcp", "subagent"]:
+        assert f"docs/{doc}.md" in README, doc
+    assert len(README.splitlines()) < 330, "internals belong in docs/"
+    seen = {}
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for p in _paragraphs(path.read_text()):
+            assert p not in seen, f"said twice: {path.name} and {seen[p]}: {p[:80]}…"
+            seen[p] = path.name
+    assert "rename" not in README.replace("renamed", ""), "the field is `upstream_model`"
+    assert "upstream_model" in README
+
+
+def test_installing_is_one_step_with_the_toolchain_and_binaries_stated():
+    cargo = (ROOT / "Cargo.toml").read_text()
+    msrv = re.search(r'^rust-version = "([\d.]+)"', cargo, re.M).group(1)
+    assert f"Rust {msrv} or newer" in README
+    assert "cargo install --locked --path ." in README
+    assert "cargo install --locked --git" in README
+    release = cargo[cargo.index("[profile.release]"):].split("\n[", 1)[0]
+    assert "strip = true" in release, release
+    assert "debug" not in release, "release binaries carry no debug info (strip)"
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu",
+                   "x86_64-apple-darwin", "aarch64-apple-darwin"]:
+        assert target in workflow, target
+    assert "sha256sum" in workflow and "SHA256SUMS" in workflow
+    assert "--locked" in workflow
