@@ -297,7 +297,11 @@ async fn an_unset_key_env_is_a_401_naming_the_variable_before_any_upstream_call(
         "needs-key",
         json!({"protocol": "openai", "base_url": up.openai_url(), "key_env": "FRONTDOOR_MISSING_KEY", "models": ["x-*"]}),
     );
-    let p = Proxy::start(&home, &[]);
+    home.backend(
+        "has-key",
+        json!({"protocol": "openai", "base_url": up.openai_url(), "key_env": "FRONTDOOR_SET_KEY", "models": ["y-*"]}),
+    );
+    let p = Proxy::start(&home, &[("FRONTDOOR_SET_KEY", CANARY)]);
     let r = chat(&p.base, "x-model").await;
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["x-dario-backend"], "needs-key");
@@ -311,6 +315,21 @@ async fn an_unset_key_env_is_a_401_naming_the_variable_before_any_upstream_call(
     );
     assert_eq!(up.requests().len(), 0, "nothing may reach the upstream");
     p.wait_log("failed with 401");
+
+    // An upstream that refuses the key: the response and the log say which credential was sent
+    // (its source, never its value).
+    up.push(Reply::status(
+        401,
+        json!({"error": {"message": "Invalid API Key", "type": "invalid_request_error"}}),
+    ));
+    let r = chat(&p.base, "y-model").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["x-dario-credential-source"],
+        "env FRONTDOOR_SET_KEY (set)"
+    );
+    let log = p.wait_log("credential sent: env FRONTDOOR_SET_KEY (set)");
+    assert!(!log.contains(CANARY), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,6 +394,21 @@ async fn unknown_prefix_analytics_windows_and_a_missing_v1_get_clear_answers() {
         }
     }
 
+    // `?pretty`: indented, with rounded numbers.
+    let r = client()
+        .get(format!("{}/analytics?window=60&pretty", p.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.starts_with("{\n  \""), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        !has_long_decimal(&v),
+        "numbers are rounded to 3 decimals: {body}"
+    );
+
     // The unknown-endpoint 404 lists every endpoint, reload included.
     let r = client()
         .get(format!("{}/v2/nothing", p.base))
@@ -387,6 +421,18 @@ async fn unknown_prefix_analytics_windows_and_a_missing_v1_get_clear_answers() {
     let msg = body["error"]["message"].as_str().unwrap();
     for e in dario::proxy::admin::ENDPOINTS {
         assert!(msg.contains(e), "{e} missing: {msg}");
+    }
+}
+
+/// A number with more than 3 decimals anywhere in `v`.
+fn has_long_decimal(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|f| ((f * 1000.0).round() - f * 1000.0).abs() > 1e-6),
+        Value::Array(a) => a.iter().any(has_long_decimal),
+        Value::Object(m) => m.values().any(has_long_decimal),
+        _ => false,
     }
 }
 

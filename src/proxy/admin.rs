@@ -172,9 +172,48 @@ pub fn analytics(
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    Ok(json_response(
-        serde_json::to_value(summary).unwrap_or_default(),
-    ))
+    let value = serde_json::to_value(summary).unwrap_or_default();
+    if !has_flag(query, "pretty") {
+        return Ok(json_response(value));
+    }
+    // `?pretty`: indented, numbers rounded for reading (3 decimals; whole numbers stay whole).
+    let mut resp = Response::new(full(
+        serde_json::to_vec_pretty(&round_floats(value, 3)).unwrap_or_default(),
+    ));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// `true` when the query string has `name` (`?pretty`, `?pretty=1`, `?pretty=true`).
+fn has_flag(query: Option<&str>, name: &str) -> bool {
+    query.into_iter().flat_map(|q| q.split('&')).any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        k == name && !matches!(v, "0" | "false")
+    })
+}
+
+/// Every non-integer number rounded to `decimals` places.
+fn round_floats(v: serde_json::Value, decimals: i32) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            let scale = 10f64.powi(decimals);
+            serde_json::Number::from_f64((f * scale).round() / scale)
+                .map(Value::Number)
+                .unwrap_or(Value::Number(n))
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| round_floats(x, decimals)).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (k, round_floats(x, decimals)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The `window` (or `window_minutes`) query parameter, validated.

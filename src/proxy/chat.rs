@@ -616,6 +616,15 @@ async fn send_with_failover(
                     }
                 }
                 tracker.reason = Some(upstream_reason(&err_body, snapshot));
+                // A refused credential: say which one was used (its source, never the value).
+                let refused_credential = matches!(status.as_u16(), 401 | 403);
+                if refused_credential {
+                    tracker.reason = Some(format!(
+                        "{} (credential sent: {})",
+                        tracker.reason.as_deref().unwrap_or(""),
+                        target.credential.source_label()
+                    ));
+                }
                 // A 404 from an OpenAI-style base URL without `/v1`: most likely the URL, not
                 // the model. Say so, with the upstream's own words.
                 let wrong_url = (status == StatusCode::NOT_FOUND
@@ -654,6 +663,13 @@ async fn send_with_failover(
                 "x-dario-overhead-us",
                 HeaderValue::from(overhead.as_micros() as u64),
             );
+            if matches!(status.as_u16(), 401 | 403) {
+                // Which credential the upstream refused: its source (`env GROQ_API_KEY (set)`,
+                // `passthrough (client's own credential)`…), never its value.
+                if let Ok(v) = HeaderValue::from_str(&target.credential.source_label()) {
+                    resp.headers_mut().insert("x-dario-credential-source", v);
+                }
+            }
             if attempts > 1 {
                 resp.headers_mut()
                     .insert("x-dario-attempts", HeaderValue::from(attempts));
