@@ -182,17 +182,7 @@ pub fn startup_summary(
     let files = if cfg.files.is_empty() {
         "no config files: built-in backends only".to_string()
     } else {
-        cfg.files
-            .iter()
-            .map(|f| {
-                f.path
-                    .strip_prefix(&cfg.home)
-                    .unwrap_or(&f.path)
-                    .display()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::doctor::backends::file_names(cfg).join(", ")
     };
     let _ = writeln!(
         out,

@@ -55,12 +55,9 @@ fn config_fail(err: &config::ConfigError) -> Check {
     Check::new(Status::Fail, "config", err.to_string()).with_fix(fix)
 }
 
-fn files_summary(cfg: &Config) -> String {
-    if cfg.files.is_empty() {
-        return "no config files (built-in backends only)".to_string();
-    }
-    let names: Vec<String> = cfg
-        .files
+/// The files the configuration was read from, relative to its home (`backends/groq.json`).
+pub fn file_names(cfg: &Config) -> Vec<String> {
+    cfg.files
         .iter()
         .map(|f| {
             f.path
@@ -69,7 +66,14 @@ fn files_summary(cfg: &Config) -> String {
                 .display()
                 .to_string()
         })
-        .collect();
+        .collect()
+}
+
+fn files_summary(cfg: &Config) -> String {
+    if cfg.files.is_empty() {
+        return "no config files (built-in backends only)".to_string();
+    }
+    let names = file_names(cfg);
     format!(
         "{} {} parse{}: {}",
         names.len(),

@@ -155,19 +155,7 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
             )],
             config: None,
         });
-    let mut secrets: Vec<String> = local
-        .config
-        .as_ref()
-        .map(|cfg| {
-            cfg.secret_values()
-                .into_iter()
-                .map(|s| s.expose().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Ok(key) = std::env::var("DARIO_API_KEY") {
-        secrets.push(key);
-    }
+    let secrets = secrets_of(local.config.as_ref());
     let mut rows = local.rows;
     if opts.online {
         match &local.config {
@@ -189,14 +177,9 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
     rows
 }
 
-/// The checks that need neither the network nor the proxy's port: version, home, permissions,
-/// config files, backends (credential sources) and routing, scrubbed of every configured secret.
-/// Blocking (file reads): `dario proxy` shows their FAIL and WARN rows at start-up.
-pub fn offline_checks() -> Vec<Check> {
-    let local = local_checks();
-    let mut secrets: Vec<String> = local
-        .config
-        .as_ref()
+/// Every value the rows must not show: the configuration's secrets and `DARIO_API_KEY`.
+fn secrets_of(config: Option<&crate::config::Config>) -> Vec<String> {
+    let mut secrets: Vec<String> = config
         .map(|cfg| {
             cfg.secret_values()
                 .into_iter()
@@ -207,6 +190,15 @@ pub fn offline_checks() -> Vec<Check> {
     if let Ok(key) = std::env::var("DARIO_API_KEY") {
         secrets.push(key);
     }
+    secrets
+}
+
+/// The checks that need neither the network nor the proxy's port: version, home, permissions,
+/// config files, backends (credential sources) and routing, scrubbed of every configured secret.
+/// Blocking (file reads): `dario proxy` shows their FAIL and WARN rows at start-up.
+pub fn offline_checks() -> Vec<Check> {
+    let local = local_checks();
+    let secrets = secrets_of(local.config.as_ref());
     let mut rows = local.rows;
     scrub(&mut rows, &secrets);
     rows
