@@ -723,6 +723,11 @@ fn routing_reports_default_shadowed_rules_and_dangling_backends() {
             .map(|r| r["detail"].as_str().unwrap().to_string())
             .collect();
         assert!(fails.iter().any(|d| d.contains("nowhere")), "{fails:?}");
+        // Where: config.toml and the line of `backend = "nowhere"`.
+        assert!(
+            fails.iter().any(|d| d.contains("config.toml:3:")),
+            "{fails:?}"
+        );
     } else {
         panic!("a route to a missing backend must fail: {report:#}");
     }

@@ -485,7 +485,19 @@ pub(super) fn routing_rows(cfg: &Config) -> Vec<Check> {
             )),
         ),
     }
-    for problem in &t.problems {
+    // A route, fallback or default naming a missing backend: with config.toml's line and the
+    // command that adds it (the same text `dario proxy` refuses to start with).
+    for problem in config::reference_problems(cfg) {
+        let fix = match &problem {
+            config::ConfigError::Toml { path, line, .. } => format!(
+                "edit {path} at line {line}, or add the missing backend (the command is above)"
+            ),
+            _ => format!("edit {toml}, or add the missing backend (the command is above)"),
+        };
+        rows.push(Check::new(Status::Fail, "routing", problem.to_string()).with_fix(fix));
+    }
+    let covered = |p: &str| p.starts_with("[[routes]]") || p.starts_with("default_backend");
+    for problem in t.problems.iter().filter(|p| !covered(p)) {
         rows.push(
             Check::new(Status::Fail, "routing", problem.clone()).with_fix(format!(
                 "edit {toml}, or add the missing backend: dario backend add <name> …"
