@@ -350,6 +350,8 @@ fn after_change(home: &Home) {
                     "No default backend ({}): a model no rule claims gets a 404 (set \
                      `default_backend` in config.toml to choose one)",
                     t.default_reason
+                        .strip_prefix("none: ")
+                        .unwrap_or(&t.default_reason)
                 ),
             }
         }

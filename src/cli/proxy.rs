@@ -236,7 +236,10 @@ pub fn startup_summary(
             let _ = writeln!(
                 out,
                 "default   none ({}): a model no rule claims gets a 404",
-                template.default_reason
+                template
+                    .default_reason
+                    .strip_prefix("none: ")
+                    .unwrap_or(&template.default_reason)
             );
         }
     }

@@ -104,7 +104,12 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         "default",
         match &t.default_backend {
             Some(b) => format!("{b} ({}): models no rule claims go there", t.default_reason),
-            None => format!("none ({})", t.default_reason),
+            None => format!(
+                "none ({})",
+                t.default_reason
+                    .strip_prefix("none: ")
+                    .unwrap_or(&t.default_reason)
+            ),
         },
     ));
     rows.push(("claude", claude_code));
