@@ -583,3 +583,70 @@ fn reload_without_a_proxy_says_how_to_start_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("dario proxy"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_does_not_cut_a_stream_in_flight() {
+    let up = StandIn::start().await;
+    let home = Home::new();
+    home.builtins_at(&up);
+    let p = Proxy::start(&home, &[]);
+    let events = support::standin::openai_sse(
+        &support::standin::canned_content("plain"),
+        "gpt-4o-mini",
+        false,
+    );
+    let n = events.len();
+    up.push(Reply::sse(events).paced(Duration::from_millis(150)));
+    let mut r = client()
+        .post(format!("{}/v1/chat/completions", p.base))
+        .header("authorization", "Bearer sk-placeholder")
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "gpt-4o-mini", "stream": true,
+                   "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+
+    // The configuration changes under the stream: a new backend, reloaded at once.
+    let url = up.openai_url();
+    let home_dir = home.dir.clone();
+    let port = p.port;
+    let out = tokio::task::spawn_blocking(move || {
+        let h = Home {
+            _tmp: tempfile::tempdir().unwrap(),
+            dir: home_dir,
+        };
+        h.dario(
+            port,
+            &[
+                "backend",
+                "add",
+                "late",
+                "--base-url",
+                &url,
+                "--model",
+                "late-*",
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        text(&out).contains("The running proxy picked up the change"),
+        "{}",
+        text(&out)
+    );
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    assert_eq!(body.matches("data: ").count(), n, "{body}");
+    // And the new configuration serves new requests.
+    wait_routed(&p.base, "late-1", "late").await;
+}
