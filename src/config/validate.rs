@@ -110,7 +110,18 @@ pub fn missing_version_hint(base_url: &str) -> Option<String> {
     if versioned {
         return None;
     }
-    let trimmed = base_url.trim_end_matches('/');
+    // A query string may carry a key (`?key=…`): never repeat it.
+    let (without_query, had_query) = match base_url.split_once('?') {
+        Some((before, _)) => (before, true),
+        None => (base_url, false),
+    };
+    let trimmed = without_query.trim_end_matches('/');
+    if had_query {
+        return Some(format!(
+            "base URL `{trimmed}?***` has no version segment: most OpenAI-compatible servers \
+             serve `/v1/chat/completions` — did you mean `{trimmed}/v1`?"
+        ));
+    }
     Some(format!(
         "base URL `{trimmed}` has no version segment: dario will call \
          `{trimmed}/chat/completions`, and most OpenAI-compatible servers serve \
@@ -226,6 +237,8 @@ mod tests {
         let h = missing_version_hint("http://127.0.0.1:8000").unwrap();
         assert!(h.contains("http://127.0.0.1:8000/v1"), "{h}");
         assert!(missing_version_hint("https://x.example/openai").is_some());
+        let h = missing_version_hint("https://x.example/openai?key=sk-canary-123").unwrap();
+        assert!(!h.contains("canary"), "{h}");
     }
 
     #[test]
