@@ -62,19 +62,24 @@ impl Home {
 
     /// `dario <args>` with this home, talking to a proxy on `port`.
     fn dario(&self, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.parent().unwrap())
-            .env("DARIO_HOME", &self.dir)
-            .env("DARIO_HOST", "127.0.0.1")
-            .env("DARIO_PORT", port.to_string());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
+        dario_at(&self.dir, port, args, env)
     }
+}
+
+/// `dario <args>` with `dir` as its home, talking to a proxy on `port`.
+fn dario_at(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.parent().unwrap())
+        .env("DARIO_HOME", dir)
+        .env("DARIO_HOST", "127.0.0.1")
+        .env("DARIO_PORT", port.to_string());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -617,11 +622,8 @@ async fn a_reload_does_not_cut_a_stream_in_flight() {
     let home_dir = home.dir.clone();
     let port = p.port;
     let out = tokio::task::spawn_blocking(move || {
-        let h = Home {
-            _tmp: tempfile::tempdir().unwrap(),
-            dir: home_dir,
-        };
-        h.dario(
+        dario_at(
+            &home_dir,
             port,
             &[
                 "backend",
