@@ -495,9 +495,14 @@ fn mcp_registrations_are_found_in_each_client() {
     }
     let fix = row(&report, "mcp: Claude Code")["fix"].as_str().unwrap();
     assert!(
-        fix.starts_with("claude mcp add dario -- /") && fix.ends_with(" mcp"),
+        fix.starts_with("claude mcp add --scope user dario -e DARIO_HOME=")
+            && fix.contains(" -- /")
+            && fix.ends_with(" mcp"),
         "{fix}"
     );
+    // One registration command (issue 17 #5): doctor's fix is what print-config prints.
+    let printed = sb.dario(&["mcp", "--print-config", "claude-code"]);
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), fix);
     assert!(row(&report, "mcp: Cursor")["fix"]
         .as_str()
         .unwrap()
@@ -718,6 +723,11 @@ fn routing_reports_default_shadowed_rules_and_dangling_backends() {
             .map(|r| r["detail"].as_str().unwrap().to_string())
             .collect();
         assert!(fails.iter().any(|d| d.contains("nowhere")), "{fails:?}");
+        // Where: config.toml and the line of `backend = "nowhere"`.
+        assert!(
+            fails.iter().any(|d| d.contains("config.toml:3:")),
+            "{fails:?}"
+        );
     } else {
         panic!("a route to a missing backend must fail: {report:#}");
     }

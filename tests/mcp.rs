@@ -644,6 +644,11 @@ async fn tools_list_is_exact_read_only_and_schematised() {
             .clone(),
     );
     assert!(analytics["properties"]["window_minutes"].is_object());
+    // The advertised limit is what the proxy keeps (and accepts on `/analytics?window=`).
+    assert_eq!(
+        analytics["properties"]["window_minutes"]["maximum"],
+        json!(dario::analytics::MAX_WINDOW_MINUTES)
+    );
     client.cancel().await.unwrap();
 }
 
@@ -753,7 +758,7 @@ async fn bad_arguments_are_tool_errors_with_a_way_out() {
         (
             "analytics_summary",
             json!({"window_minutes": 0}),
-            "between 1 and 10080",
+            "between 1 and 1440",
         ),
         (
             "analytics_summary",
@@ -915,10 +920,14 @@ fn cold_start_to_first_tools_list() {
 #[test]
 fn print_config_snippets() {
     let home = TestHome::new();
+    // A PATH without dario: the snippet names this build, and says how to install.
+    let empty_path = home.home().join("empty-path");
+    std::fs::create_dir_all(&empty_path).unwrap();
     for client in ["claude-desktop", "cursor", "claude-code"] {
         let mut cmd = Command::new(BIN);
         cmd.args(["mcp", "--print-config", client]);
         home.apply_env(&mut cmd, 4567);
+        cmd.env("PATH", &empty_path);
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{client}: {out:?}");
         let stdout = String::from_utf8(out.stdout).unwrap();
@@ -931,8 +940,15 @@ fn print_config_snippets() {
         );
         match client {
             "claude-code" => {
-                assert!(stdout.starts_with("claude mcp add"), "{stdout}");
-                assert!(stdout.trim_end().ends_with(" mcp"), "{stdout}");
+                // The server name comes before `-e` (Claude Code's `-e` takes several values).
+                assert!(
+                    stdout.starts_with("claude mcp add --scope user dario -e "),
+                    "{stdout}"
+                );
+                assert!(
+                    stdout.trim_end().ends_with(&format!(" -- {exe} mcp")),
+                    "{stdout}"
+                );
             }
             _ => {
                 let v: Value = serde_json::from_str(&stdout).unwrap();
@@ -941,6 +957,10 @@ fn print_config_snippets() {
             }
         }
         assert!(stderr.contains("DARIO_API_KEY"), "{stderr}");
+        assert!(
+            stderr.contains("cargo install --locked --path ."),
+            "{client}: a path into target/ needs the install hint: {stderr}"
+        );
         let place = match client {
             "claude-desktop" => "claude_desktop_config.json",
             "cursor" => "mcp.json",
@@ -948,6 +968,26 @@ fn print_config_snippets() {
         };
         assert!(stderr.contains(place), "{client}: {stderr}");
     }
+
+    // `dario` on PATH (as `cargo install` leaves it): that path, no install hint.
+    let bin_dir = home.home().join("cargo-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let installed = bin_dir.join("dario");
+    std::fs::copy(BIN, &installed).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["mcp", "--print-config", "claude-code"]);
+    home.apply_env(&mut cmd, 4567);
+    cmd.env("PATH", &bin_dir);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(&format!(" -- {} mcp", installed.display())),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("cargo install"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------

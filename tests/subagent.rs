@@ -308,7 +308,8 @@ fn other_agent_files_are_never_touched() {
 fn install_hints_at_mcp_registration_only_when_missing() {
     let sb = Sandbox::new();
     let out = sb.ok(&["subagent", "install"]);
-    assert!(out.contains("claude mcp add dario -- "), "{out}");
+    // The same command as `dario mcp --print-config claude-code` (issue 17 #5).
+    assert!(out.contains("claude mcp add --scope user dario"), "{out}");
     assert!(out.trim_end().ends_with(" mcp"), "{out}");
 
     let sb = Sandbox::new();

@@ -58,6 +58,10 @@ pub const QUANTILE_METHOD: &str = "nearest-rank over log-linear histograms (8 su
 /// The summary window of `/analytics` when none is asked for (60 min).
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
+/// The longest summary window, in minutes: the retention of [`AnalyticsOptions::default`]
+/// (24 h). `/analytics` and the MCP `analytics_summary` tool accept 1 to this.
+pub const MAX_WINDOW_MINUTES: u64 = 24 * 60;
+
 /// The model label of series beyond the cardinality cap.
 pub const OTHER_MODEL: &str = "other";
 
@@ -187,7 +191,7 @@ impl Default for AnalyticsOptions {
         AnalyticsOptions {
             ring_capacity: 10_000,
             bucket: Duration::from_secs(300),
-            retention: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(MAX_WINDOW_MINUTES * 60),
             queue_capacity: 65_536,
             max_series: 1_000,
         }

@@ -31,7 +31,7 @@ fn rec(secs: u64, backend: &str, dep: &str, model: &str, status: u16, latency_ms
         requested_model: "sonnet".to_string(),
         upstream_model: model.to_string(),
         status,
-        streamed: latency_ms % 2 == 0,
+        streamed: latency_ms.is_multiple_of(2),
         attempts: 1,
         latency: Duration::from_millis(latency_ms),
         ttfb: Some(Duration::from_millis(latency_ms / 10)),

@@ -282,10 +282,20 @@ fn add(home: &Home, args: AddArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|m| anyhow::anyhow!("--base-url: {m}"))?;
             if !args.models.is_empty() {
                 file.models = args.models.clone();
+            } else if !updating {
+                // A known provider serves its own model names (`deepseek-chat` → deepseek).
+                if let Some(k) = known.filter(|k| k.protocol == file.protocol) {
+                    file.models = k.models.iter().map(|m| m.to_string()).collect();
+                }
             }
             file
         }
     };
+    if file.protocol == Protocol::OpenAi {
+        if let Some(hint) = config::missing_version_hint(&file.base_url) {
+            eprintln!("warning: {hint}");
+        }
+    }
 
     let path = config::write_backend(home, &file)?;
     let view = file.to_config(BackendSource::BackendFile(path.clone()), &|k| {
@@ -317,7 +327,37 @@ fn add(home: &Home, args: AddArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    after_change(home);
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a backend file changed: what the change did to routing (the implicit default backend
+/// comes and goes with OpenAI-compatible backends; a route may now name a missing backend), and
+/// tell a running proxy to reload.
+fn after_change(home: &Home) {
+    match config::load(home) {
+        Ok(cfg) => {
+            for p in config::reference_problems(&cfg) {
+                eprintln!("warning: {p}");
+            }
+            let t = crate::routing::RouteTable::new(&cfg, None).template();
+            match &t.default_backend {
+                Some(d) => println!(
+                    "Default backend (models no rule claims): {d} — {}",
+                    t.default_reason
+                ),
+                None => println!(
+                    "No default backend ({}): a model no rule claims gets a 404 (set \
+                     `default_backend` in config.toml to choose one)",
+                    t.default_reason
+                        .strip_prefix("none: ")
+                        .unwrap_or(&t.default_reason)
+                ),
+            }
+        }
+        Err(e) => eprintln!("warning: the configuration does not load: {e}"),
+    }
+    super::reload::tell_running_proxy();
 }
 
 fn source_text(source: &BackendSource) -> String {
@@ -476,6 +516,7 @@ fn remove(home: &Home, name: &str) -> anyhow::Result<ExitCode> {
             } else if builtin {
                 println!("The built-in `{name}` backend is used again.");
             }
+            after_change(home);
             Ok(ExitCode::SUCCESS)
         }
         Err(config::ConfigError::BackendNotFound { .. }) => {

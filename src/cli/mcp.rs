@@ -52,15 +52,17 @@ fn init_logging() {
 }
 
 fn print_config(client: McpClient) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot find the path of this dario binary")?;
-    let exe = exe.canonicalize().unwrap_or(exe);
+    let launch = clients::installed_exe();
     let kind = match client {
         McpClient::ClaudeDesktop => ClientKind::ClaudeDesktop,
         McpClient::Cursor => ClientKind::Cursor,
         McpClient::ClaudeCode => ClientKind::ClaudeCode,
     };
-    let snippet = clients::snippet(kind, &exe, &clients::carried_env());
+    let snippet = clients::snippet(kind, &launch.exe, &clients::carried_env());
     println!("{}", snippet.text);
     eprintln!("{}", snippet.instructions);
+    if let Some(note) = &launch.note {
+        eprintln!("{note}");
+    }
     Ok(ExitCode::SUCCESS)
 }

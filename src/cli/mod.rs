@@ -9,6 +9,7 @@ mod codex;
 mod doctor;
 mod mcp;
 mod proxy;
+mod reload;
 mod route;
 mod session;
 mod subagent;
@@ -44,6 +45,9 @@ pub enum Command {
     Codex(codex::CodexArgs),
     /// Explain which backend, upstream model and fallbacks a model name gets.
     Route(route::RouteArgs),
+    /// Make the running proxy read its configuration again (it also picks up changed files by
+    /// itself); says why when it refuses the files on disk.
+    Reload(reload::ReloadArgs),
     /// Health report of this machine's dario setup; exit 1 if any check fails.
     Doctor(doctor::DoctorArgs),
     /// Run the read-only MCP server on stdio (for Claude Desktop, Cursor, Claude Code…).
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Backend(cmd)) => backend::run(cmd),
         Some(Command::Route(args)) => route::run(args),
+        Some(Command::Reload(args)) => reload::run(args),
         Some(Command::Claude(args)) => claude::run(args),
         Some(Command::Codex(args)) => codex::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),

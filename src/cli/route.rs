@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::config::{self, display_path, BackendSource, Home};
-use crate::routing::{RouteDecision, RouteTable};
+use crate::routing::{RouteDecision, RouteTable, RuleKind};
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -63,7 +63,7 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         .collect::<std::collections::BTreeMap<_, _>>());
         v["base_url"] = json!(base_url);
         v["backend_source"] = json!(source);
-        v["explanation"] = json!(rule_text(&decision, table.model_override()));
+        v["explanation"] = json!(rule_text(&decision, table.model_override(), &table));
         v["endpoints"] = json!(endpoints(backend)
             .into_iter()
             .collect::<std::collections::BTreeMap<_, _>>());
@@ -80,7 +80,7 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
             ),
         ),
         ("upstream", decision.upstream_model.clone()),
-        ("rule", rule_text(&decision, table.model_override())),
+        ("rule", rule_text(&decision, table.model_override(), &table)),
     ];
     if !decision.alias_chain.is_empty() {
         rows.push(("alias", decision.alias_chain.join(" → ")));
@@ -105,6 +105,19 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     for (endpoint, how) in endpoints(backend) {
         rows.push((endpoint, how));
     }
+    let t = table.template();
+    rows.push((
+        "default",
+        match &t.default_backend {
+            Some(b) => format!("{b} ({}): models no rule claims go there", t.default_reason),
+            None => format!(
+                "none ({})",
+                t.default_reason
+                    .strip_prefix("none: ")
+                    .unwrap_or(&t.default_reason)
+            ),
+        },
+    ));
     rows.push(("claude", claude_code));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
@@ -139,12 +152,34 @@ fn endpoints(backend: Option<&config::BackendConfig>) -> Vec<(&'static str, Stri
     ]
 }
 
-fn rule_text(d: &RouteDecision, forced: Option<&str>) -> String {
-    let main = format!("{} · {}", d.rule.step(), d.rule.describe());
+fn rule_text(d: &RouteDecision, forced: Option<&str>, table: &RouteTable) -> String {
+    let main = format!(
+        "{} · {}{}",
+        d.rule.step(),
+        d.rule.describe(),
+        why(&d.rule, d, table)
+    );
     match (&d.override_rule, forced) {
-        (Some(inner), Some(m)) => {
-            format!("{main} `{m}`, then {} · {}", inner.step(), inner.describe())
-        }
+        (Some(inner), Some(m)) => format!(
+            "{main} `{m}`, then {} · {}{}",
+            inner.step(),
+            inner.describe(),
+            why(inner, d, table)
+        ),
         _ => main,
+    }
+}
+
+/// Why an implicit choice was made: the default backend's reason, or a generic prefix word
+/// (`local:`, `compat:`) standing for the default OpenAI-compatible backend.
+fn why(rule: &RuleKind, d: &RouteDecision, table: &RouteTable) -> String {
+    match rule {
+        RuleKind::Default => format!(" `{}`: {}", d.backend, table.template().default_reason),
+        RuleKind::Prefix { prefix } if !prefix.eq_ignore_ascii_case(&d.backend) => format!(
+            " (no backend is named `{prefix}`: `{prefix}:` means the default OpenAI-compatible \
+             backend, `{}`)",
+            d.backend
+        ),
+        _ => String::new(),
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod home;
 mod load;
 mod providers;
+mod references;
 mod secret;
 mod toml_file;
 mod validate;
@@ -21,8 +22,11 @@ pub use error::{display_path, ConfigError};
 pub use home::{mode_of, Home};
 pub use load::{load, load_with_env};
 pub use providers::{known_provider, KnownProvider, KNOWN_PROVIDERS};
+pub use references::{add_hint, check_references, reference_problems};
 pub use secret::Secret;
-pub use validate::{is_valid_name, normalize_base_url, validate_env_var, validate_name};
+pub use validate::{
+    is_valid_name, missing_version_hint, normalize_base_url, validate_env_var, validate_name,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -16,6 +16,11 @@ pub struct KnownProvider {
     pub protocol: Protocol,
     /// The conventional environment variable for its key; `None` for local servers.
     pub key_env: Option<&'static str>,
+    /// Model globs written into a new backend of that name by `dario backend add` (when no
+    /// `--model` is given), so the provider's own model names reach it without a prefix.
+    /// Empty for servers that run whatever model you load (lmstudio, vllm) and for the two
+    /// built-in backends (their families route there already).
+    pub models: &'static [&'static str],
 }
 
 /// Every known provider, the two built-in backends first.
@@ -25,66 +30,100 @@ pub const KNOWN_PROVIDERS: &[KnownProvider] = &[
         base_url: "https://api.anthropic.com",
         protocol: Protocol::Anthropic,
         key_env: Some("ANTHROPIC_API_KEY"),
+        models: &[],
     },
     KnownProvider {
         name: "openai",
         base_url: "https://api.openai.com/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("OPENAI_API_KEY"),
+        models: &[],
     },
     KnownProvider {
         name: "groq",
         base_url: "https://api.groq.com/openai/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("GROQ_API_KEY"),
+        models: &[
+            "llama-3*",
+            "llama3-*",
+            "meta-llama/*",
+            "gemma2-*",
+            "qwen/*",
+            "moonshotai/*",
+            "openai/gpt-oss-*",
+            "deepseek-r1-distill-*",
+        ],
     },
     KnownProvider {
         name: "openrouter",
         base_url: "https://openrouter.ai/api/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("OPENROUTER_API_KEY"),
+        models: &["*/*"],
     },
     KnownProvider {
         name: "ollama",
         base_url: "http://127.0.0.1:11434/v1",
         protocol: Protocol::OpenAi,
         key_env: None,
+        models: &["*:*"],
     },
     KnownProvider {
         name: "lmstudio",
         base_url: "http://127.0.0.1:1234/v1",
         protocol: Protocol::OpenAi,
         key_env: None,
+        models: &[],
     },
     KnownProvider {
         name: "vllm",
         base_url: "http://127.0.0.1:8000/v1",
         protocol: Protocol::OpenAi,
         key_env: None,
+        models: &[],
     },
     KnownProvider {
         name: "together",
         base_url: "https://api.together.xyz/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("TOGETHER_API_KEY"),
+        models: &[
+            "meta-llama/*",
+            "Qwen/*",
+            "deepseek-ai/*",
+            "mistralai/*",
+            "moonshotai/*",
+        ],
     },
     KnownProvider {
         name: "deepseek",
         base_url: "https://api.deepseek.com/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("DEEPSEEK_API_KEY"),
+        models: &["deepseek-*"],
     },
     KnownProvider {
         name: "mistral",
         base_url: "https://api.mistral.ai/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("MISTRAL_API_KEY"),
+        models: &[
+            "mistral-*",
+            "codestral-*",
+            "magistral-*",
+            "devstral-*",
+            "ministral-*",
+            "pixtral-*",
+            "open-mistral-*",
+        ],
     },
     KnownProvider {
         name: "fireworks",
         base_url: "https://api.fireworks.ai/inference/v1",
         protocol: Protocol::OpenAi,
         key_env: Some("FIREWORKS_API_KEY"),
+        models: &["accounts/fireworks/*"],
     },
 ];
 
@@ -117,6 +156,30 @@ mod tests {
             "https://api.fireworks.ai/inference/v1"
         );
         assert!(known_provider("nope").is_none());
+        // Issue 17 #8: a provider's own model names reach its backend.
+        let deepseek = known_provider("deepseek").unwrap();
+        assert!(deepseek
+            .models
+            .iter()
+            .any(|p| crate::routing::glob::matches(p, "deepseek-chat")));
+        let groq = known_provider("groq").unwrap();
+        assert!(groq
+            .models
+            .iter()
+            .any(|p| crate::routing::glob::matches(p, "llama-3.3-70b-versatile")));
+        let ollama = known_provider("ollama").unwrap();
+        assert!(ollama
+            .models
+            .iter()
+            .any(|p| crate::routing::glob::matches(p, "qwen2.5-coder:7b")));
+        for p in KNOWN_PROVIDERS {
+            for m in p.models {
+                // None claims a built-in family (those stay with anthropic/openai).
+                for family in ["claude-sonnet-5-5", "gpt-4o", "o3-mini"] {
+                    assert!(!crate::routing::glob::matches(m, family), "{}: {m}", p.name);
+                }
+            }
+        }
         for p in KNOWN_PROVIDERS {
             // Every default is already in normal form.
             assert_eq!(

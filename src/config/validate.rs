@@ -96,6 +96,40 @@ pub fn normalize_base_url(protocol: Protocol, url: &str) -> Result<String, Strin
     Ok(out)
 }
 
+/// For an OpenAI-protocol base URL whose path has no version segment (`/v1`, `/v1beta`,
+/// `/api/v1`…): a warning saying what dario will call and the likely fix. Most OpenAI-compatible
+/// servers answer `/v1/chat/completions`, and without `/v1` they give a bare 404.
+pub fn missing_version_hint(base_url: &str) -> Option<String> {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let versioned = path.split('/').any(|seg| {
+        let b = seg.as_bytes();
+        b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1].is_ascii_digit()
+    });
+    if versioned {
+        return None;
+    }
+    // A query string may carry a key (`?key=…`): never repeat it.
+    let (without_query, had_query) = match base_url.split_once('?') {
+        Some((before, _)) => (before, true),
+        None => (base_url, false),
+    };
+    let trimmed = without_query.trim_end_matches('/');
+    if had_query {
+        return Some(format!(
+            "base URL `{trimmed}?***` has no version segment: most OpenAI-compatible servers \
+             serve `/v1/chat/completions` — did you mean `{trimmed}/v1`?"
+        ));
+    }
+    Some(format!(
+        "base URL `{trimmed}` has no version segment: dario will call \
+         `{trimmed}/chat/completions`, and most OpenAI-compatible servers serve \
+         `/v1/chat/completions` — did you mean `{trimmed}/v1`? (fix: dario backend add <name> \
+         --base-url {trimmed}/v1)"
+    ))
+}
+
 /// An extra header: a token name (and not one dario manages itself), a value without CR/LF.
 pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
     let token = !name.is_empty()
@@ -188,6 +222,23 @@ mod tests {
         assert!(n(Protocol::OpenAi, "https://user:pw@host/v1").is_err());
         assert!(n(Protocol::OpenAi, "https://ho st/v1").is_err());
         assert!(n(Protocol::OpenAi, "api.openai.com").is_err());
+    }
+
+    #[test]
+    fn a_base_url_without_a_version_is_flagged() {
+        for ok in [
+            "https://api.groq.com/openai/v1",
+            "http://127.0.0.1:11434/v1",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            "https://api.fireworks.ai/inference/v1",
+        ] {
+            assert_eq!(missing_version_hint(ok), None, "{ok}");
+        }
+        let h = missing_version_hint("http://127.0.0.1:8000").unwrap();
+        assert!(h.contains("http://127.0.0.1:8000/v1"), "{h}");
+        assert!(missing_version_hint("https://x.example/openai").is_some());
+        let h = missing_version_hint("https://x.example/openai?key=sk-canary-123").unwrap();
+        assert!(!h.contains("canary"), "{h}");
     }
 
     #[test]

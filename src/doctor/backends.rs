@@ -55,12 +55,9 @@ fn config_fail(err: &config::ConfigError) -> Check {
     Check::new(Status::Fail, "config", err.to_string()).with_fix(fix)
 }
 
-fn files_summary(cfg: &Config) -> String {
-    if cfg.files.is_empty() {
-        return "no config files (built-in backends only)".to_string();
-    }
-    let names: Vec<String> = cfg
-        .files
+/// The files the configuration was read from, relative to its home (`backends/groq.json`).
+pub fn file_names(cfg: &Config) -> Vec<String> {
+    cfg.files
         .iter()
         .map(|f| {
             f.path
@@ -69,7 +66,14 @@ fn files_summary(cfg: &Config) -> String {
                 .display()
                 .to_string()
         })
-        .collect();
+        .collect()
+}
+
+fn files_summary(cfg: &Config) -> String {
+    if cfg.files.is_empty() {
+        return "no config files (built-in backends only)".to_string();
+    }
+    let names = file_names(cfg);
     format!(
         "{} {} parse{}: {}",
         names.len(),
@@ -261,7 +265,7 @@ fn credential_problem(
 }
 
 /// A URL as shown in a row: userinfo and query values replaced by `***` (either can carry a key).
-pub(super) fn display_url(url: &str) -> String {
+pub fn display_url(url: &str) -> String {
     let (before_query, query) = match url.split_once('?') {
         Some((b, _)) => (b, Some("***")),
         None => (url, None),
@@ -481,7 +485,19 @@ pub(super) fn routing_rows(cfg: &Config) -> Vec<Check> {
             )),
         ),
     }
-    for problem in &t.problems {
+    // A route, fallback or default naming a missing backend: with config.toml's line and the
+    // command that adds it (the same text `dario proxy` refuses to start with).
+    for problem in config::reference_problems(cfg) {
+        let fix = match &problem {
+            config::ConfigError::Toml { path, line, .. } => format!(
+                "edit {path} at line {line}, or add the missing backend (the command is above)"
+            ),
+            _ => format!("edit {toml}, or add the missing backend (the command is above)"),
+        };
+        rows.push(Check::new(Status::Fail, "routing", problem.to_string()).with_fix(fix));
+    }
+    let covered = |p: &str| p.starts_with("[[routes]]") || p.starts_with("default_backend");
+    for problem in t.problems.iter().filter(|p| !covered(p)) {
         rows.push(
             Check::new(Status::Fail, "routing", problem.clone()).with_fix(format!(
                 "edit {toml}, or add the missing backend: dario backend add <name> …"

@@ -201,11 +201,15 @@ fn is_dario(name: &str, server: &Value) -> bool {
     stem.eq_ignore_ascii_case("dario") && runs_mcp
 }
 
-/// The command that registers dario with `client`, using this binary's absolute path.
+/// The command that registers dario with `client`, using the installed binary's path (the one
+/// builder `dario mcp --print-config` uses too).
 pub fn register_command(client: McpClient) -> String {
-    let exe = current_exe_display();
+    let launch = crate::mcp::clients::installed_exe();
     match client {
-        McpClient::ClaudeCode => format!("claude mcp add dario -- {exe} mcp"),
+        McpClient::ClaudeCode => crate::mcp::clients::claude_code_command(
+            &launch.exe,
+            &crate::mcp::clients::carried_env(),
+        ),
         other => format!(
             "dario mcp --print-config {}   (add the printed entry to {})",
             other.print_config_name(),
@@ -215,20 +219,6 @@ pub fn register_command(client: McpClient) -> String {
                 .map(|(p, _)| p.display().to_string())
                 .unwrap_or_else(|| "the client's MCP config".to_string())
         ),
-    }
-}
-
-/// This binary's absolute path, quoted for a shell when it contains spaces.
-pub fn current_exe_display() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.canonicalize().ok().or(Some(p)))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "dario".to_string());
-    if exe.contains(char::is_whitespace) {
-        format!("'{exe}'")
-    } else {
-        exe
     }
 }
 

@@ -5,10 +5,10 @@
 //! row. Must not: print directly, change any file, or send anything but a `GET /health` to the
 //! local proxy and (with `--online` only) one model-list request per backend deployment.
 
-mod backends;
+pub mod backends;
 pub mod clients;
 mod files;
-mod proxy;
+pub mod proxy;
 
 use std::time::Duration;
 
@@ -155,19 +155,7 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
             )],
             config: None,
         });
-    let mut secrets: Vec<String> = local
-        .config
-        .as_ref()
-        .map(|cfg| {
-            cfg.secret_values()
-                .into_iter()
-                .map(|s| s.expose().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Ok(key) = std::env::var("DARIO_API_KEY") {
-        secrets.push(key);
-    }
+    let secrets = secrets_of(local.config.as_ref());
     let mut rows = local.rows;
     if opts.online {
         match &local.config {
@@ -179,12 +167,39 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
             )),
         }
     }
-    rows.extend(proxy::checks().await);
+    rows.extend(proxy::checks(local.config.as_ref().map(|c| c.digest())).await);
     rows.extend(
         tokio::task::spawn_blocking(integration_checks)
             .await
             .unwrap_or_default(),
     );
+    scrub(&mut rows, &secrets);
+    rows
+}
+
+/// Every value the rows must not show: the configuration's secrets and `DARIO_API_KEY`.
+fn secrets_of(config: Option<&crate::config::Config>) -> Vec<String> {
+    let mut secrets: Vec<String> = config
+        .map(|cfg| {
+            cfg.secret_values()
+                .into_iter()
+                .map(|s| s.expose().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(key) = std::env::var("DARIO_API_KEY") {
+        secrets.push(key);
+    }
+    secrets
+}
+
+/// The checks that need neither the network nor the proxy's port: version, home, permissions,
+/// config files, backends (credential sources) and routing, scrubbed of every configured secret.
+/// Blocking (file reads): `dario proxy` shows their FAIL and WARN rows at start-up.
+pub fn offline_checks() -> Vec<Check> {
+    let local = local_checks();
+    let secrets = secrets_of(local.config.as_ref());
+    let mut rows = local.rows;
     scrub(&mut rows, &secrets);
     rows
 }

@@ -75,6 +75,8 @@ pub enum ProxyState {
     Dario {
         version: String,
         uptime_secs: Option<u64>,
+        /// The digest of the configuration it runs (`config_digest` of `/health`).
+        config_digest: Option<String>,
     },
     /// Something accepts connections but is not dario (`what` says what we saw).
     Other { what: String },
@@ -114,6 +116,10 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
                         .unwrap_or("unknown")
                         .to_string(),
                     uptime_secs: json.get("uptime_secs").and_then(|u| u.as_u64()),
+                    config_digest: json
+                        .get("config_digest")
+                        .and_then(|d| d.as_str())
+                        .map(str::to_string),
                 }
             }
             _ => ProxyState::Other {
@@ -127,7 +133,7 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
     ProxyState::Free
 }
 
-pub(crate) fn short_reqwest_error(err: reqwest::Error) -> String {
+pub fn short_reqwest_error(err: reqwest::Error) -> String {
     if err.is_timeout() {
         "timed out".to_string()
     } else if err.is_connect() {
@@ -138,8 +144,9 @@ pub(crate) fn short_reqwest_error(err: reqwest::Error) -> String {
     }
 }
 
-/// The `port` and `proxy` rows.
-pub async fn checks() -> Vec<Check> {
+/// The `port` and `proxy` rows; with the digest of the configuration on disk, also whether the
+/// running proxy runs that configuration.
+pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
     let addr = match ProxyAddress::from_env() {
         Ok(addr) => addr,
         Err(problem) => return vec![Check::new(Status::Fail, "proxy", problem)],
@@ -154,19 +161,40 @@ pub async fn checks() -> Vec<Check> {
         ProxyState::Dario {
             version,
             uptime_secs,
-        } if version == crate::VERSION => vec![
-            Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
-            Check::new(
-                Status::Ok,
-                "proxy",
-                format!(
-                    "dario {version} is running on {shown} (same version as this binary{})",
-                    uptime_secs
-                        .map(|s| format!(", up {}", human_duration(s)))
-                        .unwrap_or_default()
+            config_digest,
+        } if version == crate::VERSION => {
+            let mut rows = vec![
+                Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
+                Check::new(
+                    Status::Ok,
+                    "proxy",
+                    format!(
+                        "dario {version} is running on {shown} (same version as this binary{})",
+                        uptime_secs
+                            .map(|s| format!(", up {}", human_duration(s)))
+                            .unwrap_or_default()
+                    ),
                 ),
-            ),
-        ],
+            ];
+            if let (Some(running), Some(disk)) = (config_digest, disk_digest) {
+                if running != disk {
+                    rows.push(
+                        Check::new(
+                            Status::Warn,
+                            "proxy config",
+                            format!(
+                                "the running proxy's configuration differs from the files on disk \
+                                 (running {}, disk {}): a change was refused or not picked up yet",
+                                &running[..running.len().min(12)],
+                                &disk[..disk.len().min(12)]
+                            ),
+                        )
+                        .with_fix("dario reload   (applies the files on disk, or says why it cannot)"),
+                    );
+                }
+            }
+            rows
+        }
         ProxyState::Dario { version, .. } => vec![
             Check::new(Status::Ok, "port", format!("{shown} is held by dario")),
             Check::new(

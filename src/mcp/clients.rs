@@ -68,6 +68,79 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The program an MCP client should launch, and a note when that path is not a stable one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub exe: PathBuf,
+    /// Set when `exe` lives in a build directory (`target/`): the path changes with every build
+    /// and `cargo clean` removes it, so the note says how to install dario.
+    pub note: Option<String>,
+}
+
+/// The installed dario: `dario` as found on `PATH` (what `cargo install` or a release archive
+/// put there), else this very binary — with a note when it runs from a build directory.
+pub fn installed_exe() -> Launch {
+    installed_exe_from(
+        std::env::var_os("PATH").as_deref(),
+        std::env::current_exe().ok(),
+    )
+}
+
+fn installed_exe_from(path: Option<&std::ffi::OsStr>, current: Option<PathBuf>) -> Launch {
+    let name = if cfg!(windows) { "dario.exe" } else { "dario" };
+    if let Some(path) = path {
+        for dir in std::env::split_paths(path) {
+            let candidate = dir.join(name);
+            if dir.is_absolute() && is_executable(&candidate) {
+                return Launch {
+                    exe: candidate,
+                    note: None,
+                };
+            }
+        }
+    }
+    let exe = current
+        .map(|p| p.canonicalize().unwrap_or(p))
+        .unwrap_or_else(|| PathBuf::from(name));
+    let in_build_dir = exe.components().any(|c| c.as_os_str() == "target");
+    let note = in_build_dir.then(|| {
+        format!(
+            "note: `dario` is not on your PATH, so this names the binary you ran, {}, which lives \
+             in a build directory (rebuilt or removed by cargo). Install dario first — \
+             `cargo install --locked --path .` in the repository — and run this command again \
+             to get a path that stays valid.",
+            exe.display()
+        )
+    });
+    Launch { exe, note }
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+/// The one Claude Code registration command (print-config, doctor and the sub-agent all use
+/// it): `claude mcp add --scope user dario -e K=V -- /path/to/dario mcp`. The server name comes
+/// before `-e`, whose values are variadic in Claude Code's CLI and would swallow it.
+pub fn claude_code_command(exe: &Path, env: &[(String, String)]) -> String {
+    let mut cmd = String::from("claude mcp add --scope user dario");
+    for (k, v) in env {
+        cmd.push_str(&format!(" -e {}", shell_quote(&format!("{k}={v}"))));
+    }
+    cmd.push_str(&format!(
+        " -- {} mcp",
+        shell_quote(&exe.display().to_string())
+    ));
+    cmd
+}
+
 /// Claude Desktop's config file on this platform.
 pub fn claude_desktop_config_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("Claude").join("claude_desktop_config.json"))
@@ -109,14 +182,7 @@ pub fn snippet(client: ClientKind, exe: &Path, env: &[(String, String)]) -> Snip
             }
         }
         ClientKind::ClaudeCode => {
-            let mut cmd = String::from("claude mcp add --scope user");
-            for (k, v) in env {
-                cmd.push_str(&format!(" -e {}", shell_quote(&format!("{k}={v}"))));
-            }
-            cmd.push_str(&format!(
-                " dario -- {} mcp",
-                shell_quote(&exe.display().to_string())
-            ));
+            let cmd = claude_code_command(exe, env);
             let project = serde_json::to_string_pretty(&json!({
                 "mcpServers": { "dario": server_entry(exe, env, true) }
             }))
@@ -161,5 +227,58 @@ mod tests {
             "claude mcp add --scope user dario -- '/opt/dario bin/dario' mcp"
         );
         assert!(s.instructions.contains(".mcp.json"));
+    }
+
+    #[test]
+    fn claude_code_gets_the_server_name_before_its_env_options() {
+        // Issue 17 #5: `-e` takes several values in Claude Code's CLI; a name after it is
+        // swallowed as one more variable.
+        let cmd = claude_code_command(
+            Path::new("/usr/local/bin/dario"),
+            &[
+                ("DARIO_HOME".into(), "/h/.dario".into()),
+                ("DARIO_PORT".into(), "4000".into()),
+            ],
+        );
+        assert_eq!(
+            cmd,
+            "claude mcp add --scope user dario -e DARIO_HOME=/h/.dario -e DARIO_PORT=4000 -- /usr/local/bin/dario mcp"
+        );
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let name = words.iter().position(|w| *w == "dario").unwrap();
+        let first_e = words.iter().position(|w| *w == "-e").unwrap();
+        assert!(name < first_e);
+    }
+
+    #[test]
+    fn the_installed_binary_on_path_wins_over_a_build_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let built = tmp.path().join("repo/target/debug/dario");
+        std::fs::create_dir_all(built.parent().unwrap()).unwrap();
+        std::fs::write(&built, "").unwrap();
+        // Not on PATH: the build is named, with how to install.
+        let l = installed_exe_from(Some(bin.as_os_str()), Some(built.clone()));
+        assert!(l.exe.ends_with("target/debug/dario"), "{:?}", l.exe);
+        assert!(
+            l.note
+                .as_deref()
+                .unwrap()
+                .contains("cargo install --locked --path ."),
+            "{:?}",
+            l.note
+        );
+        // On PATH (executable): that path, no note.
+        let installed = bin.join("dario");
+        std::fs::write(&installed, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let l = installed_exe_from(Some(bin.as_os_str()), Some(built));
+        assert_eq!(l.exe, installed);
+        assert_eq!(l.note, None);
     }
 }

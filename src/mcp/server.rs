@@ -107,7 +107,7 @@ fn parse_args<T: DeserializeOwned>(
 }
 
 const NO_ARGS: &str = "This tool takes no arguments: call it with {}.";
-const ANALYTICS_ARGS: &str = "Arguments: window_minutes (optional integer, 1-10080, default 60), e.g. {\"window_minutes\": 15}.";
+const ANALYTICS_ARGS: &str = "Arguments: window_minutes (optional integer, 1-1440, default 60), e.g. {\"window_minutes\": 15}.";
 const ROUTE_ARGS: &str = "Arguments: model (required string), e.g. {\"model\": \"sonnet\"}.";
 
 async fn load_config() -> Result<Config, String> {

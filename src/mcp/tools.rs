@@ -25,14 +25,14 @@ pub struct NoArgs {}
 
 /// Default and bounds of `analytics_summary.window_minutes`.
 pub const DEFAULT_WINDOW_MINUTES: u32 = 60;
-pub const MAX_WINDOW_MINUTES: u32 = 7 * 24 * 60;
+pub const MAX_WINDOW_MINUTES: u32 = crate::analytics::MAX_WINDOW_MINUTES as u32;
 
 /// Input of `analytics_summary`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsArgs {
-    /// Summary window in minutes, 1 to 10080 (one week). Default 60.
-    #[schemars(range(min = 1, max = 10080))]
+    /// Summary window in minutes, 1 to 1440 (24 h, what the proxy keeps). Default 60.
+    #[schemars(range(min = 1, max = 1440))]
     pub window_minutes: Option<u32>,
 }
 
@@ -617,7 +617,7 @@ pub fn window_minutes(args: &AnalyticsArgs) -> Result<u32, String> {
         None => Ok(DEFAULT_WINDOW_MINUTES),
         Some(n) if (1..=MAX_WINDOW_MINUTES).contains(&n) => Ok(n),
         Some(n) => Err(format!(
-            "window_minutes must be between 1 and {MAX_WINDOW_MINUTES} (one week); got {n}. Omit it for the default of {DEFAULT_WINDOW_MINUTES}."
+            "window_minutes must be between 1 and {MAX_WINDOW_MINUTES} (24 h, what the proxy keeps); got {n}. Omit it for the default of {DEFAULT_WINDOW_MINUTES}."
         )),
     }
 }
@@ -1651,7 +1651,7 @@ mod tests {
             window_minutes: Some(0),
         })
         .unwrap_err();
-        assert!(e.contains("between 1 and 10080"), "{e}");
+        assert!(e.contains("between 1 and 1440"), "{e}");
         let out = analytics_summary(
             60,
             not_running(),

@@ -32,6 +32,7 @@ pub const ENDPOINTS: &[&str] = &[
     "GET /pool",
     "GET /analytics",
     "GET /metrics",
+    "POST /admin/reload",
 ];
 
 /// `GET /` (and `HEAD /`, Claude Code's start-up probe): what this server is. No secrets, no
@@ -51,7 +52,51 @@ pub fn health(state: &ProxyState) -> Response<Body> {
         "version": crate::VERSION,
         "uptime_secs": state.started.elapsed().as_secs(),
         "requests_total": state.requests_total.load(Ordering::Relaxed),
+        // Not a secret (a hash of the redacted configuration): lets `dario doctor` see whether
+        // the running configuration is the one on disk without an API key.
+        "config_digest": state.snapshot.load().digest,
     }))
+}
+
+/// `POST /admin/reload`: read the configuration from disk again and swap it in (in-flight
+/// requests finish on the old one). A configuration that does not load, or names a backend that
+/// does not exist, is refused with 400 and the running one stays.
+pub async fn reload(
+    state: &std::sync::Arc<ProxyState>,
+) -> Result<Response<Body>, super::error::ProxyError> {
+    use super::error::{ErrorKind, ProxyError};
+    let Some(home) = state.home.get().cloned() else {
+        return Err(ProxyError::new(
+            ErrorKind::NotImplemented,
+            "this proxy was not started from a configuration directory: there is nothing to reload",
+        ));
+    };
+    let st = state.clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || super::reload::reload_from_disk(&st, &home)).await;
+    match outcome {
+        Ok(Ok(o)) => {
+            if o.changed {
+                tracing::warn!(
+                    "configuration reloaded (POST /admin/reload): backends {}",
+                    o.backends.join(", ")
+                );
+            }
+            Ok(json_response(json!({
+                "reloaded": true,
+                "changed": o.changed,
+                "config_digest": o.config_digest,
+                "backends": o.backends,
+            })))
+        }
+        Ok(Err(e)) => Err(ProxyError::invalid(format!(
+            "configuration refused, the running one stays: {e}"
+        ))),
+        Err(e) => Err(ProxyError::new(
+            ErrorKind::Api,
+            format!("reload failed: {e}"),
+        )),
+    }
 }
 
 fn backends_json(state: &ProxyState) -> serde_json::Value {
@@ -115,22 +160,87 @@ pub fn pool(state: &ProxyState) -> Response<Body> {
     )
 }
 
-/// `GET /analytics?window=N`: summary over the last N minutes (default 60) and all time.
-pub fn analytics(state: &ProxyState, query: Option<&str>) -> Response<Body> {
-    let minutes = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "window" || *k == "window_minutes")
-        .and_then(|(_, v)| v.parse::<u64>().ok())
-        .filter(|m| *m > 0)
-        .map(|m| m.min(24 * 60))
-        .unwrap_or(60);
+/// `GET /analytics?window=N`: summary over the last N minutes (default 60, at most
+/// [`crate::analytics::MAX_WINDOW_MINUTES`], what dario keeps) and all time. A window that is not
+/// a whole number of minutes in that range is a 400 that says what is accepted.
+pub fn analytics(
+    state: &ProxyState,
+    query: Option<&str>,
+) -> Result<Response<Body>, super::error::ProxyError> {
+    let minutes = window_minutes(query)
+        .map_err(|m| super::error::ProxyError::invalid(m).with_param("window"))?;
     let summary = state.analytics.summary(
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    json_response(serde_json::to_value(summary).unwrap_or_default())
+    let value = serde_json::to_value(summary).unwrap_or_default();
+    if !has_flag(query, "pretty") {
+        return Ok(json_response(value));
+    }
+    // `?pretty`: indented, numbers rounded for reading (3 decimals; whole numbers stay whole).
+    let mut resp = Response::new(full(
+        serde_json::to_vec_pretty(&round_floats(value, 3)).unwrap_or_default(),
+    ));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// `true` when the query string has `name` (`?pretty`, `?pretty=1`, `?pretty=true`).
+fn has_flag(query: Option<&str>, name: &str) -> bool {
+    query.into_iter().flat_map(|q| q.split('&')).any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        k == name && !matches!(v, "0" | "false")
+    })
+}
+
+/// Every non-integer number rounded to `decimals` places.
+fn round_floats(v: serde_json::Value, decimals: i32) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            let scale = 10f64.powi(decimals);
+            serde_json::Number::from_f64((f * scale).round() / scale)
+                .map(Value::Number)
+                .unwrap_or(Value::Number(n))
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| round_floats(x, decimals)).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (k, round_floats(x, decimals)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The `window` (or `window_minutes`) query parameter, validated.
+pub fn window_minutes(query: Option<&str>) -> Result<u64, String> {
+    use crate::analytics::MAX_WINDOW_MINUTES;
+    let given = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "window" || *k == "window_minutes")
+        .map(|(_, v)| v);
+    let Some(text) = given else {
+        return Ok(crate::analytics::DEFAULT_WINDOW.as_secs() / 60);
+    };
+    match text.parse::<u64>() {
+        Ok(m) if (1..=MAX_WINDOW_MINUTES).contains(&m) => Ok(m),
+        Ok(m) => Err(format!(
+            "window={m} is out of range: dario keeps {MAX_WINDOW_MINUTES} minutes (24 h) of \
+             usage; ask for 1 to {MAX_WINDOW_MINUTES} minutes"
+        )),
+        Err(_) => Err(format!(
+            "window=`{}` is not a number of minutes: use e.g. `/analytics?window=60` (1 to \
+             {MAX_WINDOW_MINUTES})",
+            text.chars().take(32).collect::<String>()
+        )),
+    }
 }
 
 pub fn metrics(state: &ProxyState) -> Response<Body> {

@@ -69,6 +69,7 @@ impl Meter {
         attempts: u32,
         overhead: Duration,
         end: &EndInfo,
+        reason: Option<&str>,
     ) {
         let latency = self.received.elapsed();
         state.analytics.record(Record {
@@ -111,6 +112,30 @@ impl Meter {
                 how
             );
         }
+        // At the default level, one line per failed request (a client that went away is not a
+        // failure of dario's or the upstream's).
+        let failed = (status >= 400 && status != 499) || end.error.is_some();
+        if failed {
+            let why = match (&end.error, reason) {
+                (Some(e), _) => format!(": stream error: {e}"),
+                (None, Some(r)) if !r.is_empty() => format!(": {r}"),
+                _ => String::new(),
+            };
+            let to = if backend.is_empty() {
+                String::new()
+            } else if deployment.is_empty() {
+                format!(" -> {backend}")
+            } else {
+                format!(" -> {backend}/{deployment}")
+            };
+            tracing::warn!(
+                "{} {} `{}`{to} failed with {status} after {}ms{why}",
+                self.request_id,
+                self.inbound,
+                self.requested_model,
+                latency.as_millis(),
+            );
+        }
     }
 }
 
@@ -126,6 +151,9 @@ struct Tracker {
     attempts: u32,
     upstream_wait: Duration,
     recorded: bool,
+    /// Why the request failed, for the failure log line (dario's message or the upstream's,
+    /// scrubbed).
+    reason: Option<String>,
 }
 
 impl Tracker {
@@ -148,6 +176,7 @@ impl Tracker {
                 self.attempts,
                 self.overhead(),
                 end,
+                self.reason.as_deref(),
             );
         }
     }
@@ -191,6 +220,7 @@ pub fn record_refusal(
         0,
         received.elapsed(),
         &EndInfo::default(),
+        None,
     );
 }
 
@@ -231,6 +261,7 @@ pub async fn handle(
         attempts: 0,
         upstream_wait: Duration::ZERO,
         recorded: false,
+        reason: None,
     };
     let result = match &peek {
         Ok(peek) => {
@@ -252,6 +283,7 @@ pub async fn handle(
         Ok(resp) => Ok(resp),
         Err(e) => {
             // dario's own refusals are counted too.
+            tracker.reason = Some(e.message.clone());
             tracker.record("", e.status().as_u16(), &EndInfo::default());
             let mut resp = super::handler::error_response(&e, inbound);
             if let Ok(v) = HeaderValue::from_str(&tracker.backend) {
@@ -436,6 +468,28 @@ async fn send_with_failover(
                 }
                 Err(_) => continue 'candidates,
             };
+            // A key expected from an unset environment variable: say so, before any upstream call
+            // (the upstream would only answer 401 without saying which credential was missing).
+            if let crate::config::Credential::KeyEnv { var, value: None } =
+                &lease.target().credential
+            {
+                let deployment = if snapshot.pools.needs_sticky_key(name) {
+                    format!(" (deployment `{}`)", lease.alias())
+                } else {
+                    String::new()
+                };
+                first_error.get_or_insert(ProxyError::new(
+                    ErrorKind::Authentication,
+                    format!(
+                        "backend `{name}`{deployment} takes its key from the environment variable \
+                         {var}, which is not set where dario runs: nothing was sent upstream. \
+                         Export {var} in the shell that starts `dario proxy` and restart it, or \
+                         store the key: `dario backend add {name} --key …`"
+                    ),
+                ));
+                tried.push(lease.alias().to_string());
+                continue;
+            }
             if tracker.attempts > 0 {
                 state.analytics.observe_failover(lease.backend());
             }
@@ -567,21 +621,61 @@ async fn send_with_failover(
                         continue;
                     }
                 }
-                tracker.record(lease.alias(), status.as_u16(), &EndInfo::default());
-                egress::upstream_error(
-                    status,
-                    &headers,
-                    &err_body,
-                    name,
-                    backend.protocol,
-                    inbound,
-                    snapshot,
-                )
+                tracker.reason = Some(upstream_reason(&err_body, snapshot));
+                // A refused credential: say which one was used (its source, never the value).
+                let refused_credential = matches!(status.as_u16(), 401 | 403);
+                if refused_credential {
+                    tracker.reason = Some(format!(
+                        "{} (credential sent: {})",
+                        tracker.reason.as_deref().unwrap_or(""),
+                        target.credential.source_label()
+                    ));
+                }
+                // A 404 from an OpenAI-style base URL without `/v1`: most likely the URL, not
+                // the model. Say so, with the upstream's own words.
+                let wrong_url = (status == StatusCode::NOT_FOUND
+                    && backend.protocol == Protocol::OpenAi)
+                    .then(|| crate::config::missing_version_hint(&target.base_url))
+                    .flatten();
+                if let Some(hint) = wrong_url {
+                    let e = ProxyError::new(
+                        ErrorKind::UnknownEndpoint,
+                        format!(
+                            "backend `{name}` answered 404 ({}). The likely cause: its {hint}",
+                            tracker.reason.as_deref().unwrap_or("")
+                        ),
+                    );
+                    tracker.reason = Some(e.message.clone());
+                    tracker.record(lease.alias(), status.as_u16(), &EndInfo::default());
+                    let mut r = super::handler::error_response(&e, inbound);
+                    if let Ok(v) = HeaderValue::from_str(name) {
+                        r.headers_mut().insert("x-dario-backend", v);
+                    }
+                    r
+                } else {
+                    tracker.record(lease.alias(), status.as_u16(), &EndInfo::default());
+                    egress::upstream_error(
+                        status,
+                        &headers,
+                        &err_body,
+                        name,
+                        backend.protocol,
+                        inbound,
+                        snapshot,
+                    )
+                }
             };
             resp.headers_mut().insert(
                 "x-dario-overhead-us",
                 HeaderValue::from(overhead.as_micros() as u64),
             );
+            if matches!(status.as_u16(), 401 | 403) {
+                // Which credential the upstream refused: its source (`env GROQ_API_KEY (set)`,
+                // `passthrough (client's own credential)`…), never its value.
+                if let Ok(v) = HeaderValue::from_str(&target.credential.source_label()) {
+                    resp.headers_mut().insert("x-dario-credential-source", v);
+                }
+            }
             if attempts > 1 {
                 resp.headers_mut()
                     .insert("x-dario-attempts", HeaderValue::from(attempts));
@@ -600,6 +694,7 @@ async fn send_with_failover(
             protocol,
         }) => {
             tracker.backend = backend.clone();
+            tracker.reason = Some(upstream_reason(&body, snapshot));
             tracker.record("", status.as_u16(), &EndInfo::default());
             let mut r = egress::upstream_error(
                 status, &headers, &body, &backend, protocol, inbound, snapshot,
@@ -653,6 +748,16 @@ fn refuses_mid_system_messages(body: &[u8]) -> bool {
         .any(|k| text.contains(k))
 }
 
+/// The start of an upstream error body, on one line and scrubbed, for the failure log line.
+fn upstream_reason(body: &[u8], snapshot: &Snapshot) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("upstream said {}", snapshot.scrub(one_line.trim()))
+}
+
 fn connect_message(backend: &str, e: &UpstreamError, snapshot: &Snapshot) -> String {
     let text = e.to_string();
     let reason = snapshot.scrub(&text);
@@ -701,6 +806,7 @@ fn end_hook(
             attempts,
             overhead,
             &end,
+            None,
         );
     })
 }

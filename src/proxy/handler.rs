@@ -36,6 +36,8 @@ enum Endpoint {
     Pool,
     Analytics,
     Metrics,
+    /// `POST /admin/reload`: read the configuration from disk again (`dario reload`).
+    Reload,
 }
 
 impl Endpoint {
@@ -52,13 +54,14 @@ impl Endpoint {
             "/pool" => Endpoint::Pool,
             "/analytics" => Endpoint::Analytics,
             "/metrics" => Endpoint::Metrics,
+            "/admin/reload" => Endpoint::Reload,
             _ => return None,
         })
     }
 
     fn method(self) -> Method {
         match self {
-            Endpoint::Chat(_) | Endpoint::CountTokens => Method::POST,
+            Endpoint::Chat(_) | Endpoint::CountTokens | Endpoint::Reload => Method::POST,
             _ => Method::GET,
         }
     }
@@ -148,12 +151,16 @@ async fn route(
         }
         Endpoint::Health => Ok(admin::health(state)),
         Endpoint::Root => Ok(admin::root(state)),
+        Endpoint::Reload => {
+            guard::authorize(state, req.headers())?;
+            admin::reload(state).await
+        }
         admin_endpoint => {
             guard::authorize(state, req.headers())?;
             Ok(match admin_endpoint {
                 Endpoint::Status => admin::status(state),
                 Endpoint::Pool => admin::pool(state),
-                Endpoint::Analytics => admin::analytics(state, req.uri().query()),
+                Endpoint::Analytics => admin::analytics(state, req.uri().query())?,
                 Endpoint::Models => admin::models(state, req.headers()).await,
                 // Metrics (chat endpoints and /health were matched above).
                 _ => admin::metrics(state),

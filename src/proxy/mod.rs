@@ -21,6 +21,7 @@ pub mod headers;
 pub mod ingress;
 pub mod models;
 pub mod relay;
+pub mod reload;
 pub mod responses_store;
 pub mod scrub;
 pub mod server;

@@ -137,6 +137,9 @@ pub struct ProxyState {
     system_as_user: parking_lot::RwLock<Vec<String>>,
     request_seq: AtomicU64,
     request_salt: u64,
+    /// Where the configuration was loaded from, when it came from disk (`dario proxy`): what
+    /// `POST /admin/reload` reads again. Unset for proxies built in code.
+    pub home: std::sync::OnceLock<Arc<crate::config::Home>>,
 }
 
 impl ProxyState {
@@ -167,6 +170,7 @@ impl ProxyState {
             system_as_user: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
+            home: std::sync::OnceLock::new(),
         }))
     }
 

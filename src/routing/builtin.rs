@@ -94,8 +94,10 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// Prefix words that mean "the OpenAI-protocol backend of that name, else the default
-/// OpenAI-compatible backend".
-pub const COMPAT_PREFIXES: &[&str] = &["openai", "groq", "openrouter", "local", "compat"];
+/// OpenAI-compatible backend". A known provider's name (`groq:`, `openrouter:`, `deepseek:`…)
+/// is not one of them: with no backend of that name it is an error naming the configured
+/// backends, never a silent detour to another provider.
+pub const COMPAT_PREFIXES: &[&str] = &["local", "compat"];
 
 /// Prefix words that mean the Anthropic backend.
 pub const ANTHROPIC_PREFIXES: &[&str] = &["claude", "anthropic"];

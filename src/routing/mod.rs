@@ -133,6 +133,18 @@ pub enum RouteError {
     )]
     NoCompatBackend { model: String, prefix: String },
 
+    #[error(
+        "model `{model}` asks for backend `{prefix}` (the prefix `{prefix}:`), but no backend \
+         `{prefix}` is configured (configured: {configured}): {hint}, or use one of those as the \
+         prefix"
+    )]
+    UnknownPrefixBackend {
+        model: String,
+        prefix: String,
+        configured: String,
+        hint: String,
+    },
+
     #[error("model name is empty{after}: send a model such as `claude-sonnet-5-5` or `groq:llama-3.3-70b-versatile`")]
     EmptyModel { after: String },
 
@@ -146,7 +158,8 @@ impl RouteError {
         match self {
             RouteError::NoRoute { model, .. }
             | RouteError::UnknownBackend { model, .. }
-            | RouteError::NoCompatBackend { model, .. } => Some(model),
+            | RouteError::NoCompatBackend { model, .. }
+            | RouteError::UnknownPrefixBackend { model, .. } => Some(model),
             RouteError::EmptyModel { .. } => None,
             RouteError::AliasLoop { chain } => chain.first().map(String::as_str),
         }
@@ -446,6 +459,19 @@ impl RouteTable {
                     prefix: lower,
                 }),
             };
+        }
+        if crate::config::known_provider(&lower).is_some() {
+            return Err(RouteError::UnknownPrefixBackend {
+                model: model.to_string(),
+                prefix: lower.clone(),
+                configured: self
+                    .backends
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                hint: crate::config::add_hint(&lower),
+            });
         }
         Ok(None)
     }

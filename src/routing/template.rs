@@ -44,8 +44,9 @@ pub struct PrefixInfo {
     pub prefix: String,
     /// The backend it selects now; `None` when it would fail (no such backend).
     pub backend: Option<String>,
-    /// `backend` (a configured name), `anthropic` (claude/anthropic) or `compat` (a fixed word
-    /// falling back to the default OpenAI-compatible backend).
+    /// `backend` (a configured name), `anthropic` (claude/anthropic), `compat` (`local:` or
+    /// `compat:`, the default OpenAI-compatible backend) or `provider_not_configured` (a known
+    /// provider's name with no backend of that name: an error until it is added).
     pub kind: String,
 }
 
@@ -133,6 +134,16 @@ impl RouteTable {
                 prefix: w.to_string(),
                 backend: self.default_compat_backend().map(str::to_string),
                 kind: "compat".to_string(),
+            });
+        }
+        for p in crate::config::KNOWN_PROVIDERS
+            .iter()
+            .filter(|p| !taken(p.name) && !ANTHROPIC_PREFIXES.contains(&p.name))
+        {
+            prefixes.push(PrefixInfo {
+                prefix: p.name.to_string(),
+                backend: None,
+                kind: "provider_not_configured".to_string(),
             });
         }
 

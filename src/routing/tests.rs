@@ -157,14 +157,14 @@ fn anthropic_words_expand_builtin_aliases() {
 
 #[test]
 fn compat_words_fall_back_to_the_default_compat_backend() {
-    // `groq` not configured: the single compat backend takes it.
-    let c = base().with_backend(compat("local", &[]));
-    let d = r(&c, "groq:llama-3.3-70b-versatile");
+    // `compat:` with no backend of that name: the single compat backend takes it.
+    let c = base().with_backend(compat("local-server", &[]));
+    let d = r(&c, "compat:llama-3.3-70b-versatile");
     assert_eq!(
         (d.backend.as_str(), d.upstream_model.as_str()),
-        ("local", "llama-3.3-70b-versatile")
+        ("local-server", "llama-3.3-70b-versatile")
     );
-    assert_eq!(r(&c, "compat:x").backend, "local");
+    assert_eq!(r(&c, "local:x").backend, "local-server");
     // `openai:` is always the openai backend.
     assert_eq!(r(&c, "openai:gpt-4o").backend, "openai");
     // No compat backend at all.
@@ -179,11 +179,42 @@ fn compat_words_fall_back_to_the_default_compat_backend() {
         .with_backend(compat("a", &[]))
         .with_backend(compat("b", &[]));
     assert!(matches!(
-        err(&c, "groq:x"),
+        err(&c, "compat:x"),
         RouteError::NoCompatBackend { .. }
     ));
     c.default_backend = Some("b".into());
-    assert_eq!(r(&c, "groq:x").backend, "b");
+    assert_eq!(r(&c, "compat:x").backend, "b");
+}
+
+#[test]
+fn a_known_provider_prefix_without_its_backend_is_an_error_naming_the_backends() {
+    // Issue 17 #8: `groq:`/`openrouter:` used to go silently to the default backend.
+    let c = base().with_backend(compat("local", &[]));
+    for model in [
+        "groq:llama-3.3-70b-versatile",
+        "OpenRouter:meta-llama/x",
+        "deepseek:deepseek-chat",
+    ] {
+        let e = err(&c, model);
+        assert!(
+            matches!(e, RouteError::UnknownPrefixBackend { .. }),
+            "{model}: {e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("configured: anthropic, local, openai")
+                && text.contains("dario backend add"),
+            "{text}"
+        );
+    }
+    assert!(err(&c, "groq:x")
+        .to_string()
+        .contains("--key-env GROQ_API_KEY"));
+    // An ollama-style tag whose left side names no provider is still a plain model name.
+    assert_eq!(r(&c, "llama3:8b").backend, "local");
+    // With the backend configured, the prefix selects it.
+    let c = c.with_backend(compat("groq", &[]));
+    assert_eq!(r(&c, "groq:x").backend, "groq");
 }
 
 #[test]
@@ -457,7 +488,9 @@ fn template_lists_the_table_and_shadowed_rules() {
     let prefix = |p: &str| t.prefixes.iter().find(|x| x.prefix == p).unwrap().clone();
     assert_eq!(prefix("groq").kind, "backend");
     assert_eq!(prefix("claude").backend.as_deref(), Some("anthropic"));
-    assert_eq!(prefix("openrouter").backend.as_deref(), Some("local"));
+    assert_eq!(prefix("compat").backend.as_deref(), Some("local"));
+    assert_eq!(prefix("openrouter").backend, None);
+    assert_eq!(prefix("openrouter").kind, "provider_not_configured");
     let opus: Vec<_> = t.aliases.iter().filter(|a| a.name == "opus").collect();
     assert_eq!(opus.len(), 2);
     assert!(opus.iter().any(|a| a.source == "built-in" && a.overridden));

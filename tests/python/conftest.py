@@ -70,10 +70,13 @@ def dario(standin):
     env.pop("ANTHROPIC_API_KEY", None)
     env.pop("OPENAI_API_KEY", None)
     env.pop("DARIO_API_KEY", None)
+    # stderr goes to a file: the proxy logs every failed request, and a pipe nobody reads
+    # would fill up and stall it.
+    log = open(os.path.join(home, "proxy.log"), "w+")
     proc = subprocess.Popen(
         [os.environ["DARIO_BIN"], "proxy", "--port", str(port)],
         env=env,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -85,10 +88,12 @@ def dario(standin):
                     break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"dario exited: {proc.stderr.read()}")
+                log.seek(0)
+                raise RuntimeError(f"dario exited: {log.read()}")
             if time.time() > deadline:
                 raise
             time.sleep(0.05)
     yield base
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
