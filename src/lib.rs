@@ -10,6 +10,7 @@
 pub mod allocator;
 pub mod analytics;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod doctor;
 pub mod mcp;

@@ -145,7 +145,7 @@ impl Outcome {
 }
 
 /// Why a deployment is cooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CooldownReason {
     RateLimited,

@@ -135,6 +135,9 @@ pub struct ProxyState {
     system_as_user: parking_lot::RwLock<Vec<String>>,
     request_seq: AtomicU64,
     request_salt: u64,
+    /// `[cluster]`: pool state shared with other instances through Redis (`None` = alone; read
+    /// at start-up, a reload does not change the connection).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl ProxyState {
@@ -149,8 +152,16 @@ impl ProxyState {
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
         let analytics = crate::analytics::Analytics::new(&config.prices);
-        let snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
-        Ok(Arc::new(ProxyState {
+        let cluster = config.cluster.as_ref().and_then(|c| {
+            crate::cluster::Cluster::new(c)
+                .map_err(|e| tracing::error!("{e}; this instance routes alone"))
+                .ok()
+        });
+        let mut snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
+        if let Some(c) = &cluster {
+            snapshot.pools = snapshot.pools.with_events(c.clone());
+        }
+        let state = Arc::new(ProxyState {
             snapshot: ArcSwap::from_pointee(snapshot),
             client,
             cors_origin: HeaderValue::from_str(&cors)
@@ -164,7 +175,12 @@ impl ProxyState {
             system_as_user: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
-        }))
+            cluster,
+        });
+        if let Some(c) = &state.cluster {
+            c.start(Arc::downgrade(&state));
+        }
+        Ok(state)
     }
 
     /// Where mid-conversation system messages go on `backend`: its configured mode, else inline
