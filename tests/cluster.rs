@@ -457,6 +457,9 @@ async fn killing_redis_mid_traffic_loses_no_request_and_recovery_needs_no_restar
         cluster.wait_connected(i, false).await;
         let s = cluster.cluster_status(i).await;
         assert_eq!(s["state"], "unreachable: routing on local state", "{s}");
+        // GET /pool (what the MCP pool_status tool shows) says so too.
+        let p = cluster.get(i, "/pool").await;
+        assert_eq!(p["cluster"]["connected"], false, "{p}");
     }
     let before = sent();
     wait_for("traffic flows without Redis", || async {
@@ -517,4 +520,69 @@ fn config_refuses_a_password_in_the_url() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("password_env"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// `dario doctor --json` in `home`, parsed, with the cluster's password variable set.
+fn doctor(home: &std::path::Path) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args(["doctor", "--json"])
+        .env("DARIO_HOME", home)
+        .env("HOME", home)
+        .env("DARIO_HOST", "127.0.0.1")
+        .env("DARIO_PORT", "9")
+        .env("CLUSTER_TEST_PW", "pw-canary-123")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("pw-canary"), "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn cluster_row(report: &Value) -> Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "cluster")
+        .cloned()
+        .unwrap_or_else(|| panic!("no cluster row in {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_has_a_cluster_row() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let up = StandIn::start().await;
+    let backends = format!(
+        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
+        up.openai_url()
+    );
+    let cluster = Instances::start(&redis, 1, &backends, "").await;
+    wait_for("instance 0 publishes its counters", || async {
+        let a = cluster.get(0, "/analytics?scope=cluster").await;
+        a["instances"].as_array().map_or(0, Vec::len) == 1
+    })
+    .await;
+    let home = home_with(&format!(
+        "{}password_env = \"CLUSTER_TEST_PW\"\n",
+        cluster_section(&redis, 9, "")
+    ));
+    // This Redis has no password: AUTH with one fails, and the row says so.
+    let row = cluster_row(&doctor(home.path()));
+    assert_eq!(row["status"], "fail", "{row}");
+
+    let home = home_with(&cluster_section(&redis, 9, ""));
+    let row = cluster_row(&doctor(home.path()));
+    assert_eq!(row["status"], "ok", "{row}");
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&redis.url()) && detail.contains("1 instance(s) publishing: i0"),
+        "{detail}"
+    );
+
+    redis.kill();
+    let row = cluster_row(&doctor(home.path()));
+    assert_eq!(row["status"], "fail", "{row}");
+    assert!(row["fix"].as_str().unwrap().contains("redis_url"), "{row}");
 }

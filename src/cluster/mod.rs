@@ -427,6 +427,41 @@ pub struct ClusterStatus {
     pub resyncs: u64,
 }
 
+/// What `dario doctor` found at the configured Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Instances that published counters in the last 10 s.
+    pub instances: Vec<String>,
+}
+
+/// One connection, `PING` and the list of live instances, within `within`; for `dario doctor`.
+pub async fn probe(cfg: &ClusterConfig, within: std::time::Duration) -> Result<Probe, String> {
+    let c = Cluster::new(cfg).map_err(|e| e.to_string())?;
+    let work = async {
+        let mut conn = c
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        redis::cmd("ZRANGE")
+            .arg(c.key(&["instances"]))
+            .arg(0)
+            .arg(-1)
+            .query_async::<Vec<String>>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(within, work).await {
+        Ok(Ok(instances)) => Ok(Probe { instances }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+    }
+}
+
 fn next_seq() -> u64 {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     SEQ.fetch_add(1, Ordering::Relaxed)
