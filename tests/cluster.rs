@@ -586,3 +586,48 @@ async fn doctor_has_a_cluster_row() {
     assert_eq!(row["status"], "fail", "{row}");
     assert!(row["fix"].as_str().unwrap().contains("redis_url"), "{row}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_token_limit_counts_every_instances_tokens() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let up = StandIn::start().await;
+    let backends = format!(
+        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
+        up.openai_url()
+    );
+    const TPM: u64 = 200;
+    let limits = format!("[cluster.limits.team]\ntpm = {TPM}\n");
+    let cluster = Instances::start(&redis, 3, &backends, &limits).await;
+    let mut conn = redis.connection();
+    let mut used = 0u64;
+    let mut last = 0u64;
+    for n in 0..30 {
+        let r = chat(cluster.base(n % 3), "team-m", "s", &["hi"]).await;
+        if r.status() == 429 {
+            let body = json(r).await;
+            let msg = body["error"]["message"].as_str().unwrap();
+            assert!(msg.contains("tokens limit of 200"), "{msg}");
+            // Refused exactly when the team's tokens (from every instance) reached the limit.
+            assert!(used >= TPM && used - last < TPM, "used {used}, last {last}");
+            return;
+        }
+        assert_eq!(r.status(), 200);
+        last = json(r).await["usage"]["total_tokens"].as_u64().unwrap();
+        assert!(last > 0);
+        used += last;
+        // The count is written after the response (fire-and-forget): wait for it to land.
+        wait_for("the tokens are counted in Redis", || {
+            let sum: u64 = redis::cmd("HVALS")
+                .arg("test:rate:team:tok")
+                .query::<Vec<u64>>(&mut conn)
+                .unwrap()
+                .iter()
+                .sum();
+            async move { sum == used }
+        })
+        .await;
+    }
+    panic!("no request was refused after {used} tokens with a team tpm of {TPM}");
+}

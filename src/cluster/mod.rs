@@ -462,6 +462,26 @@ pub async fn probe(cfg: &ClusterConfig, within: std::time::Duration) -> Result<P
     }
 }
 
+/// A reload that changes how this instance reaches Redis takes effect at the next start (the
+/// team limits, read per request, apply at once): says so.
+pub fn warn_on_reload(old: Option<&ClusterConfig>, new: Option<&ClusterConfig>) {
+    let connection = |c: &ClusterConfig| {
+        (
+            c.redis_url.clone(),
+            c.password_env.clone(),
+            c.password.clone(),
+            c.namespace.clone(),
+            c.instance_id.clone(),
+            c.timeout,
+        )
+    };
+    if old.map(connection) != new.map(connection) {
+        tracing::warn!(
+            "[cluster] connection settings changed: restart dario to use them (team limits apply now)"
+        );
+    }
+}
+
 fn next_seq() -> u64 {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     SEQ.fetch_add(1, Ordering::Relaxed)

@@ -163,7 +163,13 @@ pub fn analytics(state: &ProxyState, query: Option<&str>) -> Response<Body> {
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    json_response(serde_json::to_value(summary).unwrap_or_default())
+    let mut value = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(c) = &state.cluster {
+        // This instance's records; `?scope=cluster` sums every instance.
+        value["instance_id"] = json!(c.instance_id());
+        value["scope"] = json!("instance");
+    }
+    json_response(value)
 }
 
 pub fn metrics(state: &ProxyState) -> Response<Body> {

@@ -212,6 +212,7 @@ impl ProxyState {
     pub fn reload(&self, config: Config) {
         self.analytics.set_prices(&config.prices);
         let previous = self.snapshot.load_full();
+        crate::cluster::warn_on_reload(previous.config.cluster.as_ref(), config.cluster.as_ref());
         let snapshot = Snapshot::new(
             config,
             self.options.model_override.as_deref(),
