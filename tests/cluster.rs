@@ -55,6 +55,14 @@ fn pool_backend(deployments: &[(&str, &StandIn)]) -> String {
     s
 }
 
+/// A single-deployment backend `team` (models `team-*`) at `up`.
+fn team_backend(up: &StandIn) -> String {
+    format!(
+        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
+        up.openai_url()
+    )
+}
+
 struct Instances {
     procs: Vec<Running>,
     _homes: Vec<tempfile::TempDir>,
@@ -344,10 +352,7 @@ async fn a_team_rate_limit_holds_across_instances() {
         return;
     };
     let up = StandIn::start().await;
-    let backends = format!(
-        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
-        up.openai_url()
-    );
+    let backends = team_backend(&up);
     const LIMIT: usize = 5;
     let limits = format!("[cluster.limits.team]\nrpm = {LIMIT}\n");
     let cluster = Instances::start(&redis, 3, &backends, &limits).await;
@@ -554,10 +559,7 @@ async fn doctor_has_a_cluster_row() {
         return;
     };
     let up = StandIn::start().await;
-    let backends = format!(
-        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
-        up.openai_url()
-    );
+    let backends = team_backend(&up);
     let cluster = Instances::start(&redis, 1, &backends, "").await;
     wait_for("instance 0 publishes its counters", || async {
         let a = cluster.get(0, "/analytics?scope=cluster").await;
@@ -593,10 +595,7 @@ async fn a_team_token_limit_counts_every_instances_tokens() {
         return;
     };
     let up = StandIn::start().await;
-    let backends = format!(
-        "[backends.team]\nprotocol = \"openai\"\nbase_url = \"{}\"\nmodels = [\"team-*\"]\n",
-        up.openai_url()
-    );
+    let backends = team_backend(&up);
     const TPM: u64 = 200;
     let limits = format!("[cluster.limits.team]\ntpm = {TPM}\n");
     let cluster = Instances::start(&redis, 3, &backends, &limits).await;
