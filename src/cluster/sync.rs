@@ -69,6 +69,42 @@ fn short(e: impl std::fmt::Display) -> String {
     s.chars().take(200).collect()
 }
 
+/// A background round trip, bounded by [`COMMAND_TIMEOUT`]; the error names `what` timed out
+/// or what Redis said.
+async fn bounded<T, E: std::fmt::Display>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match timeout(COMMAND_TIMEOUT, call).await {
+        Ok(r) => r.map_err(short),
+        Err(_) => Err(format!(
+            "{what}: no answer within {} s",
+            COMMAND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Adds `SET key value EX ttl` and `PUBLISH channel message` to `pipe`.
+fn set_and_publish(
+    pipe: &mut redis::Pipeline,
+    key: String,
+    value: &str,
+    ttl_secs: u64,
+    channel: String,
+    message: String,
+) {
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("EX")
+        .arg(ttl_secs)
+        .ignore()
+        .cmd("PUBLISH")
+        .arg(channel)
+        .arg(message)
+        .ignore();
+}
+
 impl Cluster {
     /// The command connection whether or not Redis is marked up (for the supervisor).
     fn any_connection(&self) -> Option<ConnectionManager> {
@@ -134,27 +170,16 @@ async fn connect(c: &Cluster) -> Result<redis::aio::PubSubStream, String> {
             }
         }
     }
-    let mut ps = timeout(COMMAND_TIMEOUT, c.client.get_async_pubsub())
-        .await
-        .map_err(|_| "subscribing timed out".to_string())?
-        .map_err(short)?;
-    timeout(COMMAND_TIMEOUT, ps.subscribe(c.channel()))
-        .await
-        .map_err(|_| "subscribing timed out".to_string())?
-        .map_err(short)?;
+    let mut ps = bounded("subscribing", c.client.get_async_pubsub()).await?;
+    bounded("subscribing", ps.subscribe(c.channel())).await?;
     Ok(ps.into_on_message())
 }
 
 async fn ping(conn: &mut ConnectionManager) -> Result<(), String> {
     let cmd = redis::cmd("PING");
-    match timeout(COMMAND_TIMEOUT, cmd.query_async::<String>(conn)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(short(e)),
-        Err(_) => Err(format!(
-            "no answer to PING within {} s",
-            COMMAND_TIMEOUT.as_secs()
-        )),
-    }
+    bounded("PING", cmd.query_async::<String>(conn))
+        .await
+        .map(drop)
 }
 
 async fn run(c: &Arc<Cluster>, state: &Weak<ProxyState>, mut stream: redis::aio::PubSubStream) {
@@ -248,10 +273,7 @@ async fn resync(c: &Cluster, state: &Weak<ProxyState>) -> Result<(), String> {
     keys.extend(names.iter().map(|(b, a)| c.key(&["limits", b, a])));
     let mut cmd = redis::cmd("MGET");
     cmd.arg(&keys);
-    let values: Vec<Option<String>> = timeout(COMMAND_TIMEOUT, cmd.query_async(&mut conn))
-        .await
-        .map_err(|_| "MGET timed out".to_string())?
-        .map_err(short)?;
+    let values: Vec<Option<String>> = bounded("MGET", cmd.query_async(&mut conn)).await?;
     let (now, wall) = (Instant::now(), SystemTime::now());
     let (cooldowns, readings) = values.split_at(names.len().min(values.len()));
     for ((backend, alias), v) in names.iter().zip(cooldowns) {
@@ -303,10 +325,7 @@ async fn publish_cooldown(
         .arg(ttl)
         .arg(c.channel())
         .arg(message);
-    timeout(COMMAND_TIMEOUT, inv.invoke_async::<i64>(conn))
-        .await
-        .map_err(|_| "cooldown write timed out".to_string())?
-        .map_err(short)?;
+    bounded("cooldown write", inv.invoke_async::<i64>(conn)).await?;
     c.stats.published.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -378,10 +397,11 @@ async fn write_one(
         Out::Pool(event) => write_event(c, state, conn, *event).await,
         Out::Tokens { backend, tokens } => {
             let key = c.key(&["rate", &backend, "tok"]);
-            timeout(COMMAND_TIMEOUT, limits::charge_remote(conn, &key, tokens))
-                .await
-                .map_err(|_| "token count write timed out".to_string())?
-                .map_err(short)
+            bounded(
+                "token count write",
+                limits::charge_remote(conn, &key, tokens),
+            )
+            .await
         }
     }
 }
@@ -421,10 +441,7 @@ async fn write_event(
                     .arg("GET")
                     .arg("EX")
                     .arg(ttl);
-                let prior: Option<String> = timeout(COMMAND_TIMEOUT, cmd.query_async(conn))
-                    .await
-                    .map_err(|_| "sticky write timed out".to_string())?
-                    .map_err(short)?;
+                let prior: Option<String> = bounded("sticky write", cmd.query_async(conn)).await?;
                 if let Some(prior) = prior.filter(|p| *p != alias) {
                     pools.apply_binding(&backend, &key, &prior, Instant::now(), false);
                 }
@@ -437,20 +454,8 @@ async fn write_event(
                 })
                 .map_err(short)?;
                 let mut pipe = redis::pipe();
-                pipe.cmd("SET")
-                    .arg(&redis_key)
-                    .arg(&alias)
-                    .arg("EX")
-                    .arg(ttl)
-                    .ignore()
-                    .cmd("PUBLISH")
-                    .arg(c.channel())
-                    .arg(message)
-                    .ignore();
-                timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(conn))
-                    .await
-                    .map_err(|_| "sticky write timed out".to_string())?
-                    .map_err(short)?;
+                set_and_publish(&mut pipe, redis_key, &alias, ttl, c.channel(), message);
+                bounded("sticky write", pipe.query_async::<()>(conn)).await?;
             }
             c.stats.published.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -475,21 +480,16 @@ async fn write_limits(
             dims,
         })
         .map_err(short)?;
-        pipe.cmd("SET")
-            .arg(c.key(&["limits", &backend, &alias]))
-            .arg(value)
-            .arg("EX")
-            .arg(LIMITS_TTL_SECS)
-            .ignore()
-            .cmd("PUBLISH")
-            .arg(c.channel())
-            .arg(message)
-            .ignore();
+        set_and_publish(
+            &mut pipe,
+            c.key(&["limits", &backend, &alias]),
+            &value,
+            LIMITS_TTL_SECS,
+            c.channel(),
+            message,
+        );
     }
-    timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(conn))
-        .await
-        .map_err(|_| "rate-limit readings write timed out".to_string())?
-        .map_err(short)?;
+    bounded("rate-limit readings write", pipe.query_async::<()>(conn)).await?;
     c.stats.published.fetch_add(n, Ordering::Relaxed);
     Ok(())
 }
@@ -546,10 +546,7 @@ async fn publish_stats(
         .arg("-inf")
         .arg(now_ms.saturating_sub(STATS_TTL.as_millis() as u64))
         .ignore();
-    timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(conn))
-        .await
-        .map_err(|_| "analytics counters write timed out".to_string())?
-        .map_err(short)
+    bounded("analytics counters write", pipe.query_async::<()>(conn)).await
 }
 
 /// `GET /analytics?scope=cluster`: the counters every live instance published (each its last
@@ -562,17 +559,10 @@ pub async fn cluster_analytics(c: &Cluster) -> Result<Value, String> {
         )
     })?;
     let instances = c.key(&["instances"]);
-    let ids: Vec<String> = timeout(
-        COMMAND_TIMEOUT,
-        redis::cmd("ZRANGE")
-            .arg(&instances)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn),
-    )
-    .await
-    .map_err(|_| "reading the instance list timed out".to_string())?
-    .map_err(short)?;
+    let mut zrange = redis::cmd("ZRANGE");
+    zrange.arg(&instances).arg(0).arg(-1);
+    let ids: Vec<String> =
+        bounded("reading the instance list", zrange.query_async(&mut conn)).await?;
     let mut pipe = redis::pipe();
     for id in &ids {
         pipe.cmd("HGET").arg(c.key(&["stats", id])).arg("summary");
@@ -580,10 +570,7 @@ pub async fn cluster_analytics(c: &Cluster) -> Result<Value, String> {
     let values: Vec<Option<String>> = if ids.is_empty() {
         Vec::new()
     } else {
-        timeout(COMMAND_TIMEOUT, pipe.query_async(&mut conn))
-            .await
-            .map_err(|_| "reading the counters timed out".to_string())?
-            .map_err(short)?
+        bounded("reading the counters", pipe.query_async(&mut conn)).await?
     };
     let mut listed = Vec::new();
     let mut sections: HashMap<&str, (Value, std::collections::BTreeMap<String, Value>)> =
