@@ -33,10 +33,9 @@ fn home_with(toml: &str) -> tempfile::TempDir {
 
 /// The `[cluster]` section of instance `n`. The bound on a request's wait is raised from 5 ms
 /// to 1 s: these tests are about sharing, not about how fast a loaded CI machine answers.
-fn cluster_section(redis: &RedisServer, n: usize, extra: &str) -> String {
+fn cluster_section(redis_url: &str, n: usize, extra: &str) -> String {
     format!(
-        "[cluster]\nredis_url = \"{}\"\nnamespace = \"test\"\ninstance_id = \"i{n}\"\ntimeout_ms = 1000\n{extra}",
-        redis.url()
+        "[cluster]\nredis_url = \"{redis_url}\"\nnamespace = \"test\"\ninstance_id = \"i{n}\"\ntimeout_ms = 1000\n{extra}"
     )
 }
 
@@ -72,22 +71,36 @@ impl Instances {
     /// `n` instances of `dario proxy` with `backends` and each its own `[cluster]` section;
     /// returns once every one reports Redis connected.
     async fn start(redis: &RedisServer, n: usize, backends: &str, cluster_extra: &str) -> Self {
-        let mut procs = Vec::new();
-        let mut homes = Vec::new();
-        for i in 0..n {
-            let toml = format!("{backends}\n{}", cluster_section(redis, i, cluster_extra));
-            let home = home_with(&toml);
-            procs.push(start_process::<&str, &str>(home.path(), &["proxy"], &[]));
-            homes.push(home);
-        }
-        let me = Instances {
-            procs,
-            _homes: homes,
-        };
+        let me = Self::start_at(&redis.url(), n, backends, cluster_extra, &[]);
         for i in 0..n {
             me.wait_connected(i, true).await;
         }
         me
+    }
+
+    /// [`Instances::start`] at any Redis URL, with `env` added, not waiting for Redis.
+    fn start_at(
+        redis_url: &str,
+        n: usize,
+        backends: &str,
+        cluster_extra: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut procs = Vec::new();
+        let mut homes = Vec::new();
+        for i in 0..n {
+            let toml = format!(
+                "{backends}\n{}",
+                cluster_section(redis_url, i, cluster_extra)
+            );
+            let home = home_with(&toml);
+            procs.push(start_process(home.path(), &["proxy"], env));
+            homes.push(home);
+        }
+        Instances {
+            procs,
+            _homes: homes,
+        }
     }
 
     fn base(&self, i: usize) -> &str {
@@ -568,13 +581,13 @@ async fn doctor_has_a_cluster_row() {
     .await;
     let home = home_with(&format!(
         "{}password_env = \"CLUSTER_TEST_PW\"\n",
-        cluster_section(&redis, 9, "")
+        cluster_section(&redis.url(), 9, "")
     ));
     // This Redis has no password: AUTH with one fails, and the row says so.
     let row = cluster_row(&doctor(home.path()));
     assert_eq!(row["status"], "fail", "{row}");
 
-    let home = home_with(&cluster_section(&redis, 9, ""));
+    let home = home_with(&cluster_section(&redis.url(), 9, ""));
     let row = cluster_row(&doctor(home.path()));
     assert_eq!(row["status"], "ok", "{row}");
     let detail = row["detail"].as_str().unwrap();
@@ -629,4 +642,90 @@ async fn a_team_token_limit_counts_every_instances_tokens() {
         .await;
     }
     panic!("no request was refused after {used} tokens with a team tpm of {TPM}");
+}
+
+/// A CA, and a certificate for `localhost` signed by it, as PEM files in `dir`:
+/// (ca.pem, server.pem, server.key).
+fn tls_files(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dario cluster test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let files = [
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    ];
+    std::fs::write(&files[0], ca.pem()).unwrap();
+    std::fs::write(&files[1], leaf.pem()).unwrap();
+    std::fs::write(&files[2], key.serialize_pem()).unwrap();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_password_from_the_environment() {
+    if std::env::var("DARIO_SKIP_CLUSTER_TESTS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: DARIO_SKIP_CLUSTER_TESTS=1");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, cert, key] = tls_files(dir.path());
+    const PASSWORD: &str = "pw-canary-7f3a";
+    let redis = RedisServer::start_tls(&cert, &key, &ca, PASSWORD);
+    let east = StandIn::start().await;
+    let west = StandIn::start().await;
+    east.push(rate_limited());
+    let backends = pool_backend(&[("east", &east), ("west", &west)]);
+    let url = format!("rediss://localhost:{}", redis.port);
+    let ca = ca.to_str().unwrap();
+    let env = [("SSL_CERT_FILE", ca), ("DARIO_TEST_REDIS_PW", PASSWORD)];
+    let extra = "password_env = \"DARIO_TEST_REDIS_PW\"\n";
+    let cluster = Instances::start_at(&url, 2, &backends, extra, &env);
+    for i in 0..2 {
+        cluster.wait_connected(i, true).await;
+    }
+    // Shared over TLS: a 429 on instance 0 cools east on instance 1.
+    let r = chat(cluster.base(0), "pool-m", "s", &["hello"]).await;
+    assert_eq!(r.status(), 200);
+    wait_for("instance 1 sees east cooling", || async {
+        cluster.deployment(1, "east").await["cooling"] == json!(true)
+    })
+    .await;
+    for i in 0..2 {
+        for path in ["/status", "/pool", "/analytics"] {
+            let text = client()
+                .get(format!("{}{path}", cluster.base(i)))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!text.contains(PASSWORD), "{path}: {text}");
+        }
+    }
+
+    // A wrong password: never connected, and the status says why (without the password).
+    let env = [("SSL_CERT_FILE", ca), ("DARIO_TEST_REDIS_PW", "wrong-one")];
+    let wrong = Instances::start_at(&url, 1, &backends, extra, &env);
+    wait_for("the wrong password is reported", || async {
+        let s = wrong.cluster_status(0).await;
+        s["connected"] == json!(false)
+            && s["last_error"].as_str().is_some_and(|e| {
+                let e = e.to_ascii_lowercase();
+                e.contains("wrongpass") || e.contains("invalid password") || e.contains("auth")
+            })
+    })
+    .await;
+    // And it still serves, on its own state.
+    let r = chat(wrong.base(0), "pool-m", "s", &["alone"]).await;
+    assert_eq!(r.status(), 200);
 }

@@ -362,10 +362,8 @@ pub(super) async fn write(c: Arc<Cluster>, state: Weak<ProxyState>, mut rx: mpsc
                     }
                 }
             }
-            _ = flush.tick() => {
-                if pending.is_empty() {
-                    continue;
-                }
+            // Only while readings wait: an idle instance does not wake ten times a second.
+            _ = flush.tick(), if !pending.is_empty() => {
                 let batch = std::mem::take(&mut pending);
                 if let Some(mut conn) = c.connection() {
                     if let Err(e) = write_limits(&c, &mut conn, batch).await {

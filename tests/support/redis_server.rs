@@ -79,6 +79,49 @@ impl RedisServer {
         }
     }
 
+    /// A server that speaks only TLS (on a free port) and requires `password`; ready once it
+    /// accepts TCP connections.
+    pub fn start_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        ca: &std::path::Path,
+        password: &str,
+    ) -> RedisServer {
+        let port = free_port();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let spawned = Command::new(binary())
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--tls-cert-file", &path(cert), "--tls-key-file", &path(key)])
+            .args(["--tls-ca-cert-file", &path(ca), "--tls-auth-clients", "no"])
+            .args(["--requirepass", password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = spawned.unwrap_or_else(|e| {
+            panic!(
+                "could not start `{}` ({e}): run scripts/install-redis, or set DARIO_SKIP_CLUSTER_TESTS=1",
+                binary()
+            )
+        });
+        let mut server = RedisServer {
+            child: Some(child),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("redis-server (TLS) exited at start ({status})");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server (TLS) did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
