@@ -386,8 +386,11 @@ async fn send_with_failover(
         if count_tokens && backend.protocol != Protocol::Anthropic {
             continue;
         }
-        // A team-wide limit (`[cluster.limits.<backend>]`) shared by every instance.
-        if let (Some(cluster), Some(c)) = (&state.cluster, &snapshot.config.cluster) {
+        // A team-wide limit (`[cluster.limits.<backend>]`) shared by every instance; counting
+        // tokens is not a completion and is not counted.
+        if let (Some(cluster), Some(c), false) =
+            (&state.cluster, &snapshot.config.cluster, count_tokens)
+        {
             if let Err(limited) = cluster.admit(&c.limits, name).await {
                 failure.get_or_insert(Failure::TeamLimited(limited));
                 continue;
