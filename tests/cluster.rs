@@ -215,8 +215,16 @@ async fn a_429_seen_by_one_instance_steers_the_others_and_analytics_sum_up() {
     let east = StandIn::start().await;
     let west = StandIn::start().await;
     east.push(rate_limited());
-    let backends = pool_backend(&[("east", &east), ("west", &west)]);
-    let cluster = Instances::start(&redis, 3, &backends, "").await;
+    // The deployments' key comes from the environment: it must never reach Redis.
+    let backends = pool_backend(&[("east", &east), ("west", &west)]).replacen(
+        "models = [\"pool-*\"]\n",
+        "models = [\"pool-*\"]\nkey_env = \"POOL_KEY\"\n",
+        1,
+    );
+    let cluster = Instances::start_at(&redis.url(), 3, &backends, "", &[("POOL_KEY", CANARY)]);
+    for i in 0..3 {
+        cluster.wait_connected(i, true).await;
+    }
 
     // Instance 0 meets the 429 on east and fails over to west.
     let r = chat(cluster.base(0), "pool-m", "s", &["hello"]).await;
@@ -283,6 +291,40 @@ async fn a_429_seen_by_one_instance_steers_the_others_and_analytics_sum_up() {
     // This instance alone served two of them.
     let local = cluster.get(2, "/analytics").await;
     assert_eq!(local["window"]["totals"]["requests"], 2);
+    for standin in [&east, &west] {
+        assert_eq!(
+            standin.last().header("authorization").as_deref(),
+            Some(format!("Bearer {CANARY}").as_str())
+        );
+    }
+    assert_no_canary_in(&redis);
+}
+
+const CANARY: &str = "sk-cluster-canary-5f1e";
+
+/// Every key and value in Redis, as text: none may hold the canary key.
+fn assert_no_canary_in(redis: &RedisServer) {
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert!(!keys.is_empty());
+    for k in keys {
+        let kind: String = redis::cmd("TYPE").arg(&k).query(&mut conn).unwrap();
+        let dump: Vec<String> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET").arg(&k).query(&mut conn).unwrap()],
+            "hash" => redis::cmd("HGETALL").arg(&k).query(&mut conn).unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn)
+                .unwrap(),
+            other => panic!("unexpected {other} at {k}"),
+        };
+        assert!(!k.contains(CANARY), "{k}");
+        for v in dump {
+            assert!(!v.contains(CANARY) && !v.contains("sk-"), "{k}: {v}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
