@@ -86,6 +86,18 @@ impl Instances {
         cluster_extra: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_args(redis_url, n, backends, cluster_extra, env, &["proxy"])
+    }
+
+    /// [`Instances::start_at`] with other command-line arguments.
+    fn start_args(
+        redis_url: &str,
+        n: usize,
+        backends: &str,
+        cluster_extra: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut procs = Vec::new();
         let mut homes = Vec::new();
         for i in 0..n {
@@ -94,7 +106,7 @@ impl Instances {
                 cluster_section(redis_url, i, cluster_extra)
             );
             let home = home_with(&toml);
-            procs.push(start_process(home.path(), &["proxy"], env));
+            procs.push(start_process(home.path(), args, env));
             homes.push(home);
         }
         Instances {
@@ -771,4 +783,33 @@ async fn rediss_with_a_password_from_the_environment() {
     // And it still serves, on its own state.
     let r = chat(wrong.base(0), "pool-m", "s", &["alone"]).await;
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_share_the_one_connection() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let up = StandIn::start().await;
+    let limits = "[cluster.limits.team]\nrpm = 3\n";
+    let args = ["proxy", "--workers", "3"];
+    let cluster = Instances::start_args(&redis.url(), 1, &team_backend(&up), limits, &[], &args);
+    cluster.wait_connected(0, true).await;
+    // New connections land on whichever worker accepts them; every one asks the same Redis.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = support::client()
+            .post(format!("{}/v1/chat/completions", cluster.base(0)))
+            .header("content-type", "application/json")
+            .header("connection", "close")
+            .body(r#"{"model":"team-m","messages":[{"role":"user","content":"hi"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    let s = cluster.cluster_status(0).await;
+    assert_eq!(s["local_fallbacks"], 0, "{s}");
+    assert_eq!(s["team_limited"], 3, "{s}");
 }
