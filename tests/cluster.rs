@@ -34,8 +34,13 @@ fn home_with(toml: &str) -> tempfile::TempDir {
 /// The `[cluster]` section of instance `n`. The bound on a request's wait is raised from 5 ms
 /// to 1 s: these tests are about sharing, not about how fast a loaded CI machine answers.
 fn cluster_section(redis_url: &str, n: usize, extra: &str) -> String {
+    let bound = if extra.contains("timeout_ms") {
+        ""
+    } else {
+        "timeout_ms = 1000\n"
+    };
     format!(
-        "[cluster]\nredis_url = \"{redis_url}\"\nnamespace = \"test\"\ninstance_id = \"i{n}\"\ntimeout_ms = 1000\n{extra}"
+        "[cluster]\nredis_url = \"{redis_url}\"\nnamespace = \"test\"\ninstance_id = \"i{n}\"\n{bound}{extra}"
     )
 }
 
@@ -812,4 +817,50 @@ async fn worker_threads_share_the_one_connection() {
     let s = cluster.cluster_status(0).await;
     assert_eq!(s["local_fallbacks"], 0, "{s}");
     assert_eq!(s["team_limited"], 3, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_delays_no_request_beyond_the_bound() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let up = StandIn::start().await;
+    // The default bound is 5 ms; 50 ms here so that a loaded machine's own scheduling delays
+    // are not mistaken for Redis's.
+    let extra = "timeout_ms = 50\n[cluster.limits.team]\nrpm = 1000\n";
+    let cluster = Instances::start(&redis, 1, &team_backend(&up), extra).await;
+    let r = chat(cluster.base(0), "team-m", "s", &["warm"]).await;
+    assert_eq!(r.status(), 200);
+
+    // Redis stops answering for 3 s (it is busy, not gone: connections stay open).
+    let port = redis.port;
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(3)
+            .query::<()>(&mut conn)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    for n in 0..5 {
+        let t = Instant::now();
+        let r = chat(cluster.base(0), "team-m", "s", &[&format!("during {n}")]).await;
+        assert_eq!(r.status(), 200);
+        // 50 ms bound, generous allowance for the rest; far below the 3 s Redis is away.
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    sleeper.join().unwrap().unwrap();
+    let s = cluster.cluster_status(0).await;
+    assert!(s["local_fallbacks"].as_u64().unwrap() >= 5, "{s}");
+    // And it is back to sharing without a restart.
+    cluster.wait_connected(0, true).await;
 }

@@ -47,6 +47,9 @@ impl RedisServer {
                 "no",
                 "--protected-mode",
                 "yes",
+                // DEBUG SLEEP (a Redis that is slow, not down), from loopback only.
+                "--enable-debug-command",
+                "local",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
