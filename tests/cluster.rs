@@ -133,6 +133,15 @@ impl Instances {
         json(r).await
     }
 
+    async fn text(&self, i: usize, path: &str) -> String {
+        let r = client()
+            .get(format!("{}{path}", self.base(i)))
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    }
+
     async fn cluster_status(&self, i: usize) -> Value {
         self.get(i, "/status").await["cluster"].clone()
     }
@@ -761,14 +770,7 @@ async fn rediss_with_a_password_from_the_environment() {
     .await;
     for i in 0..2 {
         for path in ["/status", "/pool", "/analytics"] {
-            let text = client()
-                .get(format!("{}{path}", cluster.base(i)))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = cluster.text(i, path).await;
             assert!(!text.contains(PASSWORD), "{path}: {text}");
         }
     }
