@@ -5,7 +5,8 @@
 //! → `proxy::upstream` → `proxy::egress` (with `translate` when protocols differ) → `analytics`.
 //!
 //! Side faces: `mcp` (read-only MCP server), `subagent` (Claude Code sub-agent), `doctor`
-//! (health report), `cli` (the command line).
+//! (health report), `cli` (the command line). Beside the path: `cluster` (with `[cluster]`,
+//! pool state shared with other instances through Redis; docs/cluster.md).
 
 pub mod allocator;
 pub mod analytics;
