@@ -547,6 +547,11 @@ async fn killing_redis_mid_traffic_loses_no_request_and_recovery_needs_no_restar
         // GET /pool (what the MCP pool_status tool shows) says so too.
         let p = cluster.get(i, "/pool").await;
         assert_eq!(p["cluster"]["connected"], false, "{p}");
+        let metrics = cluster.text(i, "/metrics").await;
+        assert!(
+            metrics.contains(&format!("dario_cluster_connected{{instance=\"i{i}\"}} 0")),
+            "{metrics}"
+        );
     }
     let before = sent();
     wait_for("traffic flows without Redis", || async {

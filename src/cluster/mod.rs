@@ -392,6 +392,58 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The cluster's lines of `GET /metrics`.
+    pub fn render_prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        let s = self.status();
+        let id = s.instance_id.replace(['\\', '"'], "_");
+        let rows: [(&str, &str, &str, u64); 6] = [
+            (
+                "dario_cluster_connected",
+                "gauge",
+                "1 while Redis is reachable and the subscription live.",
+                u64::from(s.connected),
+            ),
+            (
+                "dario_cluster_events_published_total",
+                "counter",
+                "Pool events this instance wrote to Redis.",
+                s.events_published,
+            ),
+            (
+                "dario_cluster_events_received_total",
+                "counter",
+                "Pool events from other instances applied here.",
+                s.events_received,
+            ),
+            (
+                "dario_cluster_events_dropped_total",
+                "counter",
+                "Pool events not shared because the channel to Redis was full.",
+                s.events_dropped,
+            ),
+            (
+                "dario_cluster_local_fallbacks_total",
+                "counter",
+                "Requests that went on with local state (Redis away or slower than timeout_ms).",
+                s.local_fallbacks,
+            ),
+            (
+                "dario_cluster_team_limited_total",
+                "counter",
+                "Requests refused by a team limit ([cluster.limits]).",
+                s.team_limited,
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name}{{instance=\"{id}\"}} {value}");
+        }
+    }
+}
+
 impl PoolEvents for Cluster {
     fn send(&self, event: PoolEvent) {
         self.queue(Out::Pool(Box::new(event)));

@@ -190,6 +190,9 @@ pub fn metrics(state: &ProxyState) -> Response<Body> {
         state.requests_total.load(Ordering::Relaxed)
     ));
     state.analytics.render_prometheus(&gauges, &mut out);
+    if let Some(c) = &state.cluster {
+        c.render_prometheus(&mut out);
+    }
     let mut resp = Response::new(full(out));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
