@@ -264,9 +264,8 @@ impl Cluster {
             return;
         };
         self.stats.lookups.fetch_add(1, Ordering::Relaxed);
-        let cmd = redis::cmd("GET")
-            .arg(self.key(&["sticky", backend, key]))
-            .clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(&["sticky", backend, key]));
         let got = tokio::time::timeout(
             self.cfg.timeout,
             cmd.query_async::<Option<String>>(&mut conn),
