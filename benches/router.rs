@@ -45,6 +45,7 @@ fn config() -> Config {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        cluster: None,
     }
 }
 

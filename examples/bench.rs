@@ -225,6 +225,7 @@ fn serve_dario(args: &[String]) {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        cluster: None,
     };
     let options = dario::proxy::ProxyOptions {
         listen: ([127, 0, 0, 1], 0).into(),

@@ -6,7 +6,8 @@
 //! → `proxy::upstream` → `proxy::egress` (with `translate` when protocols differ) → `analytics`.
 //!
 //! Side faces: `mcp` (read-only MCP server), `subagent` (Claude Code sub-agent), `doctor`
-//! (health report), `cli` (the command line).
+//! (health report), `cli` (the command line). Beside the path: `cluster` (with `[cluster]`,
+//! pool state shared with other instances through Redis; docs/cluster.md).
 //!
 //! House rules the compiler enforces (CI runs clippy with `-D warnings`): no `unsafe` outside the
 //! allocator glue, no printing outside `cli` (the library returns data; `cli` renders it), no lock
@@ -19,6 +20,7 @@ pub mod allocator;
 pub mod analytics;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // the command line's own output
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod doctor;
 pub mod mcp;

@@ -70,6 +70,10 @@ pub fn load_with_env(
         }
         config.prices = parsed.prices;
         config.models = parsed.models;
+        config.cluster = parsed.cluster.map(|mut c| {
+            c.read_password(env);
+            c
+        });
     }
     Ok(config)
 }

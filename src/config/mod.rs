@@ -5,6 +5,7 @@
 //! network I/O, or ever print a credential.
 
 mod backend_file;
+mod cluster;
 mod error;
 mod home;
 mod load;
@@ -18,6 +19,7 @@ pub use backend_file::{
     parse_backend_json, read_backend_file, remove_backend, write_backend, BackendFile,
     DeploymentFile, FileCredential,
 };
+pub use cluster::{ClusterConfig, TeamLimit};
 pub use error::{display_path, ConfigError};
 pub use home::{mode_of, Home};
 pub use load::{load, load_with_env};
@@ -210,6 +212,9 @@ pub struct Config {
     pub models: BTreeMap<String, ModelInfoConfig>,
     /// Files read, in order, with digests.
     pub files: Vec<SourceFile>,
+    /// `[cluster]`: shared pool state on Redis; `None` = this instance alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 fn serialize_headers_redacted<S: serde::Serializer>(
@@ -309,6 +314,7 @@ impl Config {
             prices: BTreeMap::new(),
             models: BTreeMap::new(),
             files: Vec::new(),
+            cluster: None,
         }
     }
 
@@ -346,7 +352,11 @@ impl Config {
     /// Every credential value known to this configuration (stored keys and resolved
     /// `key_env` values, deployments included): what a redaction pass must scrub.
     pub fn secret_values(&self) -> Vec<&Secret> {
-        let mut out = Vec::new();
+        let mut out: Vec<&Secret> = self
+            .cluster
+            .iter()
+            .filter_map(|c| c.password.as_ref())
+            .collect();
         for b in self.backends.values() {
             out.extend(b.credential.secret());
             for d in &b.deployments {

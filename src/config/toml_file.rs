@@ -1,7 +1,7 @@
 //! `config.toml`: the hand-edited settings file (SPEC §3, §4).
 //!
 //! Owns: its schema (`default_backend`, `[aliases]`, `[[routes]]`, `[backends.<name>]`,
-//! `[limits]`, `[prices."<glob>"]`, `[models."<glob>"]`) and error positions. Must not: rewrite the file, or accept a
+//! `[limits]`, `[prices."<glob>"]`, `[models."<glob>"]`, `[cluster]`) and error positions. Must not: rewrite the file, or accept a
 //! stored `key` in a file other users can read.
 
 use std::collections::BTreeMap;
@@ -32,6 +32,7 @@ struct RawToml {
     prices: BTreeMap<String, Spanned<RawPrice>>,
     #[serde(default)]
     models: BTreeMap<String, Spanned<RawModelInfo>>,
+    cluster: Option<Spanned<super::cluster::RawCluster>>,
 }
 
 /// `[models."<glob>"]`: what `GET /v1/models` and `dario route` say about matching models.
@@ -90,6 +91,8 @@ pub(crate) struct TomlConfig {
     pub limits: Option<Limits>,
     pub prices: BTreeMap<String, PriceConfig>,
     pub models: BTreeMap<String, ModelInfoConfig>,
+    /// `[cluster]`, without its password (read from the environment by the loader).
+    pub cluster: Option<super::ClusterConfig>,
     /// A stored `key` appears somewhere (the file must then be 0600).
     pub has_stored_key: bool,
 }
@@ -182,6 +185,15 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
         let file = build_backend(&name, raw_backend)
             .map_err(|m| cx.at(span, format!("[backends.{name}]: {m}")))?;
         out.backends.push(file);
+    }
+
+    if let Some(c) = raw.cluster {
+        let span = c.span();
+        out.cluster = Some(
+            c.into_inner()
+                .build()
+                .map_err(|m| cx.at(span, format!("[cluster]: {m}")))?,
+        );
     }
 
     if let Some(l) = raw.limits {

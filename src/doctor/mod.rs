@@ -3,10 +3,12 @@
 //!
 //! Owns: the list of checks and their order, the human rendering, the final secret scrub of every
 //! row. Must not: print directly, change any file, or send anything but a `GET /health` to the
-//! local proxy and (with `--online` only) one model-list request per backend deployment.
+//! local proxy, a `PING` to the `[cluster]` Redis when one is configured, and (with `--online`
+//! only) one model-list request per backend deployment.
 
 pub mod backends;
 pub mod clients;
+mod cluster;
 mod files;
 pub mod proxy;
 
@@ -166,6 +168,9 @@ pub async fn run_checks(opts: &DoctorOptions) -> Vec<Check> {
                 "not probed: the configuration did not load (see above)",
             )),
         }
+    }
+    if let Some(c) = local.config.as_ref().and_then(|cfg| cfg.cluster.as_ref()) {
+        rows.push(cluster::row(c).await);
     }
     rows.extend(proxy::checks(local.config.as_ref().map(|c| c.digest())).await);
     rows.extend(

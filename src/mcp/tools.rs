@@ -1322,6 +1322,26 @@ pub fn render_pool(pool: &Value) -> Option<String> {
     if backends.is_empty() {
         out.push_str("  (no backends)\n");
     }
+    if let Some(c) = pool.get("cluster").filter(|c| c.is_object()) {
+        let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?");
+        out.push_str(&format!(
+            "Cluster: instance {} via {} (namespace {}): {}",
+            text("instance_id"),
+            text("redis"),
+            text("namespace"),
+            text("state")
+        ));
+        if let Some(e) = c.get("last_error").and_then(Value::as_str) {
+            out.push_str(&format!(" — {e}"));
+        }
+        out.push_str(&format!(
+            "; {} request(s) on local state, {} refused by team limits\n",
+            c.get("local_fallbacks")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            c.get("team_limited").and_then(Value::as_u64).unwrap_or(0)
+        ));
+    }
     Some(out)
 }
 
@@ -1536,6 +1556,7 @@ mod tests {
                 path: "/tmp/h/config.toml".into(),
                 sha256: "ab".repeat(32),
             }],
+            cluster: None,
         }
     }
 
@@ -1677,6 +1698,14 @@ mod tests {
             "{text}"
         );
         assert!(render_pool(&json!({"other": 1})).is_none());
+        let clustered = json!({"backends": [], "cluster": {"instance_id": "i1",
+            "redis": "redis://r:6379", "namespace": "team", "state": "unreachable: routing on local state",
+            "last_error": "connection refused", "local_fallbacks": 3, "team_limited": 1}});
+        let text = render_pool(&clustered).unwrap();
+        assert!(
+            text.contains("Cluster: instance i1 via redis://r:6379 (namespace team): unreachable: routing on local state — connection refused; 3 request(s) on local state, 1 refused by team limits"),
+            "{text}"
+        );
         let a = json!({"window": {"totals": {"requests": 4, "errors": 1, "tokens": {"total": 100, "input": 60, "output": 40},
               "cost_usd": 0.5, "latency_ms": {"p50": 120.0, "p95": 300.0}, "ttfb_ms": {"p50": 80.0}},
               "burn": {"tokens_per_min": 10.0, "usd_per_hour": 1.0},

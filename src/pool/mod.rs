@@ -33,7 +33,7 @@ pub mod timefmt;
 pub use ratelimit::{
     parse_reset, parse_retry_after, Dimension, LimitReading, RateLimitHeaders, RateLimitState,
 };
-pub use sticky::{conversation_key, StickyTable};
+pub use sticky::{conversation_key, BindChange, StickyTable};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,7 +145,7 @@ impl Outcome {
 }
 
 /// Why a deployment is cooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CooldownReason {
     RateLimited,
@@ -171,13 +171,22 @@ impl LiveState {
         self.cooldown_until.filter(|&t| t > now)
     }
 
-    fn cool(&mut self, until: Instant, reason: CooldownReason, now: Instant, max: Duration) {
+    /// Cools until `until` (at most `max` from now) unless already cooling longer; true when
+    /// the cooldown was set or extended.
+    fn cool(
+        &mut self,
+        until: Instant,
+        reason: CooldownReason,
+        now: Instant,
+        max: Duration,
+    ) -> bool {
         let until = until.min(now + max);
         let keep = self.cooling(now).is_some_and(|cur| cur >= until);
         if !keep {
             self.cooldown_until = Some(until);
             self.cooldown_reason = Some(reason);
         }
+        !keep
     }
 }
 
@@ -200,6 +209,72 @@ struct Pool {
 struct Inner {
     pools: HashMap<String, Arc<Pool>>,
     settings: Arc<PoolSettings>,
+    events: Option<Arc<dyn PoolEvents>>,
+}
+
+/// Receives what this instance learns about its deployments, to share it with other instances
+/// (src/cluster). Called after the pool's locks are released; must not block.
+pub trait PoolEvents: Send + Sync + std::fmt::Debug {
+    fn send(&self, event: PoolEvent);
+}
+
+/// Something worth telling other instances. Times are on the wall clock (instances do not
+/// share a monotonic clock); deployments are named by backend and alias only, never by key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolEvent {
+    /// A deployment started (or extended) a cooldown after a 429/529 or a retryable 5xx.
+    Cooldown {
+        backend: String,
+        alias: String,
+        until: SystemTime,
+        reason: CooldownReason,
+    },
+    /// The latest rate-limit readings of a deployment.
+    Limits {
+        backend: String,
+        alias: String,
+        dims: [WallReading; 4],
+    },
+    /// A conversation was bound (`new`: it had no binding here) or re-bound to a deployment,
+    /// or a long-lived binding is worth refreshing elsewhere.
+    Bound {
+        backend: String,
+        key: String,
+        alias: String,
+        new: bool,
+    },
+}
+
+/// A [`LimitReading`] with its reset time on the wall clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WallReading {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_unix_ms: Option<u64>,
+}
+
+/// An instant as Unix milliseconds, through the pair (`now`, `wall_now`) naming one moment.
+pub fn to_unix_ms(t: Instant, now: Instant, wall_now: SystemTime) -> u64 {
+    let wall = if t >= now {
+        wall_now + (t - now)
+    } else {
+        wall_now - (now - t)
+    };
+    wall.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Unix milliseconds as an instant, through the pair (`now`, `wall_now`) naming one moment.
+pub fn from_unix_ms(ms: u64, now: Instant, wall_now: SystemTime) -> Instant {
+    let wall = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    match wall.duration_since(wall_now) {
+        Ok(ahead) => now.checked_add(ahead).unwrap_or(now),
+        Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
+    }
 }
 
 /// All backends' pools. Cheap to clone (one `Arc`).
@@ -322,7 +397,149 @@ impl Pools {
             );
         }
         Pools {
-            inner: Arc::new(Inner { pools, settings }),
+            inner: Arc::new(Inner {
+                pools,
+                settings,
+                events: old.and_then(|o| o.events.clone()),
+            }),
+        }
+    }
+
+    /// These pools, reporting what they learn to `events` (kept by [`Pools::rebuild`]).
+    pub fn with_events(self, events: Arc<dyn PoolEvents>) -> Self {
+        Pools {
+            inner: Arc::new(Inner {
+                pools: self.inner.pools.clone(),
+                settings: self.inner.settings.clone(),
+                events: Some(events),
+            }),
+        }
+    }
+
+    fn deployment(&self, backend: &str, alias: &str) -> Option<&Arc<Deployment>> {
+        self.inner
+            .pools
+            .get(backend)?
+            .deployments
+            .iter()
+            .find(|d| d.target.alias == alias)
+    }
+
+    /// Every (backend, alias), in no particular order.
+    pub fn deployment_names(&self) -> Vec<(String, String)> {
+        self.inner
+            .pools
+            .values()
+            .flat_map(|p| {
+                p.deployments
+                    .iter()
+                    .map(|d| (d.target.backend.clone(), d.target.alias.clone()))
+            })
+            .collect()
+    }
+
+    /// A cooldown learnt from another instance: cools the deployment until `until` unless it is
+    /// already cooling longer. The failure count is left alone (the failure was not ours).
+    /// False when the deployment is unknown here or nothing changed.
+    pub fn apply_cooldown(
+        &self,
+        backend: &str,
+        alias: &str,
+        until_unix_ms: u64,
+        reason: CooldownReason,
+        now: Instant,
+        wall_now: SystemTime,
+    ) -> bool {
+        let Some(d) = self.deployment(backend, alias) else {
+            return false;
+        };
+        let until = from_unix_ms(until_unix_ms, now, wall_now);
+        if until <= now {
+            return false;
+        }
+        let max = self.inner.settings.max_cooldown;
+        d.state.lock().cool(until, reason, now, max)
+    }
+
+    /// Rate-limit readings learnt from another instance (merged like a response's headers).
+    pub fn apply_limits(
+        &self,
+        backend: &str,
+        alias: &str,
+        dims: &[WallReading; 4],
+        now: Instant,
+        wall_now: SystemTime,
+    ) {
+        let Some(d) = self.deployment(backend, alias) else {
+            return;
+        };
+        let mut h = RateLimitHeaders::default();
+        for (r, w) in h.dims.iter_mut().zip(dims) {
+            r.limit = w.limit;
+            r.remaining = w.remaining;
+            r.reset_at = w.reset_unix_ms.map(|ms| from_unix_ms(ms, now, wall_now));
+        }
+        d.state.lock().limits.merge(&h);
+    }
+
+    /// Every deployment cooling at `now` after a rate limit or a server error (what another
+    /// instance should know after a partition): (backend, alias, until in Unix ms, reason).
+    pub fn shared_cooldowns(
+        &self,
+        now: Instant,
+        wall_now: SystemTime,
+    ) -> Vec<(String, String, u64, CooldownReason)> {
+        let mut out = Vec::new();
+        for p in self.inner.pools.values() {
+            for d in &p.deployments {
+                let st = d.state.lock();
+                if let (Some(until), Some(reason)) = (st.cooling(now), st.cooldown_reason) {
+                    if matches!(
+                        reason,
+                        CooldownReason::RateLimited | CooldownReason::ServerError
+                    ) {
+                        out.push((
+                            d.target.backend.clone(),
+                            d.target.alias.clone(),
+                            to_unix_ms(until, now, wall_now),
+                            reason,
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The deployment alias `key` is bound to on `backend` here, if any.
+    pub fn binding(&self, backend: &str, key: &str, now: Instant) -> Option<String> {
+        let table = self.inner.pools.get(backend)?.sticky.as_ref()?;
+        let t = table.lock();
+        t.get(key, now).map(str::to_string)
+    }
+
+    /// A binding learnt from another instance. `only_if_present`: re-bind a conversation this
+    /// instance already knows, and ignore others. Unknown aliases are ignored.
+    pub fn apply_binding(
+        &self,
+        backend: &str,
+        key: &str,
+        alias: &str,
+        now: Instant,
+        only_if_present: bool,
+    ) {
+        let Some(p) = self.inner.pools.get(backend) else {
+            return;
+        };
+        let Some(table) = &p.sticky else { return };
+        if !p.deployments.iter().any(|d| d.target.alias == alias) {
+            return;
+        }
+        let mut t = table.lock();
+        if only_if_present {
+            t.rebind_if_present(key, alias, now);
+        } else {
+            t.bind(key, alias, now);
         }
     }
 
@@ -420,14 +637,25 @@ impl Pools {
             });
         };
         let dep = pool.deployments[i].clone();
-        if let Some((k, t)) = sticky.as_mut() {
-            t.bind(k, &dep.target.alias, now);
-        }
+        let change = sticky
+            .as_mut()
+            .map(|(k, t)| (*k, t.bind(k, &dep.target.alias, now)));
         drop(sticky);
+        if let (Some(events), Some((key, change))) = (&self.inner.events, change) {
+            if change != BindChange::Touched {
+                events.send(PoolEvent::Bound {
+                    backend: backend.to_string(),
+                    key: key.to_string(),
+                    alias: dep.target.alias.clone(),
+                    new: change == BindChange::New,
+                });
+            }
+        }
         dep.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(Lease {
             dep,
             settings: self.inner.settings.clone(),
+            events: self.inner.events.clone(),
         })
     }
 
@@ -557,6 +785,7 @@ fn display_url(url: &str) -> String {
 pub struct Lease {
     dep: Arc<Deployment>,
     settings: Arc<PoolSettings>,
+    events: Option<Arc<dyn PoolEvents>>,
 }
 
 impl Lease {
@@ -590,6 +819,7 @@ impl Lease {
         let rl = RateLimitHeaders::parse(headers, now, wall_now);
         let outcome = Outcome::of_status(status);
         let s = &self.settings;
+        let mut cooled = false;
         let mut st = self.dep.state.lock();
         st.limits.merge(&rl);
         st.last_status = Some(status);
@@ -609,7 +839,7 @@ impl Lease {
                         now + s.rate_limit_backoff.delay(st.consecutive_failures)
                     }),
                 };
-                st.cool(until, CooldownReason::RateLimited, now, s.max_cooldown);
+                cooled = st.cool(until, CooldownReason::RateLimited, now, s.max_cooldown);
             }
             Outcome::ServerError => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
@@ -619,9 +849,46 @@ impl Lease {
                     Some(d) => now.checked_add(d).unwrap_or(now + s.max_cooldown),
                     None => now + s.error_backoff.delay(st.consecutive_failures),
                 };
-                st.cool(until, CooldownReason::ServerError, now, s.max_cooldown);
+                cooled = st.cool(until, CooldownReason::ServerError, now, s.max_cooldown);
             }
             Outcome::Neutral => {}
+        }
+        let cooldown = if cooled {
+            st.cooldown_until.zip(st.cooldown_reason)
+        } else {
+            None
+        };
+        drop(st);
+        if let Some(events) = &self.events {
+            let t = &self.dep.target;
+            if let Some((until, reason)) = cooldown {
+                events.send(PoolEvent::Cooldown {
+                    backend: t.backend.clone(),
+                    alias: t.alias.clone(),
+                    until: std::time::UNIX_EPOCH
+                        + Duration::from_millis(to_unix_ms(until, now, wall_now)),
+                    reason,
+                });
+            }
+            if rl
+                .dims
+                .iter()
+                .any(|r| r.limit.is_some() || r.remaining.is_some())
+            {
+                let mut dims = [WallReading::default(); 4];
+                for (w, r) in dims.iter_mut().zip(rl.dims.iter()) {
+                    *w = WallReading {
+                        limit: r.limit,
+                        remaining: r.remaining,
+                        reset_unix_ms: r.reset_at.map(|t| to_unix_ms(t, now, wall_now)),
+                    };
+                }
+                events.send(PoolEvent::Limits {
+                    backend: t.backend.clone(),
+                    alias: t.alias.clone(),
+                    dims,
+                });
+            }
         }
         outcome
     }

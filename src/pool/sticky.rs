@@ -22,6 +22,22 @@ struct Binding {
     alias: Arc<str>,
     last_used: Instant,
     seq: u64,
+    /// When this binding was last shared with other instances (src/cluster) or learnt from them.
+    shared_at: Instant,
+}
+
+/// What [`StickyTable::bind`] did, so that a cluster can share new and changed bindings (and
+/// refresh a long-lived one's expiry now and then) without a write per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindChange {
+    /// The key had no live binding.
+    New,
+    /// The key was bound to another alias.
+    Rebound,
+    /// Same alias, not shared for a sixteenth of the TTL: worth refreshing elsewhere.
+    Refresh,
+    /// Same alias, nothing to share.
+    Touched,
 }
 
 /// A bounded, idle-expiring map of conversation key → deployment alias.
@@ -62,7 +78,7 @@ impl StickyTable {
 
     /// Binds (or re-binds) `key` to `alias` and marks it used at `now`. Expired bindings are
     /// dropped first; then, at the cap, the least recently used one.
-    pub fn bind(&mut self, key: &str, alias: &str, now: Instant) {
+    pub fn bind(&mut self, key: &str, alias: &str, now: Instant) -> BindChange {
         self.expire(now);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -70,11 +86,19 @@ impl StickyTable {
             let k = self.order.remove(&b.seq).expect("order index in sync");
             b.seq = seq;
             b.last_used = now;
-            if &*b.alias != alias {
+            let change = if &*b.alias != alias {
                 b.alias = Arc::from(alias);
+                BindChange::Rebound
+            } else if now.saturating_duration_since(b.shared_at) >= self.ttl / 16 {
+                BindChange::Refresh
+            } else {
+                BindChange::Touched
+            };
+            if change != BindChange::Touched {
+                b.shared_at = now;
             }
             self.order.insert(seq, k);
-            return;
+            return change;
         }
         while self.map.len() >= self.cap {
             let (_, oldest) = self.order.pop_first().expect("non-empty at cap");
@@ -87,9 +111,19 @@ impl StickyTable {
                 alias: Arc::from(alias),
                 last_used: now,
                 seq,
+                shared_at: now,
             },
         );
         self.order.insert(seq, k);
+        BindChange::New
+    }
+
+    /// Re-binds `key` to `alias` only when it has a live binding here (another instance moved
+    /// the conversation; conversations this instance has not seen are looked up when they come).
+    pub fn rebind_if_present(&mut self, key: &str, alias: &str, now: Instant) {
+        if self.get(key, now).is_some_and(|a| a != alias) {
+            self.bind(key, alias, now);
+        }
     }
 
     /// Drops bindings idle for the TTL or longer. Cheap when nothing expired (one peek).

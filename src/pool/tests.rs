@@ -43,6 +43,7 @@ fn config(backends: Vec<BackendConfig>) -> Config {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        cluster: None,
     }
 }
 
@@ -621,4 +622,97 @@ fn shared_types_are_send_and_sync() {
     check::<Lease>();
     check::<AcquireError>();
     check::<crate::analytics::Analytics>();
+}
+
+/// Collects what the pools would share with other instances.
+#[derive(Debug, Default)]
+struct Collect(parking_lot::Mutex<Vec<PoolEvent>>);
+
+impl PoolEvents for Collect {
+    fn send(&self, event: PoolEvent) {
+        self.0.lock().push(event);
+    }
+}
+
+#[test]
+fn events_for_other_instances_and_their_application() {
+    let sink = Arc::new(Collect::default());
+    let p = pool3().with_events(sink.clone());
+    let t0 = Instant::now();
+    let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    // A new conversation is shared as new; using it again shares nothing.
+    assert_eq!(pick(&p, Some("conv"), t0), "a");
+    assert_eq!(pick(&p, Some("conv"), t0), "a");
+    let events = std::mem::take(&mut *sink.0.lock());
+    assert_eq!(
+        events,
+        vec![PoolEvent::Bound {
+            backend: "p".into(),
+            key: "conv".into(),
+            alias: "a".into(),
+            new: true
+        }]
+    );
+    // A 429 with retry-after: the cooldown (on the wall clock) and the readings are shared.
+    let lease = p.acquire("p", None, NONE, t0).unwrap();
+    let mut h = limit(0, 100);
+    h.insert("retry-after", HeaderValue::from_static("20"));
+    lease.report_response_at(429, &h, t0, wall);
+    let events = std::mem::take(&mut *sink.0.lock());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[0],
+        PoolEvent::Cooldown {
+            backend: "p".into(),
+            alias: "a".into(),
+            until: wall + Duration::from_secs(20),
+            reason: CooldownReason::RateLimited,
+        }
+    );
+    let PoolEvent::Limits { dims, .. } = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(dims[0].remaining, Some(0));
+    // The same 429 again extends nothing: nothing to share.
+    lease.report_response_at(429, &h, t0, wall);
+    assert!(matches!(sink.0.lock()[..], [PoolEvent::Limits { .. }]));
+    drop(lease);
+    // The conversation moves off the cooling deployment: shared as a re-binding.
+    sink.0.lock().clear();
+    assert_eq!(pick(&p, Some("conv"), t0), "b");
+    assert!(matches!(
+        &sink.0.lock()[..],
+        [PoolEvent::Bound { alias, new: false, .. }] if alias == "b"
+    ));
+
+    // Elsewhere: a fresh pool applies the cooldown and the binding, and shares neither back.
+    let other_sink = Arc::new(Collect::default());
+    let q = pool3().with_events(other_sink.clone());
+    let until_ms = to_unix_ms(t0 + Duration::from_secs(20), t0, wall);
+    assert!(q.apply_cooldown("p", "a", until_ms, CooldownReason::RateLimited, t0, wall));
+    assert!(!q.apply_cooldown("p", "a", until_ms, CooldownReason::RateLimited, t0, wall));
+    assert!(!q.apply_cooldown("p", "zz", until_ms, CooldownReason::RateLimited, t0, wall));
+    let s = q.snapshot(t0);
+    assert!(dep(&s, "a").cooling);
+    assert_eq!(dep(&s, "a").failures, 0);
+    assert_eq!(dep(&s, "a").cooldown_remaining_ms, 20_000);
+    q.apply_binding("p", "conv", "c", t0, true);
+    assert_eq!(
+        q.binding("p", "conv", t0),
+        None,
+        "only_if_present ignores new keys"
+    );
+    q.apply_binding("p", "conv", "c", t0, false);
+    assert_eq!(q.binding("p", "conv", t0).as_deref(), Some("c"));
+    assert_eq!(pick(&q, Some("conv"), t0), "c");
+    assert!(other_sink.0.lock().is_empty(), "{:?}", other_sink.0.lock());
+    assert_eq!(
+        q.shared_cooldowns(t0, wall),
+        vec![(
+            "p".into(),
+            "a".into(),
+            until_ms,
+            CooldownReason::RateLimited
+        )]
+    );
 }

@@ -127,7 +127,7 @@ fn backends_json(state: &ProxyState) -> serde_json::Value {
 pub fn status(state: &ProxyState) -> Response<Body> {
     let snap = state.snapshot.load();
     let limits = &snap.config.limits;
-    json_response(json!({
+    let mut value = json!({
         "service": "dario",
         "version": crate::VERSION,
         "build": {
@@ -150,14 +150,48 @@ pub fn status(state: &ProxyState) -> Response<Body> {
             "aliases": snap.config.aliases.len(),
             "template_digest": snap.routes.digest(),
         },
-    }))
+    });
+    if let Some(c) = &state.cluster {
+        value["cluster"] = serde_json::to_value(c.status()).unwrap_or_default();
+    }
+    json_response(value)
 }
 
 pub fn pool(state: &ProxyState) -> Response<Body> {
     let snap = state.snapshot.load();
-    json_response(
-        serde_json::to_value(snap.pools.snapshot(std::time::Instant::now())).unwrap_or_default(),
-    )
+    let mut value =
+        serde_json::to_value(snap.pools.snapshot(std::time::Instant::now())).unwrap_or_default();
+    if let Some(c) = &state.cluster {
+        value["cluster"] = serde_json::to_value(c.status()).unwrap_or_default();
+    }
+    json_response(value)
+}
+
+/// `scope=cluster` in an `/analytics` query.
+pub fn cluster_scope(query: Option<&str>) -> bool {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .any(|kv| kv == "scope=cluster")
+}
+
+/// `GET /analytics?scope=cluster`: every instance's counters summed through Redis.
+pub async fn analytics_cluster(state: &ProxyState) -> Response<Body> {
+    let Some(cluster) = &state.cluster else {
+        let mut r = json_response(json!({
+            "error": "scope=cluster needs [cluster] in config.toml (see docs/cluster.md); GET /analytics shows this instance",
+        }));
+        *r.status_mut() = http::StatusCode::NOT_FOUND;
+        return r;
+    };
+    match crate::cluster::cluster_analytics(cluster).await {
+        Ok(v) => json_response(v),
+        Err(e) => {
+            let mut r = json_response(json!({ "error": e }));
+            *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            r
+        }
+    }
 }
 
 /// `GET /analytics?window=N`: summary over the last N minutes (default 60, at most
@@ -173,7 +207,12 @@ pub fn analytics(
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    let value = serde_json::to_value(summary).unwrap_or_default();
+    let mut value = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(c) = &state.cluster {
+        // This instance's records; `?scope=cluster` sums every instance.
+        value["instance_id"] = json!(c.instance_id());
+        value["scope"] = json!("instance");
+    }
     if !has_flag(query, "pretty") {
         return Ok(json_response(value));
     }
@@ -261,6 +300,9 @@ pub fn metrics(state: &ProxyState) -> Response<Body> {
         state.requests_total.load(Ordering::Relaxed)
     ));
     state.analytics.render_prometheus(&gauges, &mut out);
+    if let Some(c) = &state.cluster {
+        c.render_prometheus(&mut out);
+    }
     let mut resp = Response::new(full(out));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

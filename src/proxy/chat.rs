@@ -44,6 +44,8 @@ enum Failure {
         backend: String,
         retry_after: u64,
     },
+    /// A team-wide limit of `[cluster.limits.<backend>]` was used up.
+    TeamLimited(crate::cluster::TeamLimited),
 }
 
 /// Facts about one request, for the log line and the analytics record.
@@ -72,6 +74,14 @@ impl Meter {
         reason: Option<&str>,
     ) {
         let latency = self.received.elapsed();
+        if let Some(cluster) = &state.cluster {
+            if let Some(c) = &state.snapshot.load().config.cluster {
+                let u = &end.usage;
+                let tokens =
+                    u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens;
+                cluster.charge_tokens(&c.limits, backend, tokens);
+            }
+        }
         state.analytics.record(Record {
             timestamp: self.received_wall,
             request_id: self.request_id.clone(),
@@ -411,6 +421,16 @@ async fn send_with_failover(
         if count_tokens && backend.protocol != Protocol::Anthropic {
             continue;
         }
+        // A team-wide limit (`[cluster.limits.<backend>]`) shared by every instance; counting
+        // tokens is not a completion and is not counted.
+        if let (Some(cluster), Some(c), false) =
+            (&state.cluster, &snapshot.config.cluster, count_tokens)
+        {
+            if let Err(limited) = cluster.admit(&c.limits, name).await {
+                failure.get_or_insert(Failure::TeamLimited(limited));
+                continue;
+            }
+        }
         // Fallbacks get the same resolved model id (a `[[routes]]` rename applies to all).
         let upstream_model = decision.upstream_model.as_str();
         let mut prepared: Prepared = match dispatch::prepare(
@@ -436,6 +456,10 @@ async fn send_with_failover(
         } else {
             None
         };
+        if let (Some(cluster), Some(key)) = (&state.cluster, &sticky_key) {
+            // A conversation another instance bound: adopt its deployment (bounded wait).
+            cluster.adopt_binding(state, name, key).await;
+        }
         let mut tried: Vec<String> = Vec::new();
         loop {
             if tracker.attempts >= max_attempts {
@@ -713,6 +737,11 @@ async fn send_with_failover(
                 format!("every deployment of backend `{backend}` is cooling down after rate limits or errors; retry in {retry_after} s (see `GET /pool`)"),
             )
             .with_retry_after(retry_after)
+        }
+        Some(Failure::TeamLimited(limited)) => {
+            tracker.backend = limited.backend.clone();
+            ProxyError::new(ErrorKind::RateLimit, limited.to_string())
+                .with_retry_after(limited.retry_after_secs)
         }
         Some(Failure::Connect(msg)) => ProxyError::new(ErrorKind::Api, msg),
         Some(Failure::Timeout(msg)) => ProxyError::new(ErrorKind::Timeout, msg),

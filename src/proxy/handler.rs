@@ -160,6 +160,9 @@ async fn route(
             Ok(match admin_endpoint {
                 Endpoint::Status => admin::status(state),
                 Endpoint::Pool => admin::pool(state),
+                Endpoint::Analytics if admin::cluster_scope(req.uri().query()) => {
+                    admin::analytics_cluster(state).await
+                }
                 Endpoint::Analytics => admin::analytics(state, req.uri().query())?,
                 Endpoint::Models => admin::models(state, req.headers()).await,
                 // Metrics (chat endpoints and /health were matched above).

@@ -140,6 +140,9 @@ pub struct ProxyState {
     /// Where the configuration was loaded from, when it came from disk (`dario proxy`): what
     /// `POST /admin/reload` reads again. Unset for proxies built in code.
     pub home: std::sync::OnceLock<Arc<crate::config::Home>>,
+    /// `[cluster]`: pool state shared with other instances through Redis (`None` = alone; read
+    /// at start-up, a reload does not change the connection).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl ProxyState {
@@ -154,8 +157,16 @@ impl ProxyState {
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
         let analytics = crate::analytics::Analytics::new(&config.prices);
-        let snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
-        Ok(Arc::new(ProxyState {
+        let cluster = config.cluster.as_ref().and_then(|c| {
+            crate::cluster::Cluster::new(c)
+                .map_err(|e| tracing::error!("{e}; this instance routes alone"))
+                .ok()
+        });
+        let mut snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
+        if let Some(c) = &cluster {
+            snapshot.pools = snapshot.pools.with_events(c.clone());
+        }
+        let state = Arc::new(ProxyState {
             snapshot: ArcSwap::from_pointee(snapshot),
             client,
             cors_origin: HeaderValue::from_str(&cors)
@@ -171,7 +182,12 @@ impl ProxyState {
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
             home: std::sync::OnceLock::new(),
-        }))
+            cluster,
+        });
+        if let Some(c) = &state.cluster {
+            c.start(Arc::downgrade(&state));
+        }
+        Ok(state)
     }
 
     /// Where mid-conversation system messages go on `backend`: its configured mode, else inline
@@ -203,6 +219,7 @@ impl ProxyState {
     pub fn reload(&self, config: Config) {
         self.analytics.set_prices(&config.prices);
         let previous = self.snapshot.load_full();
+        crate::cluster::warn_on_reload(previous.config.cluster.as_ref(), config.cluster.as_ref());
         let snapshot = Snapshot::new(
             config,
             self.options.model_override.as_deref(),
