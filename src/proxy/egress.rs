@@ -153,6 +153,9 @@ impl StreamTranslator for translate::OpenAiToAnthropicStream {
     fn failed(&self) -> bool {
         translate::OpenAiToAnthropicStream::failed(self)
     }
+    fn ended(&self) -> bool {
+        translate::OpenAiToAnthropicStream::is_ended(self)
+    }
 }
 
 impl StreamTranslator for translate::AnthropicToOpenAiStream {
@@ -170,6 +173,9 @@ impl StreamTranslator for translate::AnthropicToOpenAiStream {
     }
     fn failed(&self) -> bool {
         translate::AnthropicToOpenAiStream::failed(self)
+    }
+    fn ended(&self) -> bool {
+        translate::AnthropicToOpenAiStream::is_ended(self)
     }
 }
 

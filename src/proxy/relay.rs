@@ -28,6 +28,8 @@ pub trait StreamTranslator: Send {
     fn usage(&self) -> Usage;
     /// The client stream ended with an error event instead of its proper end.
     fn failed(&self) -> bool;
+    /// The client stream is over (closed or errored): nothing more will be written.
+    fn ended(&self) -> bool;
 }
 
 /// Watches passthrough bytes for token usage without changing them.
@@ -188,18 +190,34 @@ impl RelayBody {
                 }
                 (!out.is_empty()).then(|| out.freeze())
             }
-            RelayMode::Passthrough { watcher, .. } => {
-                if let Some(w) = watcher {
-                    self.info.usage = w.usage();
-                    if w.completed() == Some(false) {
-                        self.info.completed = false;
-                        self.info.error =
-                            Some("upstream stream ended before its final event".into());
-                    }
+            RelayMode::Passthrough { watcher, sse } => {
+                let Some(w) = watcher else { return None };
+                self.info.usage = w.usage();
+                if w.completed() != Some(false) {
+                    return None;
                 }
-                None
+                let message =
+                    "upstream stream ended before its final event; the response is incomplete";
+                self.info.completed = false;
+                self.info.error = Some(message.into());
+                // An event stream cut before `message_stop` / `[DONE]` must not look like a
+                // short success: the client gets the protocol's error event.
+                sse.then(|| self.error_event(message))
             }
         }
+    }
+
+    /// An SSE error event in the client's protocol, after a blank line closing a half-sent
+    /// event when the last chunk did not end at an event boundary.
+    fn error_event(&self, message: &str) -> Bytes {
+        let event = sse_error_event(self.client_protocol, "api_error", message);
+        if self.at_boundary {
+            return event;
+        }
+        let mut out = BytesMut::with_capacity(event.len() + 2);
+        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(&event);
+        out.freeze()
     }
 
     /// The upstream broke or went idle: an error event in the client's protocol (a plain JSON
@@ -212,16 +230,7 @@ impl RelayBody {
                 if let Some(w) = watcher {
                     self.info.usage = w.usage();
                 }
-                let event = sse_error_event(self.client_protocol, "api_error", &failure);
-                if self.at_boundary {
-                    Ok(Frame::data(event))
-                } else {
-                    // Close the half-sent event first so the error event parses on its own.
-                    let mut out = BytesMut::with_capacity(event.len() + 2);
-                    out.extend_from_slice(b"\n\n");
-                    out.extend_from_slice(&event);
-                    Ok(Frame::data(out.freeze()))
-                }
+                Ok(Frame::data(self.error_event(&failure)))
             }
             RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
             RelayMode::Translate(t) => {
@@ -266,6 +275,16 @@ impl http_body::Body for RelayBody {
                 RelayMode::Translate(t) => {
                     let mut out = BytesMut::new();
                     t.feed(&chunk, &mut out);
+                    if t.ended() && t.failed() {
+                        // The translator ended the client stream with an error event (an
+                        // oversized or malformed upstream event): stop reading the upstream,
+                        // whatever it still sends. (After a proper end the upstream's own end
+                        // is still read, so its connection can be reused.)
+                        this.finished = true;
+                        this.info.usage = t.usage();
+                        this.info.error =
+                            Some("upstream stream ended with an error or incomplete".into());
+                    }
                     if out.is_empty() {
                         continue; // nothing complete yet: read more
                     }

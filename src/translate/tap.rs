@@ -65,6 +65,9 @@ fn last_usage_object(protocol: Protocol, body: &[u8]) -> Option<Usage> {
     (rest[end..].trim_ascii() == b"}").then_some(usage)
 }
 
+/// The largest event a usage tap buffers (usage and end events are far smaller).
+const TAP_EVENT_LIMIT: usize = 64 * 1024;
+
 /// Watches a passthrough stream for usage and completion. Only `message_start`,
 /// `message_delta`, `message_stop` (Anthropic) and chunks containing a `"usage":{` object or
 /// `[DONE]` (OpenAI) are parsed; content deltas are skipped after a cheap look at the event name
@@ -81,7 +84,9 @@ impl UsageTap {
     pub fn new(protocol: Protocol) -> Self {
         UsageTap {
             protocol,
-            parser: SseParser::new(),
+            // Usage and end events are small; anything larger (a huge content delta) is
+            // skipped, never buffered: the bytes themselves are relayed untouched.
+            parser: SseParser::with_limit(TAP_EVENT_LIMIT),
             anthropic: AnthropicUsage::default(),
             openai: None,
             completed: false,
