@@ -178,3 +178,116 @@ async fn translated_event_over_the_limit_ends_the_stream_with_an_error_event() {
     assert_anthropic_error_end(&text);
     assert!(text.contains("larger than"), "the error says why: {text}");
 }
+
+// ---- Redirects, encodings, error bodies ------------------------------------------------------
+
+async fn one_reply(head: &'static str, body: &'static [u8]) -> Dario {
+    let addr = raw_upstream(move |s| async move { write_and_close(s, head, &[body]).await }).await;
+    Dario::start(config_for_raw(addr)).await
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_a_502_in_the_callers_envelope() {
+    let dario = one_reply(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://evil.example/v1/messages\r\ncontent-length: 0",
+        b"",
+    )
+    .await;
+    for (path, body, anthropic) in [
+        ("/v1/messages", ANTHROPIC_STREAM, true),
+        ("/v1/chat/completions", OPENAI_STREAM, false),
+        ("/v1/messages", ANTHROPIC_TO_OPENAI, true),
+    ] {
+        let r = client()
+            .post(dario.url(path))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 502, "{path} {body}");
+        assert!(r.headers().get("location").is_none());
+        let j = json(r).await;
+        let msg = j["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("redirect"), "{j}");
+        assert!(
+            !msg.contains("evil.example"),
+            "the target is not repeated: {j}"
+        );
+        if anthropic {
+            assert_eq!(j["type"], "error", "{j}");
+        } else {
+            assert!(j["error"]["type"].is_string(), "{j}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_gzip_body_is_a_502_in_the_callers_envelope() {
+    let dario = one_reply(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: 17",
+        b"this is not gzip!",
+    )
+    .await;
+    let r = client()
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let j = json(r).await;
+    assert!(
+        j["error"]["message"].as_str().unwrap().contains("gzip"),
+        "{j}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_error_body_arrives_bounded_in_the_callers_envelope() {
+    static BODY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let body = BODY.get_or_init(|| {
+        let msg = "y".repeat(2 * 1024 * 1024);
+        format!(
+            r#"{{"type":"error","error":{{"type":"invalid_request_error","message":"{msg}"}}}}"#
+        )
+        .into_bytes()
+    });
+    let head: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let dario = one_reply(head, body).await;
+    let r = client()
+        .post(dario.url("/v1/messages"))
+        .body(r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.len() <= 80 * 1024, "bounded: {} bytes", bytes.len());
+    let j: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+    assert_eq!(j["type"], "error");
+    assert_eq!(j["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn a_non_json_error_body_arrives_in_the_callers_envelope() {
+    let dario = one_reply(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: 30",
+        b"<html>nginx bad gateway</html>",
+    )
+    .await;
+    let r = client()
+        .post(dario.url("/v1/chat/completions"))
+        .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let j = json(r).await;
+    assert!(j["error"]["message"].is_string(), "{j}");
+}

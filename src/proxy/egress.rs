@@ -39,6 +39,32 @@ pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) 
     upstream
 }
 
+/// Why an upstream response can not be relayed at all, if it can not: a redirect (following it,
+/// or letting the client follow it, would send the credential to another host) or a body in a
+/// content coding dario never asked for and does not decode. The answer is then a 502 in the
+/// caller's envelope.
+pub fn unrelayable(backend: &str, status: StatusCode, headers: &HeaderMap) -> Option<String> {
+    if status.is_redirection() {
+        return Some(format!(
+            "backend `{backend}` answered with a redirect (HTTP {}); dario never follows redirects from a backend, which would send its credential to another host: check the base URL with `dario backend list`",
+            status.as_u16()
+        ));
+    }
+    let encoding = headers.get(http::header::CONTENT_ENCODING)?.as_bytes();
+    if encoding.is_empty() || encoding.eq_ignore_ascii_case(b"identity") {
+        return None;
+    }
+    // Name the coding only when it looks like one (a header value is upstream-controlled text).
+    let named = std::str::from_utf8(encoding)
+        .ok()
+        .filter(|e| e.len() <= 16 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| "an encoded".to_string(), |e| format!("a `{e}`-encoded"));
+    Some(format!(
+        "backend `{backend}` sent {named} body (HTTP {}), which dario did not ask for and does not decode: check the server, or a proxy in front of it, for response compression",
+        status.as_u16()
+    ))
+}
+
 static X_DARIO_BACKEND: HeaderName = HeaderName::from_static("x-dario-backend");
 static X_DARIO_DROPPED: HeaderName = HeaderName::from_static("x-dario-dropped");
 
@@ -62,7 +88,12 @@ pub fn upstream_error(
 ) -> Response<Body> {
     let text = String::from_utf8_lossy(body);
     let scrubbed = snapshot.scrub(&text);
-    let (status, out) = if backend_protocol == inbound {
+    // Relayed as it is only when it is a JSON error body of the caller's own protocol; anything
+    // else (an HTML page, a body cut at the 64 KiB bound, plain text) is re-enveloped.
+    let as_is = backend_protocol == inbound
+        && scrubbed.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(&scrubbed).is_ok();
+    let (status, out) = if as_is {
         (status, Bytes::from(scrubbed.into_owned()))
     } else {
         match inbound {
