@@ -534,7 +534,7 @@ async fn send_with_failover(
                     &prepared,
                     &peek.model,
                     name,
-                    limits.stream_idle_timeout,
+                    snapshot,
                     hook,
                 )
                 .await

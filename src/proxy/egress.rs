@@ -4,8 +4,6 @@
 //!
 //! Owns: response status/headers/body shaping. Must not: buffer a stream.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
@@ -14,12 +12,20 @@ use super::dispatch::Prepared;
 use super::relay::{self, EndHook, EndInfo, RelayMode, StreamTranslator, UsageWatcher};
 use super::state::Snapshot;
 use crate::protocol::{Protocol, Usage};
+use crate::redact::Redactor;
 use crate::translate::{self, ResponseContext};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
 /// dario's own. The upstream's map is kept and the few headers not meant for the client are
 /// removed from it, rather than every allowed one being copied (and hashed) into a new map.
-pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
+///
+/// A forwarded value that carries a configured secret (or a run of one) is masked.
+pub fn base_headers(
+    mut upstream: HeaderMap,
+    backend: &str,
+    dropped: &[String],
+    redactor: &Redactor,
+) -> HeaderMap {
     let unwanted: Vec<HeaderName> = upstream
         .keys()
         .filter(|name| !super::headers::forward_response_header(name.as_str()))
@@ -27,6 +33,16 @@ pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) 
         .collect();
     for name in &unwanted {
         upstream.remove(name);
+    }
+    if !redactor.is_empty() {
+        for value in upstream.values_mut() {
+            if redactor.finds(value.as_bytes()) {
+                let mut masked = value.as_bytes().to_vec();
+                redactor.mask_in_place(&mut masked);
+                *value = HeaderValue::from_bytes(&masked)
+                    .unwrap_or_else(|_| HeaderValue::from_static("***"));
+            }
+        }
     }
     if let Ok(v) = HeaderValue::from_str(backend) {
         upstream.insert(X_DARIO_BACKEND.clone(), v);
@@ -116,7 +132,7 @@ pub fn upstream_error(
     };
     let mut resp = Response::new(full(out));
     *resp.status_mut() = status;
-    *resp.headers_mut() = base_headers(upstream_headers.clone(), backend, &[]);
+    *resp.headers_mut() = base_headers(upstream_headers.clone(), backend, &[], &snapshot.redactor);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -217,15 +233,17 @@ pub async fn success(
     prepared: &Prepared,
     client_model: &str,
     backend: &str,
-    idle: Duration,
+    snapshot: &Snapshot,
     hook: EndHook,
 ) -> Response<Body> {
+    let idle = snapshot.config.limits.stream_idle_timeout;
+    let redactor = &snapshot.redactor;
     let mut upstream = upstream;
     let status = upstream.status();
     let upstream_headers = std::mem::take(upstream.headers_mut());
     let sse = is_event_stream(&upstream_headers);
     let content_type = upstream_headers.get(http::header::CONTENT_TYPE).cloned();
-    let mut headers = base_headers(upstream_headers, backend, &prepared.dropped);
+    let mut headers = base_headers(upstream_headers, backend, &prepared.dropped, redactor);
     let ctx = ResponseContext {
         client_model,
         include_usage: prepared.include_usage,
@@ -252,6 +270,7 @@ pub async fn success(
                 },
                 inbound,
                 idle,
+                redactor.stream(),
                 hook,
             )
         }
@@ -269,6 +288,7 @@ pub async fn success(
                 RelayMode::Translate(translator),
                 inbound,
                 idle,
+                redactor.stream(),
                 hook,
             )
         }
@@ -288,6 +308,7 @@ pub async fn success(
             });
             match translated {
                 Ok((bytes, usage, dropped)) => {
+                    let bytes = redactor.scrub_bytes(bytes.into());
                     if !dropped.is_empty() {
                         let mut all = prepared.dropped.clone();
                         all.extend(dropped);

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use super::body::{Body, BoxError};
 use super::client::{next_chunk, UpstreamBody, UpstreamResponse};
 use crate::protocol::{Protocol, Usage};
+use crate::redact::StreamScrubber;
 
 /// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
 pub trait StreamTranslator: Send {
@@ -112,7 +113,23 @@ struct RelayBody {
     /// The last chunk sent ended at an event boundary (for a clean error event after it).
     at_boundary: bool,
     info: EndInfo,
+    /// Masks configured secrets in everything sent to the client (same length, at most 7
+    /// bytes held back at a chunk's end).
+    scrub: StreamScrubber,
     hook: EndHook,
+}
+
+/// Appends `more` after `first` (either may be absent).
+fn join(first: Option<Bytes>, more: Option<Bytes>) -> Option<Bytes> {
+    match (first, more) {
+        (None, b) | (b, None) => b,
+        (Some(a), Some(b)) => {
+            let mut out = BytesMut::with_capacity(a.len() + b.len());
+            out.extend_from_slice(&a);
+            out.extend_from_slice(&b);
+            Some(out.freeze())
+        }
+    }
 }
 
 /// What one poll of the upstream produced.
@@ -176,6 +193,12 @@ impl RelayBody {
     /// The upstream ended normally: the translator's closing events, if any. The end hook runs
     /// when the body is dropped, right after.
     fn end(&mut self) -> Option<Bytes> {
+        let held = self.scrub.flush();
+        let tail = self.end_events();
+        join(held, tail)
+    }
+
+    fn end_events(&mut self) -> Option<Bytes> {
         self.finished = true;
         self.info.completed = true;
         match &mut self.mode {
@@ -188,7 +211,9 @@ impl RelayBody {
                     self.info.error =
                         Some("upstream stream ended with an error or incomplete".into());
                 }
-                (!out.is_empty()).then(|| out.freeze())
+                (!out.is_empty())
+                    .then(|| self.scrub.feed(out.freeze()))
+                    .and_then(|b| join(Some(b), self.scrub.flush()))
             }
             RelayMode::Passthrough { watcher, sse } => {
                 let Some(w) = watcher else { return None };
@@ -225,19 +250,24 @@ impl RelayBody {
     fn fail(&mut self, failure: String) -> Result<Frame<Bytes>, BoxError> {
         self.finished = true;
         self.info.error = Some(failure.clone());
+        let held = self.scrub.flush();
         match &mut self.mode {
             RelayMode::Passthrough { sse: true, watcher } => {
                 if let Some(w) = watcher {
                     self.info.usage = w.usage();
                 }
-                Ok(Frame::data(self.error_event(&failure)))
+                let event = self.error_event(&failure);
+                Ok(Frame::data(join(held, Some(event)).unwrap_or_default()))
             }
             RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
             RelayMode::Translate(t) => {
                 let mut out = BytesMut::new();
                 t.fail(&failure, &mut out);
                 self.info.usage = t.usage();
-                Ok(Frame::data(out.freeze()))
+                let event = self.scrub.feed(out.freeze());
+                Ok(Frame::data(
+                    join(join(held, Some(event)), self.scrub.flush()).unwrap_or_default(),
+                ))
             }
         }
     }
@@ -270,7 +300,7 @@ impl http_body::Body for RelayBody {
                     this.at_boundary = chunk.ends_with(b"\n\n")
                         || chunk.ends_with(b"\r\n\r\n")
                         || chunk.ends_with(b"\r\r");
-                    chunk
+                    this.scrub.feed(chunk)
                 }
                 RelayMode::Translate(t) => {
                     let mut out = BytesMut::new();
@@ -288,7 +318,7 @@ impl http_body::Body for RelayBody {
                     if out.is_empty() {
                         continue; // nothing complete yet: read more
                     }
-                    out.freeze()
+                    this.scrub.feed(out.freeze())
                 }
             };
             this.info
@@ -296,10 +326,15 @@ impl http_body::Body for RelayBody {
                 .get_or_insert_with(std::time::Instant::now);
             // A passthrough body of known length is over with its last byte: the server stops
             // polling once it has written that many, so account for the end now.
-            if this.known_length_done() {
-                let no_tail = this.end();
-                debug_assert!(no_tail.is_none());
-            }
+            let out = if this.known_length_done() {
+                // Only bytes the scrubber held back can follow (no events on a JSON body).
+                let held = this.end();
+                join(Some(out), held).unwrap_or_default()
+            } else if out.is_empty() {
+                continue; // all of it held back by the scrubber: read more
+            } else {
+                out
+            };
             return Poll::Ready(Some(Ok(Frame::data(out))));
         }
     }
@@ -356,6 +391,7 @@ pub fn relay(
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
+    scrub: StreamScrubber,
     hook: EndHook,
 ) -> Body {
     RelayBody {
@@ -368,6 +404,7 @@ pub fn relay(
         finished: false,
         at_boundary: true,
         info: EndInfo::default(),
+        scrub,
         hook,
     }
     .boxed_unsync()

@@ -82,13 +82,13 @@ pub fn config_for_raw(addr: SocketAddr) -> dario::config::Config {
         .with_backend(BackendConfig::new(
             "anthropic",
             Protocol::Anthropic,
-            &format!("http://{addr}"),
+            format!("http://{addr}"),
             Credential::Passthrough,
         ))
         .with_backend(BackendConfig::new(
             "openai",
             Protocol::OpenAi,
-            &format!("http://{addr}/v1"),
+            format!("http://{addr}/v1"),
             Credential::Passthrough,
         ))
 }

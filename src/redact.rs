@@ -1,0 +1,269 @@
+//! Redaction of configured secrets: every key dario holds — whole, or any run of 8 or more of its
+//! bytes — is masked in whatever dario relays from an upstream (headers, JSON bodies, stream
+//! events, error bodies) or writes itself.
+//!
+//! Owns: the matcher (built once per config snapshot), same-length masking, and the stream
+//! scrubber, which holds back at most 7 bytes at a chunk's end. Must not: buffer a stream, change
+//! a body's length (a mask is as long as what it hides, so `content-length` stays true), copy or
+//! allocate when nothing matches, or print a secret or any part of one.
+//!
+//! Key *shapes* (an `sk-…` dario never saw) are the business of `proxy::scrub`; this module
+//! knows the configured values.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
+use bytes::{Bytes, BytesMut};
+
+/// The shortest run of a secret that is masked on its own.
+pub const FRAGMENT: usize = 8;
+/// Secrets shorter than this are ignored (too short to tell from ordinary text).
+const MIN_SECRET: usize = 4;
+const MASK: u8 = b'*';
+
+/// Masks configured secrets. Cheap to clone; empty (and free) when no secret is configured.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    inner: Option<Arc<Matcher>>,
+}
+
+struct Matcher {
+    /// Every 8-byte window of every secret (a secret shorter than 8 bytes: itself).
+    ac: AhoCorasick,
+    /// Bytes that occur in some secret: only a run of them can continue a fragment.
+    alphabet: [bool; 256],
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redactor(***)")
+    }
+}
+
+impl Redactor {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let mut windows: Vec<&[u8]> = Vec::new();
+        let mut alphabet = [false; 256];
+        for s in secrets {
+            let s = s.as_bytes();
+            if s.len() < MIN_SECRET {
+                continue;
+            }
+            s.iter().for_each(|&b| alphabet[b as usize] = true);
+            if s.len() <= FRAGMENT {
+                windows.push(s);
+            } else {
+                windows.extend(s.windows(FRAGMENT));
+            }
+        }
+        if windows.is_empty() {
+            return Redactor::default();
+        }
+        windows.sort_unstable();
+        windows.dedup();
+        match AhoCorasick::new(&windows) {
+            Ok(ac) => Redactor {
+                inner: Some(Arc::new(Matcher { ac, alphabet })),
+            },
+            // Only a pattern set beyond the automaton's size limits fails; mask nothing rather
+            // than refuse to serve (the key-shape scrubber still runs on error text).
+            Err(_) => Redactor::default(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Whether `bytes` contain a secret or a run of one.
+    pub fn finds(&self, bytes: &[u8]) -> bool {
+        self.inner.as_ref().is_some_and(|m| m.ac.is_match(bytes))
+    }
+
+    /// Masks every secret run in `bytes`; true when something was masked.
+    pub fn mask_in_place(&self, bytes: &mut [u8]) -> bool {
+        let Some(m) = &self.inner else { return false };
+        if !m.ac.is_match(&*bytes) {
+            return false;
+        }
+        // Overlapping windows of one run merge into one masked range.
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for hit in m.ac.find_overlapping_iter(&*bytes) {
+            match ranges.last_mut() {
+                Some(last) if hit.start() <= last.1 => last.1 = last.1.max(hit.end()),
+                _ => ranges.push((hit.start(), hit.end())),
+            }
+        }
+        for (start, end) in ranges {
+            bytes[start..end].fill(MASK);
+        }
+        true
+    }
+
+    /// `bytes` with every secret run masked (the same `Bytes` when nothing matched).
+    pub fn scrub_bytes(&self, bytes: Bytes) -> Bytes {
+        if !self.finds(&bytes) {
+            return bytes;
+        }
+        let mut owned = BytesMut::from(&bytes[..]);
+        self.mask_in_place(&mut owned);
+        owned.freeze()
+    }
+
+    /// `text` with every secret run masked (borrowed when nothing matched).
+    pub fn scrub_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.finds(text.as_bytes()) {
+            return Cow::Borrowed(text);
+        }
+        let mut bytes = text.as_bytes().to_vec();
+        self.mask_in_place(&mut bytes);
+        // A mask may cut a multi-byte character of a secret; replace what no longer decodes.
+        Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A scrubber for one relayed body, fed chunk by chunk.
+    pub fn stream(&self) -> StreamScrubber {
+        StreamScrubber {
+            redactor: self.clone(),
+            tail: BytesMut::new(),
+        }
+    }
+}
+
+impl Matcher {
+    /// How many bytes at the end of `bytes` could be the start of a secret run continued in the
+    /// next chunk: the trailing run of secret bytes, at most `FRAGMENT - 1` (a longer one was
+    /// matched, and masked, within this chunk already).
+    fn carry(&self, bytes: &[u8]) -> usize {
+        bytes
+            .iter()
+            .rev()
+            .take(FRAGMENT - 1)
+            .take_while(|&&b| self.alphabet[b as usize])
+            .count()
+    }
+}
+
+/// Scrubs a body as it is relayed. A chunk comes out as it went in (the same `Bytes`) unless it
+/// matched or ends in bytes that could begin a secret run; those few bytes are held back and go
+/// out with the next chunk (or [`StreamScrubber::flush`]), so a run split across two chunks is
+/// still found.
+pub struct StreamScrubber {
+    redactor: Redactor,
+    tail: BytesMut,
+}
+
+impl StreamScrubber {
+    /// The scrubbed bytes of `chunk` that can go out now (possibly empty).
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let Some(m) = &self.redactor.inner else {
+            return chunk;
+        };
+        if self.tail.is_empty() {
+            let keep = m.carry(&chunk);
+            if keep == 0 && !m.ac.is_match(&chunk[..]) {
+                return chunk;
+            }
+            let mut owned = BytesMut::from(&chunk[..]);
+            self.redactor.mask_in_place(&mut owned);
+            let keep = m.carry(&owned);
+            self.tail = owned.split_off(owned.len() - keep);
+            return owned.freeze();
+        }
+        let mut joined = std::mem::take(&mut self.tail);
+        joined.extend_from_slice(&chunk);
+        self.redactor.mask_in_place(&mut joined);
+        let keep = m.carry(&joined);
+        self.tail = joined.split_off(joined.len() - keep);
+        joined.freeze()
+    }
+
+    /// The held-back bytes, at the end of the body.
+    pub fn flush(&mut self) -> Option<Bytes> {
+        (!self.tail.is_empty()).then(|| std::mem::take(&mut self.tail).freeze())
+    }
+
+    /// Whether bytes are held back.
+    pub fn holding(&self) -> bool {
+        !self.tail.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-ant-api03-Qw7Er9Ty1Ui3Op5As8Df0Gh2Jk4";
+
+    fn leaks(text: &[u8]) -> bool {
+        KEY.as_bytes()
+            .windows(FRAGMENT)
+            .any(|w| text.windows(FRAGMENT).any(|t| t == w))
+    }
+
+    #[test]
+    fn whole_prefix_and_middle_runs_are_masked_at_the_same_length() {
+        let r = Redactor::new([KEY, "short"]);
+        let text = format!("a {KEY} b {} c {} d short e", &KEY[..10], &KEY[15..24]);
+        let out = r.scrub_str(&text);
+        assert!(!leaks(out.as_bytes()), "{out}");
+        assert!(!out.contains("short"));
+        assert_eq!(out.len(), text.len());
+        assert!(out.starts_with("a *****") && out.ends_with(" e"), "{out}");
+        // Seven bytes of a key are not a run worth hiding (and too common to tell apart).
+        assert_eq!(r.scrub_str(&KEY[3..10]), &KEY[3..10]);
+        assert!(matches!(r.scrub_str("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn empty_redactor_is_free() {
+        let r = Redactor::new(["abc"]);
+        assert!(r.is_empty());
+        let chunk = Bytes::from_static(b"sk-ant-whatever");
+        let mut s = r.stream();
+        let out = s.feed(chunk.clone());
+        assert_eq!(out.as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn a_run_split_at_every_position_across_two_chunks_is_masked() {
+        let r = Redactor::new([KEY]);
+        let body = format!("{{\"text\":\"x {} y\"}}", &KEY[12..30]);
+        for cut in 0..=body.len() {
+            let mut s = r.stream();
+            let mut out = Vec::new();
+            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(&body.as_bytes()[..cut])));
+            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(&body.as_bytes()[cut..])));
+            if let Some(t) = s.flush() {
+                out.extend_from_slice(&t);
+            }
+            assert_eq!(out.len(), body.len(), "cut {cut}");
+            assert!(!leaks(&out), "cut {cut}: {}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    #[test]
+    fn chunks_ending_outside_a_run_go_out_untouched() {
+        let r = Redactor::new([KEY]);
+        let mut s = r.stream();
+        let chunk = Bytes::from_static(b"data: {\"text\":\"hello\"}\n\n");
+        let out = s.feed(chunk.clone());
+        assert_eq!(out.as_ptr(), chunk.as_ptr(), "no copy");
+        assert!(!s.holding());
+    }
+
+    #[test]
+    fn byte_by_byte_feeding_never_leaks() {
+        let r = Redactor::new([KEY]);
+        let body = format!("k={KEY}&m={}.", &KEY[5..17]);
+        let mut s = r.stream();
+        let mut out = Vec::new();
+        for b in body.bytes() {
+            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(&[b])));
+        }
+        out.extend_from_slice(&s.flush().unwrap_or_default());
+        assert_eq!(out.len(), body.len());
+        assert!(!leaks(&out), "{}", String::from_utf8_lossy(&out));
+    }
+}
