@@ -493,7 +493,9 @@ pub fn render_human(checks: &[Check]) -> String {
 }
 
 /// The HTTP client of the doctor's probes: no proxy from the environment (it only talks to
-/// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout.
+/// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout,
+/// and no redirects followed — a probe carries a backend's key, which must never go to the
+/// host a redirect names.
 pub(crate) fn http_client(
     connect_timeout: Duration,
     timeout: Duration,
@@ -504,6 +506,7 @@ pub(crate) fn http_client(
         reqwest::Client::builder()
             .user_agent(crate::user_agent_token())
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
     };
