@@ -22,6 +22,30 @@ pub const FRAGMENT: usize = 8;
 const MIN_SECRET: usize = 4;
 const MASK: u8 = b'*';
 
+/// Whether a value given where a *name* or *URL part* belongs (a field name, a backend name, an
+/// environment variable name, a URL query) looks like an API key instead: a known provider key
+/// prefix followed by 16+ key characters, or 20+ characters mixing upper case, lower case and
+/// digits (names are one case), or 24+ hex digits with letters and digits, or 40+ key characters
+/// with letters and digits. Callers refuse such a value with a message that does not repeat it.
+pub fn looks_like_key(value: &str) -> bool {
+    let v = value.trim();
+    let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let digits = v.bytes().any(|b| b.is_ascii_digit());
+    let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
+    let prefixed = crate::translate::KEY_PREFIXES.iter().any(|p| {
+        v.strip_prefix(p)
+            .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(key_char))
+    });
+    prefixed
+        || (v.len() >= 20
+            && v.bytes().all(key_char)
+            && digits
+            && v.bytes().any(|b| b.is_ascii_lowercase())
+            && v.bytes().any(|b| b.is_ascii_uppercase()))
+        || (v.len() >= 24 && v.bytes().all(|b| b.is_ascii_hexdigit()) && digits && letters)
+        || (v.len() >= 40 && v.bytes().all(key_char) && digits && letters)
+}
+
 /// Masks configured secrets. Cheap to clone; empty (and free) when no secret is configured.
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -214,6 +238,30 @@ mod tests {
         // Seven bytes of a key are not a run worth hiding (and too common to tell apart).
         assert_eq!(r.scrub_str(&KEY[3..10]), &KEY[3..10]);
         assert!(matches!(r.scrub_str("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn key_shapes_are_told_from_names() {
+        for key in [
+            KEY,
+            "Zx9Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk",
+            "gsk_abcdefghijklmnop1234",
+            "4f3a9b2c8d7e6f5a4b3c2d1e0f9a8b7c",
+        ] {
+            assert!(looks_like_key(key), "{key}");
+        }
+        for name in [
+            "ANTHROPIC_API_KEY",
+            "OPENROUTER_API_KEY_PRODUCTION_2",
+            "groq",
+            "my-local-llama-3-70b-instruct",
+            "claude-sonnet-4-5-20250929",
+            "gpt-4o-mini",
+            "DeepSeek-R1",
+            "sk-short",
+        ] {
+            assert!(!looks_like_key(name), "{name}");
+        }
     }
 
     #[test]

@@ -938,11 +938,15 @@ fn online_probe_never_follows_a_redirect_with_the_key() {
     let port = redirector(format!("http://127.0.0.1:{elsewhere}/v1/models"));
     sb.write_backend(
         "openai",
-        &format!(r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{port}/v1","key":"{CANARY}"}}"#),
+        &format!(
+            r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{port}/v1","key":"{CANARY}"}}"#
+        ),
     );
     sb.write_backend(
         "anthropic",
-        &format!(r#"{{"protocol":"anthropic","base_url":"http://127.0.0.1:{port}","key":"{CANARY}"}}"#),
+        &format!(
+            r#"{{"protocol":"anthropic","base_url":"http://127.0.0.1:{port}","key":"{CANARY}"}}"#
+        ),
     );
     let out = sb.dario(&["doctor", "--json", "--online"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -954,10 +958,7 @@ fn online_probe_never_follows_a_redirect_with_the_key() {
     for name in ["online openai", "online anthropic"] {
         let r = row(&report, name);
         assert_eq!(r["status"], "fail", "{r}");
-        assert!(
-            r["detail"].as_str().unwrap().contains("redirect"),
-            "{r}"
-        );
+        assert!(r["detail"].as_str().unwrap().contains("redirect"), "{r}");
     }
     assert!(!text.contains(CANARY), "{text}");
 }

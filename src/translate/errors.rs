@@ -245,7 +245,7 @@ const REDACTED: &str = "[redacted]";
 
 /// Key prefixes of common providers; a token starting with one (at a word boundary) and having
 /// at least 16 more key characters including a digit is treated as a key.
-const KEY_PREFIXES: [&str; 14] = [
+pub(crate) const KEY_PREFIXES: [&str; 14] = [
     "sk-",
     "sk_",
     "gsk_",
