@@ -181,6 +181,19 @@ async fn translated_event_over_the_limit_ends_the_stream_with_an_error_event() {
 
 // ---- Redirects, encodings, error bodies ------------------------------------------------------
 
+const OPENAI_JSON: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+const ANTHROPIC_JSON: &str =
+    r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+
+async fn send(dario: &Dario, path: &str, body: &'static str) -> reqwest::Response {
+    client()
+        .post(dario.url(path))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn one_reply(head: &'static str, body: &'static [u8]) -> Dario {
     let addr = raw_upstream(move |s| async move { write_and_close(s, head, &[body]).await }).await;
     Dario::start(config_for_raw(addr)).await
@@ -228,12 +241,7 @@ async fn an_invalid_gzip_body_is_a_502_in_the_callers_envelope() {
         b"this is not gzip!",
     )
     .await;
-    let r = client()
-        .post(dario.url("/v1/chat/completions"))
-        .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&dario, "/v1/chat/completions", OPENAI_JSON).await;
     assert_eq!(r.status(), 502);
     let j = json(r).await;
     assert!(
@@ -260,12 +268,7 @@ async fn an_oversized_error_body_arrives_bounded_in_the_callers_envelope() {
         .into_boxed_str(),
     );
     let dario = one_reply(head, body).await;
-    let r = client()
-        .post(dario.url("/v1/messages"))
-        .body(r#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&dario, "/v1/messages", ANTHROPIC_JSON).await;
     assert_eq!(r.status(), 400);
     let bytes = r.bytes().await.unwrap();
     assert!(bytes.len() <= 80 * 1024, "bounded: {} bytes", bytes.len());
@@ -281,12 +284,7 @@ async fn a_non_json_error_body_arrives_in_the_callers_envelope() {
         b"<html>nginx bad gateway</html>",
     )
     .await;
-    let r = client()
-        .post(dario.url("/v1/chat/completions"))
-        .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&dario, "/v1/chat/completions", OPENAI_JSON).await;
     assert_eq!(r.status(), 502);
     let j = json(r).await;
     assert!(j["error"]["message"].is_string(), "{j}");
