@@ -933,7 +933,7 @@ fn redirector(location: String) -> u16 {
 /// issue 19: `doctor --online` must not follow a redirect with the key (to wherever it points).
 #[test]
 fn online_probe_never_follows_a_redirect_with_the_key() {
-    let mut sb = Sandbox::new();
+    let sb = Sandbox::new();
     let (elsewhere, elsewhere_seen) = stand_in(200, r#"{"object":"list","data":[]}"#);
     let port = redirector(format!("http://127.0.0.1:{elsewhere}/v1/models"));
     sb.write_backend(
