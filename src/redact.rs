@@ -21,6 +21,15 @@ pub const FRAGMENT: usize = 8;
 /// Secrets shorter than this are ignored (too short to tell from ordinary text).
 const MIN_SECRET: usize = 4;
 const MASK: u8 = b'*';
+const GRAM_WORDS: usize = (1 << 16) / 64;
+
+/// The two hashes of a gram: 16 bits each, a word index and a bit mask per table.
+const GRAM_MULTIPLIERS: [u32; 2] = [0x9E37_79B1, 0x85EB_CA77];
+
+fn gram_bit(gram: u32, table: usize) -> (usize, u64) {
+    let h = (gram.wrapping_mul(GRAM_MULTIPLIERS[table]) >> 16) as usize;
+    (h >> 6, 1 << (h & 63))
+}
 
 /// Whether a value given where a *name* or *URL part* belongs (a field name, a backend name, an
 /// environment variable name, a URL query) looks like an API key instead: a known provider key
@@ -55,6 +64,9 @@ pub struct Redactor {
 struct Matcher {
     /// Every 8-byte window of every secret (a secret shorter than 8 bytes: itself).
     ac: AhoCorasick,
+    /// Which 4-byte grams occur in a secret (two 2^16-bit tables indexed by two hashes of the
+    /// gram, a Bloom filter), when every secret is at least 7 bytes long; see [`Matcher::finds`].
+    grams: Option<Box<[[u64; GRAM_WORDS]; 2]>>,
     /// Bytes that occur in some secret: only a run of them can continue a fragment.
     alphabet: [bool; 256],
 }
@@ -69,12 +81,25 @@ impl Redactor {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
         let mut windows: Vec<&[u8]> = Vec::new();
         let mut alphabet = [false; 256];
+        let mut grams = Some(Box::new([[0u64; GRAM_WORDS]; 2]));
         for s in secrets {
             let s = s.as_bytes();
             if s.len() < MIN_SECRET {
                 continue;
             }
             s.iter().for_each(|&b| alphabet[b as usize] = true);
+            if s.len() < FRAGMENT - 1 {
+                grams = None; // too short to always contain an aligned gram: no prefilter
+            }
+            if let Some(tables) = grams.as_mut() {
+                for g in s.windows(4) {
+                    let g = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
+                    for (t, table) in tables.iter_mut().enumerate() {
+                        let (word, bit) = gram_bit(g, t);
+                        table[word] |= bit;
+                    }
+                }
+            }
             if s.len() <= FRAGMENT {
                 windows.push(s);
             } else {
@@ -88,7 +113,11 @@ impl Redactor {
         windows.dedup();
         match AhoCorasick::new(&windows) {
             Ok(ac) => Redactor {
-                inner: Some(Arc::new(Matcher { ac, alphabet })),
+                inner: Some(Arc::new(Matcher {
+                    ac,
+                    grams,
+                    alphabet,
+                })),
             },
             // Only a pattern set beyond the automaton's size limits fails; mask nothing rather
             // than refuse to serve (the key-shape scrubber still runs on error text).
@@ -102,13 +131,13 @@ impl Redactor {
 
     /// Whether `bytes` contain a secret or a run of one.
     pub fn finds(&self, bytes: &[u8]) -> bool {
-        self.inner.as_ref().is_some_and(|m| m.ac.is_match(bytes))
+        self.inner.as_ref().is_some_and(|m| m.finds(bytes))
     }
 
     /// Masks every secret run in `bytes`; true when something was masked.
     pub fn mask_in_place(&self, bytes: &mut [u8]) -> bool {
         let Some(m) = &self.inner else { return false };
-        if !m.ac.is_match(&*bytes) {
+        if !m.finds(bytes) {
             return false;
         }
         // Overlapping windows of one run merge into one masked range.
@@ -156,6 +185,43 @@ impl Redactor {
 }
 
 impl Matcher {
+    /// Whether `bytes` contain a secret run. Every run of 8 (or a whole secret of 7+) bytes
+    /// covers a whole 4-byte block at an offset that is a multiple of 4, so only those blocks
+    /// are looked up in the gram filter — a multiply and a bit test per 4 bytes, read 8 at a
+    /// time — and the automaton runs only around a block that occurs in a secret (12 bytes:
+    /// every 8-byte window covering the block). Measured with callgrind on a 2 KiB JSON body:
+    /// the automaton alone costs 16 instructions per byte for one key (46 for two), this 4.6.
+    fn finds(&self, bytes: &[u8]) -> bool {
+        let Some(tables) = &self.grams else {
+            return self.ac.is_match(bytes);
+        };
+        let check = |at: usize, gram: u32| {
+            let (word, bit) = gram_bit(gram, 0);
+            if tables[0][word] & bit == 0 {
+                return false;
+            }
+            let (word, bit) = gram_bit(gram, 1);
+            tables[1][word] & bit != 0
+                && self
+                    .ac
+                    .is_match(&bytes[at.saturating_sub(4)..(at + 8).min(bytes.len())])
+        };
+        let mut blocks = bytes.chunks_exact(8);
+        for (n, block) in blocks.by_ref().enumerate() {
+            let v = u64::from_le_bytes([
+                block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7],
+            ]);
+            if check(n * 8, v as u32) || check(n * 8 + 4, (v >> 32) as u32) {
+                return true;
+            }
+        }
+        let rest = blocks.remainder();
+        rest.len() >= 4 && {
+            let at = bytes.len() - rest.len();
+            check(at, u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]))
+        }
+    }
+
     /// How many bytes at the end of `bytes` could be the start of a secret run continued in the
     /// next chunk: the trailing run of secret bytes, at most `FRAGMENT - 1` (a longer one was
     /// matched, and masked, within this chunk already).
@@ -186,7 +252,7 @@ impl StreamScrubber {
         };
         if self.tail.is_empty() {
             let keep = m.carry(&chunk);
-            if keep == 0 && !m.ac.is_match(&chunk[..]) {
+            if keep == 0 && !m.finds(&chunk) {
                 return chunk;
             }
             let mut owned = BytesMut::from(&chunk[..]);
@@ -288,6 +354,33 @@ mod tests {
             }
             assert_eq!(out.len(), body.len(), "cut {cut}");
             assert!(!leaks(&out), "cut {cut}: {}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    #[test]
+    fn a_run_of_8_is_found_at_every_offset_and_every_key_position() {
+        let r = Redactor::new([KEY]);
+        assert!(
+            r.inner.as_ref().unwrap().grams.is_some(),
+            "the prefilter is on"
+        );
+        for start in 0..=KEY.len() - FRAGMENT {
+            for pad in 0..8 {
+                let text = format!("{}{} tail", "x".repeat(pad), &KEY[start..start + FRAGMENT]);
+                assert!(
+                    r.finds(text.as_bytes()),
+                    "key offset {start}, text offset {pad}"
+                );
+            }
+        }
+        // A secret of 7 bytes keeps the prefilter; a shorter one turns it off, both are found.
+        for (secret, prefiltered) in [("Ab3De6G", true), ("Ab3De", false)] {
+            let r = Redactor::new([secret]);
+            assert_eq!(r.inner.as_ref().unwrap().grams.is_some(), prefiltered);
+            for pad in 0..8 {
+                let text = format!("{}{secret}.", "y".repeat(pad));
+                assert!(r.finds(text.as_bytes()), "{secret} at {pad}");
+            }
         }
     }
 
