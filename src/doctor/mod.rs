@@ -433,21 +433,16 @@ fn register_fix(client: McpClient, replace: bool) -> String {
     }
 }
 
-/// Replace every configured credential value in every row by `***`.
+/// Masks every configured credential value, and every 8-byte run of one, in every row (the
+/// crate's one secret matcher, `redact::Redactor`).
 fn scrub(rows: &mut [Check], secrets: &[String]) {
-    let secrets: Vec<&str> = secrets
-        .iter()
-        .map(String::as_str)
-        .filter(|s| s.len() >= 4)
-        .collect();
-    if secrets.is_empty() {
+    let redactor = crate::redact::Redactor::new(secrets.iter().map(String::as_str));
+    if redactor.is_empty() {
         return;
     }
     let clean = |text: &mut String| {
-        for secret in &secrets {
-            if text.contains(secret) {
-                *text = text.replace(secret, "***");
-            }
+        if let std::borrow::Cow::Owned(masked) = redactor.scrub_str(text) {
+            *text = masked;
         }
     };
     for row in rows {
