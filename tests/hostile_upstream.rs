@@ -122,6 +122,25 @@ async fn passthrough_stream_with_a_malformed_event_ends_with_an_error_event() {
 }
 
 #[tokio::test]
+async fn passthrough_stream_ending_with_the_upstreams_own_error_event_gets_no_second_one() {
+    let dario = cut_stream(&[
+        A_START,
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+    ])
+    .await;
+    let (_, text) = post_text(&dario, "/v1/messages", ANTHROPIC_STREAM).await;
+    assert_eq!(text.matches("event: error").count(), 1, "{text}");
+    assert!(text.contains("overloaded_error"), "{text}");
+    let dario = cut_stream(&[
+        O_CHUNK1,
+        "data: {\"error\":{\"message\":\"upstream overloaded\",\"type\":\"server_error\"}}\n\n",
+    ])
+    .await;
+    let (_, text) = post_text(&dario, "/v1/chat/completions", OPENAI_STREAM).await;
+    assert_eq!(text.matches("\"error\"").count(), 1, "{text}");
+}
+
+#[tokio::test]
 async fn translated_stream_to_anthropic_closed_early_ends_with_an_error_event() {
     let dario = cut_stream(&[O_CHUNK1, O_CHUNK2]).await;
     let (status, text) = post_text(&dario, "/v1/messages", ANTHROPIC_TO_OPENAI).await;

@@ -182,6 +182,9 @@ impl UsageWatcher for translate::UsageTap {
     fn completed(&self) -> Option<bool> {
         Some(translate::UsageTap::completed(self))
     }
+    fn errored(&self) -> bool {
+        translate::UsageTap::errored(self)
+    }
 }
 
 impl StreamTranslator for translate::OpenAiToAnthropicStream {

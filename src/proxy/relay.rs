@@ -40,6 +40,10 @@ pub trait UsageWatcher: Send {
     fn usage(&self) -> Usage;
     /// Whether the body reached its protocol's proper end (`None`: cannot tell).
     fn completed(&self) -> Option<bool>;
+    /// Whether the upstream ended the stream with its own error event.
+    fn errored(&self) -> bool {
+        false
+    }
 }
 
 /// How the upstream bytes become client bytes.
@@ -226,8 +230,9 @@ impl RelayBody {
                 self.info.completed = false;
                 self.info.error = Some(message.into());
                 // An event stream cut before `message_stop` / `[DONE]` must not look like a
-                // short success: the client gets the protocol's error event.
-                sse.then(|| self.error_event(message))
+                // short success: the client gets the protocol's error event (unless the
+                // upstream's own error event already ended it).
+                (*sse && !w.errored()).then(|| self.error_event(message))
             }
         }
     }

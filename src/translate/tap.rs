@@ -78,6 +78,8 @@ pub struct UsageTap {
     anthropic: AnthropicUsage,
     openai: Option<Usage>,
     completed: bool,
+    /// The upstream ended the stream with its own error event.
+    errored: bool,
 }
 
 impl UsageTap {
@@ -90,6 +92,7 @@ impl UsageTap {
             anthropic: AnthropicUsage::default(),
             openai: None,
             completed: false,
+            errored: false,
         }
     }
 
@@ -129,6 +132,7 @@ impl UsageTap {
                             }
                         }
                         "message_stop" => self.completed = true,
+                        "error" => self.errored = true,
                         _ => {}
                     }
                 }
@@ -136,6 +140,8 @@ impl UsageTap {
                     let data = ev.data.trim();
                     if data == "[DONE]" {
                         self.completed = true;
+                    } else if data.starts_with("{\"error\"") {
+                        self.errored = true;
                     } else if has_usage_object(data) {
                         #[derive(Deserialize)]
                         struct Chunk {
@@ -161,6 +167,11 @@ impl UsageTap {
     /// The stream reached its proper end (`message_stop` / `[DONE]`).
     pub fn completed(&self) -> bool {
         self.completed
+    }
+
+    /// The upstream sent its own error event (an end the client already understands).
+    pub fn errored(&self) -> bool {
+        self.errored
     }
 }
 
