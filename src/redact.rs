@@ -31,6 +31,30 @@ fn gram_bit(gram: u32, table: usize) -> (usize, u64) {
     (h >> 6, 1 << (h & 63))
 }
 
+/// Prefixes that mark a token as a provider API key — the crate's one list, used by the key-shape
+/// scrubbers of error text (`translate::scrub_secrets`) and of MCP results (`mcp::redact`) and by
+/// [`looks_like_key`]. Case-sensitive, matched at a word start.
+pub const KEY_PREFIXES: &[&str] = &[
+    "sk-",
+    "sk_",
+    "rk-",
+    "gsk_",
+    "xai-",
+    "hf_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "github_pat_",
+    "glpat-",
+    "AIza",
+    "AKIA",
+    "pplx-",
+    "nvapi-",
+    "csk-",
+    "r8_",
+    "fw_",
+];
+
 /// Whether a value given where a *name* or *URL part* belongs (a field name, a backend name, an
 /// environment variable name, a URL query) looks like an API key instead: a known provider key
 /// prefix followed by 16+ key characters, or 20+ characters mixing upper case, lower case and
@@ -41,7 +65,7 @@ pub fn looks_like_key(value: &str) -> bool {
     let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
     let digits = v.bytes().any(|b| b.is_ascii_digit());
     let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
-    let prefixed = crate::translate::KEY_PREFIXES.iter().any(|p| {
+    let prefixed = KEY_PREFIXES.iter().any(|p| {
         v.strip_prefix(p)
             .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(key_char))
     });

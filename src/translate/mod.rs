@@ -14,7 +14,6 @@ mod stream_o2a;
 mod tap;
 mod tokens;
 
-pub(crate) use errors::KEY_PREFIXES;
 pub use errors::{
     anthropic_error_type_for_status, error_status_for_openai, error_to_anthropic, error_to_openai,
     scrub_secrets,
