@@ -1,6 +1,7 @@
 //! Egress: an upstream response becomes the client's response — bytes relayed untouched on
-//! passthrough, JSON translated whole, SSE translated event by event, errors re-enveloped in the
-//! caller's protocol and scrubbed of secrets.
+//! passthrough (configured secrets masked), JSON translated whole, SSE translated event by
+//! event, errors re-enveloped in the caller's protocol and scrubbed of secrets; a redirect or an
+//! encoded body dario did not ask for is refused (`unrelayable`).
 //!
 //! Owns: response status/headers/body shaping. Must not: buffer a stream.
 

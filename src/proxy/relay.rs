@@ -1,9 +1,12 @@
 //! Relay: carries an upstream response body to the client as it arrives — bytes untouched on
-//! passthrough — with an idle deadline, an error event when the upstream breaks mid-stream, and
-//! an end hook (for accounting) that runs however the stream ends, client disconnect included.
+//! passthrough but for configured secrets, masked at the same length (`redact`) — with an idle
+//! deadline, the protocol's error event when the upstream breaks mid-stream or ends an event
+//! stream before its final event, and an end hook (for accounting) that runs however the stream
+//! ends, client disconnect included.
 //!
 //! Dropping the relayed body (the client went away) drops the upstream response, which closes
-//! the upstream connection at once. Must not: buffer a stream.
+//! the upstream connection at once. Must not: buffer a stream (the secret scrubber holds back at
+//! most 7 bytes; the usage tap skips events over 64 KiB).
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
