@@ -57,26 +57,31 @@ pub const KEY_PREFIXES: &[&str] = &[
 
 /// Whether a value given where a *name* or *URL part* belongs (a field name, a backend name, an
 /// environment variable name, a URL query) looks like an API key instead: a known provider key
-/// prefix followed by 16+ key characters, or 20+ characters mixing upper case, lower case and
-/// digits (names are one case), or 24+ hex digits with letters and digits, or 40+ key characters
-/// with letters and digits. Callers refuse such a value with a message that does not repeat it.
+/// prefix followed by 16+ key characters, or an unbroken run (no `-`, `_`, `.`) that is 20+
+/// characters mixing upper case, lower case and digits, 24+ hex digits with letters and digits,
+/// or 32+ letters and digits. Names are words joined by separators (`Qwen2-72B-Instruct-AWQ`),
+/// keys are long unbroken random runs. Callers refuse such a value with a message that does not
+/// repeat it.
 pub fn looks_like_key(value: &str) -> bool {
     let v = value.trim();
     let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    let digits = v.bytes().any(|b| b.is_ascii_digit());
-    let letters = v.bytes().any(|b| b.is_ascii_alphabetic());
     let prefixed = KEY_PREFIXES.iter().any(|p| {
         v.strip_prefix(p)
             .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(key_char))
     });
     prefixed
-        || (v.len() >= 20
-            && v.bytes().all(key_char)
-            && digits
-            && v.bytes().any(|b| b.is_ascii_lowercase())
-            && v.bytes().any(|b| b.is_ascii_uppercase()))
-        || (v.len() >= 24 && v.bytes().all(|b| b.is_ascii_hexdigit()) && digits && letters)
-        || (v.len() >= 40 && v.bytes().all(key_char) && digits && letters)
+        || v.split(['-', '_', '.']).any(|run| {
+            let b = run.as_bytes();
+            let has = |f: fn(&u8) -> bool| b.iter().any(f);
+            let alnum = b.iter().all(u8::is_ascii_alphanumeric);
+            let (digits, letters) = (has(u8::is_ascii_digit), has(u8::is_ascii_alphabetic));
+            alnum
+                && digits
+                && letters
+                && ((b.len() >= 20 && has(u8::is_ascii_lowercase) && has(u8::is_ascii_uppercase))
+                    || (b.len() >= 24 && b.iter().all(u8::is_ascii_hexdigit))
+                    || b.len() >= 32)
+        })
 }
 
 /// Masks configured secrets. Cheap to clone; empty (and free) when no secret is configured.
@@ -349,6 +354,9 @@ mod tests {
             "gpt-4o-mini",
             "DeepSeek-R1",
             "sk-short",
+            "Qwen2-72B-Instruct-AWQ-v1",
+            "my-organization-llama-3-1-70b-instruct-fp8-v2",
+            "MISTRAL_API_KEY_2",
         ] {
             assert!(!looks_like_key(name), "{name}");
         }
