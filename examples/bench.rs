@@ -191,11 +191,19 @@ fn serve_dario(args: &[String]) {
     let max_in_flight = flag(args, "--max-in-flight")
         .and_then(|v| v.parse().ok())
         .unwrap_or(Limits::default().max_in_flight);
+    // `--key K`: the backends hold a configured key (so every response passes the secret
+    // scrubber, for measuring its cost); default: the client's credential is passed through.
+    let credential = match flag(args, "--key") {
+        Some(k) => Credential::Key {
+            key: dario::config::Secret::new(k),
+        },
+        None => Credential::Passthrough,
+    };
     let backend = |name: &str, protocol, base_url: String| BackendConfig {
         name: name.into(),
         protocol,
         base_url,
-        credential: Credential::Passthrough,
+        credential: credential.clone(),
         models: vec![],
         headers: vec![],
         deployments: vec![],

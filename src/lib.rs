@@ -27,6 +27,7 @@ pub mod mcp;
 pub mod pool;
 pub mod protocol;
 pub mod proxy;
+pub mod redact;
 pub mod routing;
 pub mod sse;
 pub mod subagent;

@@ -11,6 +11,11 @@
 //!
 //! Buffers (partial line, data, event type, id) are reused for the life of the parser, so a
 //! steady stream allocates nothing once the buffers reached the size of the largest event.
+//!
+//! Every buffer is bounded: an event whose bytes exceed the parser's limit
+//! ([`MAX_EVENT_BYTES`] unless set with [`SseParser::with_limit`]) is skipped without being
+//! buffered — its bytes are dropped up to the blank line that ends it — and
+//! [`SseParser::take_oversized`] reports it, so a caller can end the stream with an error.
 
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
@@ -56,9 +61,29 @@ impl From<&SseEvent<'_>> for OwnedSseEvent {
     }
 }
 
+/// The default bound on one event's buffered bytes (partial line plus data): far above any
+/// event of the chat APIs (deltas are small), far below what would hurt a process.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The error message for a stream ended because of an oversized event.
+pub fn oversized_message() -> String {
+    format!(
+        "upstream sent a stream event larger than {} MiB; the stream was ended by dario",
+        MAX_EVENT_BYTES / (1024 * 1024)
+    )
+}
+
 /// Incremental SSE parser. Feed it byte chunks with arbitrary boundaries.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
+    /// At most this many bytes of one event are buffered.
+    limit: usize,
+    /// The current line is over the limit: drop its bytes up to its terminator.
+    discard_line: bool,
+    /// The current event is over the limit: drop its lines up to the blank line ending it.
+    skip_event: bool,
+    /// An event was skipped for its size since the last [`SseParser::take_oversized`].
+    oversized: bool,
     /// Bytes of the current, not yet terminated line.
     line: Vec<u8>,
     /// Data buffer of the event being built (lines joined with `\n`, trailing `\n` included).
@@ -85,9 +110,59 @@ pub struct SseParser {
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(MAX_EVENT_BYTES)
+    }
+}
+
 impl SseParser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser that buffers at most `limit` bytes of one event (larger events are skipped).
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser {
+            limit,
+            discard_line: false,
+            skip_event: false,
+            oversized: false,
+            line: Vec::new(),
+            data: Vec::new(),
+            event: Vec::new(),
+            id: Vec::new(),
+            has_id: false,
+            retry: None,
+            has_data: false,
+            skip_lf: false,
+            bom_done: false,
+            bom_seen: 0,
+            reset_pending: false,
+            total: 0,
+        }
+    }
+
+    /// Whether an event was skipped for exceeding the limit since the last call (and resets it).
+    pub fn take_oversized(&mut self) -> bool {
+        std::mem::take(&mut self.oversized)
+    }
+
+    /// Would buffering `more` bytes of the current line take the event over the limit? If so,
+    /// the event's buffered bytes are dropped and the rest of it is skipped.
+    fn overflows(&mut self, more: usize) -> bool {
+        if self.line.len() + self.data.len() + more <= self.limit {
+            return false;
+        }
+        self.line.clear();
+        self.data.clear();
+        self.event.clear();
+        self.has_data = false;
+        self.reset_pending = false;
+        self.discard_line = true;
+        self.skip_event = true;
+        self.oversized = true;
+        true
     }
 
     /// Start parsing `bytes`; pull the complete events with [`SseEvents::next_event`]. Bytes of an
@@ -113,7 +188,15 @@ impl SseParser {
 
     /// True when bytes of an unfinished line or event are buffered (the stream was cut mid-event).
     pub fn has_partial(&self) -> bool {
-        !self.line.is_empty() || (self.has_data && !self.reset_pending)
+        !self.line.is_empty()
+            || self.discard_line
+            || self.skip_event
+            || (self.has_data && !self.reset_pending)
+    }
+
+    /// Bytes held in the parser's buffers (their capacity), for tests of the bound.
+    pub fn buffered_capacity(&self) -> usize {
+        self.line.capacity() + self.data.capacity() + self.event.capacity() + self.id.capacity()
     }
 
     /// Total bytes fed so far.
@@ -123,6 +206,13 @@ impl SseParser {
 
     /// Process one complete line (without its terminator). Returns true when it dispatches.
     fn process_line(&mut self, line: &[u8]) -> bool {
+        if self.skip_event {
+            // The rest of an oversized event: only its end matters.
+            if line.is_empty() {
+                self.skip_event = false;
+            }
+            return false;
+        }
         if self.reset_pending {
             self.data.clear();
             self.event.clear();
@@ -153,6 +243,14 @@ impl SseParser {
         };
         match name {
             b"data" => {
+                if self.data.len() + value.len() + 1 > self.limit {
+                    self.data.clear();
+                    self.event.clear();
+                    self.has_data = false;
+                    self.skip_event = true;
+                    self.oversized = true;
+                    return false;
+                }
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
                 self.has_data = true;
@@ -252,15 +350,24 @@ impl SseEvents<'_> {
             }
             match memchr::memchr2(b'\n', b'\r', input) {
                 None => {
-                    p.line.extend_from_slice(input);
+                    if !p.discard_line && !p.overflows(input.len()) {
+                        p.line.extend_from_slice(input);
+                    }
                     self.rest = &[];
                     return false;
                 }
                 Some(i) => {
                     let term = input[i];
                     let after = &input[i + 1..];
-                    let dispatched = if p.line.is_empty() {
+                    let dispatched = if p.discard_line {
+                        // The end of an oversized line: nothing of it is kept.
+                        p.discard_line = false;
+                        false
+                    } else if p.line.is_empty() {
                         p.process_line(&input[..i])
+                    } else if p.overflows(i) {
+                        p.discard_line = false;
+                        false
                     } else {
                         p.line.extend_from_slice(&input[..i]);
                         let line = std::mem::take(&mut p.line);
@@ -338,6 +445,46 @@ fn write_json<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_oversized_event_is_skipped_without_being_buffered() {
+        let mut p = super::SseParser::with_limit(1024);
+        assert_eq!(p.feed_collect(b"data: small\n\n").len(), 1);
+        assert!(!p.take_oversized());
+        // One line of 10 MiB in 4 KiB chunks, never terminated within a chunk.
+        p.feed_collect(b"event: big\ndata: ");
+        for _ in 0..2560 {
+            assert!(p.feed_collect(&[b'x'; 4096]).is_empty());
+        }
+        assert!(p.buffered_capacity() <= 4096, "{}", p.buffered_capacity());
+        assert!(p.has_partial());
+        // Its end, then the stream goes on normally.
+        let evs = p.feed_collect(b"xx\ndata: more\n\nevent: next\ndata: after\n\n");
+        assert!(p.take_oversized());
+        assert!(!p.take_oversized(), "reported once");
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert_eq!(evs[0].event.as_deref(), Some("next"));
+        assert_eq!(evs[0].data, "after");
+    }
+
+    #[test]
+    fn oversized_data_from_many_lines_or_one_chunk_is_skipped() {
+        let mut p = super::SseParser::with_limit(100);
+        let mut many = Vec::new();
+        for _ in 0..20 {
+            many.extend_from_slice(b"data: 0123456789\n");
+        }
+        many.extend_from_slice(b"\n");
+        assert!(p.feed_collect(&many).is_empty());
+        assert!(p.take_oversized());
+        let mut one = b"data: ".to_vec();
+        one.extend_from_slice(&[b'y'; 500]);
+        one.extend_from_slice(b"\n\ndata: ok\n\n");
+        let evs = p.feed_collect(&one);
+        assert!(p.take_oversized());
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].data, "ok");
+    }
+
     use super::*;
 
     fn ev(event: Option<&str>, data: &str) -> OwnedSseEvent {

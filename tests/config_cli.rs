@@ -912,4 +912,75 @@ fn route_explains_each_endpoint_and_responses_capable_backends() {
     );
     let out = ok(&home, &["route", "gpt-5"]).stdout;
     assert!(out.contains("/v1/responses"), "{out}");
+
+/// issue 19: a key pasted where a name or URL belongs is refused, and no message repeats it —
+/// an unknown field name in a backend file, `default_backend`, `--key-env`, a query in
+/// `--base-url`.
+#[test]
+fn a_key_pasted_in_the_wrong_place_is_refused_and_never_repeated() {
+    const KEY: &str = "Zx9Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk";
+    let leaks = |text: &str| (0..=KEY.len() - 8).any(|i| text.contains(&KEY[i..i + 8]));
+
+    let home = Home::new();
+    home.write(
+        "backends/b1.json",
+        &format!(r#"{{"protocol":"openai","base_url":"https://api.example.com/v1","{KEY}":"x"}}"#),
+        0o600,
+    );
+    set_mode(&home.dir, 0o700);
+    set_mode(&home.backends(), 0o700);
+    for args in [&["backend", "list"][..], &["doctor"], &["route", "gpt-4o"]] {
+        let r = run(&home, args);
+        assert_ne!(r.code, 0, "{args:?}: {}", r.all());
+        assert!(!leaks(&r.all()), "{args:?} repeated the key:\n{}", r.all());
+    }
+    std::fs::remove_file(home.backends().join("b1.json")).unwrap();
+
+    home.write(
+        "config.toml",
+        &format!("default_backend = \"{KEY}\"\n"),
+        0o600,
+    );
+    for args in [&["backend", "list"][..], &["doctor"]] {
+        let r = run(&home, args);
+        assert_ne!(r.code, 0, "{args:?} must refuse the file: {}", r.all());
+        assert!(!leaks(&r.all()), "{args:?} repeated the key:\n{}", r.all());
+        assert!(r.all().contains("looks like a key"), "{}", r.all());
+    }
+    std::fs::remove_file(home.dir.join("config.toml")).unwrap();
+
+    let r = fails(
+        &home,
+        &[
+            "backend",
+            "add",
+            "b2",
+            "--protocol",
+            "openai",
+            "--base-url",
+            "https://api.example.com/v1",
+            "--key-env",
+            KEY,
+        ],
+    );
+    assert!(!leaks(&r.all()), "{}", r.all());
+    assert!(r.all().contains("looks like a key"), "{}", r.all());
+    let base = format!("https://api.example.com/v1?api-key={KEY}");
+    let r = fails(
+        &home,
+        &[
+            "backend",
+            "add",
+            "b3",
+            "--protocol",
+            "openai",
+            "--base-url",
+            &base,
+        ],
+    );
+    assert!(!leaks(&r.all()), "{}", r.all());
+    // Nothing was stored, so nothing can be listed later.
+    let listed = ok(&home, &["backend", "list", "--json"]).all();
+    assert!(!leaks(&listed), "{listed}");
+    assert!(!home.backends().join("b2.json").exists() && !home.backends().join("b3.json").exists());
 }

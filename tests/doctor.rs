@@ -919,3 +919,56 @@ fn no_ca_certificates_do_not_break_the_loopback_checks() {
     assert_eq!(row(&report, "port")["status"], "ok", "{report}");
     assert_eq!(row(&report, "proxy")["status"], "info", "{report}");
 }
+
+/// A server that answers every request with a 307 to `location`.
+fn redirector(location: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    port
+}
+
+/// issue 19: `doctor --online` must not follow a redirect with the key (to wherever it points).
+#[test]
+fn online_probe_never_follows_a_redirect_with_the_key() {
+    let sb = Sandbox::new();
+    let (elsewhere, elsewhere_seen) = stand_in(200, r#"{"object":"list","data":[]}"#);
+    let port = redirector(format!("http://127.0.0.1:{elsewhere}/v1/models"));
+    sb.write_backend(
+        "openai",
+        &format!(
+            r#"{{"protocol":"openai","base_url":"http://127.0.0.1:{port}/v1","key":"{CANARY}"}}"#
+        ),
+    );
+    sb.write_backend(
+        "anthropic",
+        &format!(
+            r#"{{"protocol":"anthropic","base_url":"http://127.0.0.1:{port}","key":"{CANARY}"}}"#
+        ),
+    );
+    let out = sb.dario(&["doctor", "--json", "--online"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        elsewhere_seen.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    for name in ["online openai", "online anthropic"] {
+        let r = row(&report, name);
+        assert_eq!(r["status"], "fail", "{r}");
+        assert!(r["detail"].as_str().unwrap().contains("redirect"), "{r}");
+    }
+    assert!(!text.contains(CANARY), "{text}");
+}

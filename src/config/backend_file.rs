@@ -42,6 +42,9 @@ pub struct BackendFile {
     pub responses: bool,
 }
 
+/// The alias of the deployment a backend's top-level `base_url` and key make.
+const DEFAULT_DEPLOYMENT: &str = "default";
+
 /// One deployment as stored on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentFile {
@@ -110,6 +113,34 @@ impl BackendFile {
     }
 
     /// The effective backend, with `key_env` resolved through `env`.
+    /// The deployment the backend's own `base_url` and credential make when it has a credential
+    /// of its own and its deployments all name other URLs (README: the top level is a deployment
+    /// too) — configured capacity is never silently dropped. A pool whose top-level URL is one
+    /// of its deployments' (or is inherited by one), or whose top level has no credential (the
+    /// URL `backend add NAME --deployment …` records from the first deployment), has none.
+    /// Named `default`, or `default-top` when a deployment is called `default`.
+    fn top_level_deployment(&self) -> Option<DeploymentConfig> {
+        let separate = !self.deployments.is_empty()
+            && self.credential != FileCredential::None
+            && self
+                .deployments
+                .iter()
+                .all(|d| d.base_url.as_ref().is_some_and(|u| *u != self.base_url));
+        separate.then(|| DeploymentConfig {
+            alias: if self
+                .deployments
+                .iter()
+                .any(|d| d.alias == DEFAULT_DEPLOYMENT)
+            {
+                format!("{DEFAULT_DEPLOYMENT}-top")
+            } else {
+                DEFAULT_DEPLOYMENT.to_string()
+            },
+            base_url: None,
+            credential: None,
+        })
+    }
+
     pub fn to_config(
         &self,
         source: BackendSource,
@@ -127,13 +158,13 @@ impl BackendFile {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             deployments: self
-                .deployments
-                .iter()
-                .map(|d| DeploymentConfig {
+                .top_level_deployment()
+                .into_iter()
+                .chain(self.deployments.iter().map(|d| DeploymentConfig {
                     alias: d.alias.clone(),
                     base_url: d.base_url.clone(),
                     credential: d.credential.as_ref().map(|c| c.resolve(env)),
-                })
+                }))
                 .collect(),
             system_messages: self.system_messages,
             responses: self.responses,

@@ -185,7 +185,8 @@ pub(crate) fn sanitize_message(message: &str) -> String {
 
 fn looks_like_key(token: &str) -> bool {
     let t = token.trim();
-    t.len() >= 32
+    crate::redact::looks_like_key(t)
+        || t.len() >= 32
         || t.starts_with("sk-")
         || t.starts_with("gsk_")
         || t.to_ascii_lowercase().starts_with("bearer ")

@@ -340,6 +340,50 @@ mod tests {
         parse_config_toml(Path::new("/h/config.toml"), text).map_err(|e| e.to_string())
     }
 
+    /// issue 13: a top-level `base_url`/key beside `[[deployments]]` is a deployment too (the
+    /// README's pool example: west at the top, east as a deployment).
+    #[test]
+    fn a_top_level_base_url_beside_deployments_is_a_deployment_too() {
+        let c = parse(
+            r#"
+[backends.pool]
+protocol = "openai"
+base_url = "https://west.example/v1"
+key_env = "POOL_KEY_WEST"
+[[backends.pool.deployments]]
+alias = "east"
+base_url = "https://east.example/v1"
+key_env = "POOL_KEY_EAST"
+"#,
+        )
+        .unwrap();
+        let runtime = |c: &TomlConfig, name: &str| {
+            c.backends
+                .iter()
+                .find(|b| b.name == name)
+                .unwrap()
+                .to_config(crate::config::BackendSource::BuiltIn, &|_| None)
+        };
+        let pool = runtime(&c, "pool");
+        let aliases: Vec<&str> = pool.deployments.iter().map(|d| d.alias.as_str()).collect();
+        assert_eq!(aliases, ["default", "east"]);
+        assert_eq!(pool.deployments[0].base_url, None, "the backend's own URL");
+        assert_eq!(pool.deployments[0].credential, None, "and its own key");
+        assert_eq!(pool.base_url, "https://west.example/v1");
+        // Deployments only: the top level is just their default, not one more.
+        let c = parse(
+            "[backends.p2]\nprotocol = \"openai\"\nkey_env = \"K\"\n[[backends.p2.deployments]]\nalias = \"a\"\nbase_url = \"https://a.example/v1\"\n[[backends.p2.deployments]]\nalias = \"b\"\nbase_url = \"https://b.example/v1\"\n",
+        )
+        .unwrap();
+        assert_eq!(runtime(&c, "p2").deployments.len(), 2);
+        // A deployment that inherits the top-level URL already is that deployment.
+        let c = parse(
+            "[backends.p3]\nprotocol = \"openai\"\nkey_env = \"K\"\nbase_url = \"https://a.example/v1\"\n[[backends.p3.deployments]]\nalias = \"a\"\n[[backends.p3.deployments]]\nalias = \"b\"\nbase_url = \"https://b.example/v1\"\n",
+        )
+        .unwrap();
+        assert_eq!(runtime(&c, "p3").deployments.len(), 2);
+    }
+
     #[test]
     fn full_example_from_the_spec() {
         let c = parse(

@@ -11,6 +11,13 @@ use super::ConfigError;
 /// Checks the SPEC §3 naming rule: 1–64 of letters, digits, `.`, `_`, `-`, starting with a
 /// letter or digit. Used for backend names, deployment aliases and file names read from disk.
 pub fn validate_name(what: &'static str, name: &str) -> Result<(), ConfigError> {
+    if crate::redact::looks_like_key(name) {
+        return Err(ConfigError::InvalidName {
+            what,
+            name: "(not shown)".to_string(),
+            reason: "the value looks like a key, not a name; a key goes in `key` or `key_env`",
+        });
+    }
     let reason = if name.is_empty() {
         Some("it is empty")
     } else if name.len() > 64 {
@@ -44,6 +51,14 @@ pub fn is_valid_name(name: &str) -> bool {
 /// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 characters. The value is
 /// not repeated in the error (people paste a key where a variable name belongs).
 pub fn validate_env_var(var: &str) -> Result<(), String> {
+    if crate::redact::looks_like_key(var) {
+        return Err(
+            "`key_env` must be the NAME of an environment variable, and the value given looks \
+             like a key itself (it is not shown); to store a key use `key` (or `--key`), or \
+             export it and give the variable's name"
+                .to_string(),
+        );
+    }
     let ok = !var.is_empty()
         && var.len() <= 128
         && (var.as_bytes()[0].is_ascii_alphabetic() || var.as_bytes()[0] == b'_')
@@ -86,6 +101,15 @@ pub fn normalize_base_url(protocol: Protocol, url: &str) -> Result<String, Strin
     }
     if rest.contains('#') {
         return Err("a base URL must not contain a `#fragment`".to_string());
+    }
+    // dario appends the API path to the base URL, so a query could only end up in the middle
+    // of it — and a query is where keys get pasted (`?api-key=…`).
+    if rest.contains('?') {
+        return Err(
+            "a base URL must not contain a `?query` (it is not shown: it may hold a key): pass \
+             a key with `--key` or `key_env`, other parameters as headers"
+                .to_string(),
+        );
     }
     let mut out = trimmed.trim_end_matches('/').to_string();
     if protocol == Protocol::Anthropic {

@@ -383,6 +383,18 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
                 format!("GET {shown}: HTTP {} in {ms} ms, {auth}{count}", status.as_u16()),
             )
         }
+        300..=399 => Check::new(
+            Status::Fail,
+            label,
+            format!(
+                "GET {shown}: HTTP {} in {ms} ms: the base URL redirects; dario follows no redirect from a backend (it would send the key to another host)",
+                status.as_u16()
+            ),
+        )
+        .with_fix(format!(
+            "set the URL it redirects to as the base URL: dario backend add {} --base-url <final URL>",
+            b.name
+        )),
         401 | 403 if !has_own_key => {
             let why = match t.credential {
                 Credential::Passthrough => "reachable; clients authenticate with their own key (passthrough)",

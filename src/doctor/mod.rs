@@ -453,21 +453,16 @@ fn register_fix(client: McpClient, replace: bool) -> String {
     }
 }
 
-/// Replace every configured credential value in every row by `***`.
+/// Masks every configured credential value, and every 8-byte run of one, in every row (the
+/// crate's one secret matcher, `redact::Redactor`).
 fn scrub(rows: &mut [Check], secrets: &[String]) {
-    let secrets: Vec<&str> = secrets
-        .iter()
-        .map(String::as_str)
-        .filter(|s| s.len() >= 4)
-        .collect();
-    if secrets.is_empty() {
+    let redactor = crate::redact::Redactor::new(secrets.iter().map(String::as_str));
+    if redactor.is_empty() {
         return;
     }
     let clean = |text: &mut String| {
-        for secret in &secrets {
-            if text.contains(secret) {
-                *text = text.replace(secret, "***");
-            }
+        if let std::borrow::Cow::Owned(masked) = redactor.scrub_str(text) {
+            *text = masked;
         }
     };
     for row in rows {
@@ -513,7 +508,9 @@ pub fn render_human(checks: &[Check]) -> String {
 }
 
 /// The HTTP client of the doctor's probes: no proxy from the environment (it only talks to
-/// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout.
+/// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout,
+/// and no redirects followed — a probe carries a backend's key, which must never go to the
+/// host a redirect names.
 pub(crate) fn http_client(
     connect_timeout: Duration,
     timeout: Duration,
@@ -524,6 +521,7 @@ pub(crate) fn http_client(
         reqwest::Client::builder()
             .user_agent(crate::user_agent_token())
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
     };

@@ -155,6 +155,7 @@ impl LiveClient {
                 reqwest::Client::builder()
                     .tls_certs_only(Vec::new())
                     .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
                     .http1_only()
                     .connect_timeout(CONNECT_TIMEOUT)
                     .timeout(TOTAL_TIMEOUT)

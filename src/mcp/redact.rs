@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::redact::KEY_PREFIXES;
+
 /// What a redacted token is replaced with.
 pub const MASK: &str = "***";
 
@@ -24,25 +26,7 @@ const WINDOW: usize = 8;
 /// mask ordinary text and protects nothing).
 const MIN_SECRET_LEN: usize = 3;
 
-/// Prefixes that mark a token as a provider API key. Matched at a word start, case-sensitively.
-const KEY_PREFIXES: &[&str] = &[
-    "sk-",
-    "sk_",
-    "rk-",
-    "gsk_",
-    "xai-",
-    "hf_",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "glpat-",
-    "AIza",
-    "AKIA",
-    "pplx-",
-    "nvapi-",
-    "fw_",
-];
+// Prefixes that mark a token as a provider API key: `redact::KEY_PREFIXES` (the crate's one list).
 
 /// Header or parameter names whose value is a credential (compared case-insensitively).
 const SENSITIVE_NAMES: &[&str] = &[

@@ -576,6 +576,10 @@ async fn send_with_failover(
             };
             let status = response.status();
             lease.report_response(status.as_u16(), response.headers(), Instant::now());
+            if let Some(why) = egress::unrelayable(name, status, response.headers()) {
+                drop(response);
+                return Err(ProxyError::new(ErrorKind::Api, why));
+            }
             if pool::is_retryable_status(status.as_u16()) {
                 let headers = response.headers().clone();
                 let body = super::relay::read_error_body(response, error_read_deadline).await;
@@ -613,7 +617,7 @@ async fn send_with_failover(
                     &prepared,
                     &peek.model,
                     name,
-                    limits.stream_idle_timeout,
+                    snapshot,
                     hook,
                     &state.responses,
                 )

@@ -1,11 +1,11 @@
 //! Egress: an upstream response becomes the client's response — bytes relayed untouched on
-//! passthrough, JSON translated whole, SSE translated event by event, errors re-enveloped in the
-//! caller's protocol and scrubbed of secrets.
+//! passthrough (configured secrets masked), JSON translated whole, SSE translated event by
+//! event, errors re-enveloped in the caller's protocol and scrubbed of secrets; a redirect or an
+//! encoded body dario did not ask for is refused (`unrelayable`).
 //!
 //! Owns: response status/headers/body shaping. Must not: buffer a stream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
@@ -17,12 +17,20 @@ use super::responses_store::ResponseStore;
 use super::state::Snapshot;
 use crate::protocol::{Protocol, Usage};
 use crate::translate::responses::{self, ChatToResponsesStream, ResponsesMeta, TranslatedResponse};
+use crate::redact::Redactor;
 use crate::translate::{self, ResponseContext};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
 /// dario's own. The upstream's map is kept and the few headers not meant for the client are
 /// removed from it, rather than every allowed one being copied (and hashed) into a new map.
-pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) -> HeaderMap {
+///
+/// A forwarded value that carries a configured secret (or a run of one) is masked.
+pub fn base_headers(
+    mut upstream: HeaderMap,
+    backend: &str,
+    dropped: &[String],
+    redactor: &Redactor,
+) -> HeaderMap {
     let unwanted: Vec<HeaderName> = upstream
         .keys()
         .filter(|name| !super::headers::forward_response_header(name.as_str()))
@@ -30,6 +38,16 @@ pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) 
         .collect();
     for name in &unwanted {
         upstream.remove(name);
+    }
+    if !redactor.is_empty() {
+        for value in upstream.values_mut() {
+            if redactor.finds(value.as_bytes()) {
+                let mut masked = value.as_bytes().to_vec();
+                redactor.mask_in_place(&mut masked);
+                *value = HeaderValue::from_bytes(&masked)
+                    .unwrap_or_else(|_| HeaderValue::from_static("***"));
+            }
+        }
     }
     if let Ok(v) = HeaderValue::from_str(backend) {
         upstream.insert(X_DARIO_BACKEND.clone(), v);
@@ -40,6 +58,32 @@ pub fn base_headers(mut upstream: HeaderMap, backend: &str, dropped: &[String]) 
         }
     }
     upstream
+}
+
+/// Why an upstream response can not be relayed at all, if it can not: a redirect (following it,
+/// or letting the client follow it, would send the credential to another host) or a body in a
+/// content coding dario never asked for and does not decode. The answer is then a 502 in the
+/// caller's envelope.
+pub fn unrelayable(backend: &str, status: StatusCode, headers: &HeaderMap) -> Option<String> {
+    if status.is_redirection() {
+        return Some(format!(
+            "backend `{backend}` answered with a redirect (HTTP {}); dario never follows redirects from a backend, which would send its credential to another host: check the base URL with `dario backend list`",
+            status.as_u16()
+        ));
+    }
+    let encoding = headers.get(http::header::CONTENT_ENCODING)?.as_bytes();
+    if encoding.is_empty() || encoding.eq_ignore_ascii_case(b"identity") {
+        return None;
+    }
+    // Name the coding only when it looks like one (a header value is upstream-controlled text).
+    let named = std::str::from_utf8(encoding)
+        .ok()
+        .filter(|e| e.len() <= 16 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| "an encoded".to_string(), |e| format!("a `{e}`-encoded"));
+    Some(format!(
+        "backend `{backend}` sent {named} body (HTTP {}), which dario did not ask for and does not decode: check the server, or a proxy in front of it, for response compression",
+        status.as_u16()
+    ))
 }
 
 static X_DARIO_BACKEND: HeaderName = HeaderName::from_static("x-dario-backend");
@@ -65,7 +109,12 @@ pub fn upstream_error(
 ) -> Response<Body> {
     let text = String::from_utf8_lossy(body);
     let scrubbed = snapshot.scrub(&text);
-    let (status, out) = if backend_protocol == inbound.family() {
+    // Relayed as it is only when it is a JSON error body of the caller's own protocol; anything
+    // else (an HTML page, a body cut at the 64 KiB bound, plain text) is re-enveloped.
+    let as_is = backend_protocol == inbound.family()
+        && scrubbed.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(&scrubbed).is_ok();
+    let (status, out) = if as_is {
         (status, Bytes::from(scrubbed.into_owned()))
     } else {
         match inbound {
@@ -88,7 +137,7 @@ pub fn upstream_error(
     };
     let mut resp = Response::new(full(out));
     *resp.status_mut() = status;
-    *resp.headers_mut() = base_headers(upstream_headers.clone(), backend, &[]);
+    *resp.headers_mut() = base_headers(upstream_headers.clone(), backend, &[], &snapshot.redactor);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -138,6 +187,9 @@ impl UsageWatcher for translate::UsageTap {
     fn completed(&self) -> Option<bool> {
         Some(translate::UsageTap::completed(self))
     }
+    fn errored(&self) -> bool {
+        translate::UsageTap::errored(self)
+    }
 }
 
 impl StreamTranslator for translate::OpenAiToAnthropicStream {
@@ -156,6 +208,9 @@ impl StreamTranslator for translate::OpenAiToAnthropicStream {
     fn failed(&self) -> bool {
         translate::OpenAiToAnthropicStream::failed(self)
     }
+    fn ended(&self) -> bool {
+        translate::OpenAiToAnthropicStream::is_ended(self)
+    }
 }
 
 impl StreamTranslator for translate::AnthropicToOpenAiStream {
@@ -173,6 +228,9 @@ impl StreamTranslator for translate::AnthropicToOpenAiStream {
     }
     fn failed(&self) -> bool {
         translate::AnthropicToOpenAiStream::failed(self)
+    }
+    fn ended(&self) -> bool {
+        translate::AnthropicToOpenAiStream::is_ended(self)
     }
 }
 
@@ -239,6 +297,9 @@ impl StreamTranslator for ResponsesStream {
     fn failed(&self) -> bool {
         self.outer.failed()
     }
+    fn ended(&self) -> bool {
+        self.outer.is_ended()
+    }
 }
 
 /// A whole Chat or Anthropic reply → a `response` object (kept in the store when asked).
@@ -287,16 +348,18 @@ pub async fn success(
     prepared: &Prepared,
     client_model: &str,
     backend: &str,
-    idle: Duration,
+    snapshot: &Snapshot,
     hook: EndHook,
     store: &Arc<ResponseStore>,
 ) -> Response<Body> {
+    let idle = snapshot.config.limits.stream_idle_timeout;
+    let redactor = &snapshot.redactor;
     let mut upstream = upstream;
     let status = upstream.status();
     let upstream_headers = std::mem::take(upstream.headers_mut());
     let sse = is_event_stream(&upstream_headers);
     let content_type = upstream_headers.get(http::header::CONTENT_TYPE).cloned();
-    let mut headers = base_headers(upstream_headers, backend, &prepared.dropped);
+    let mut headers = base_headers(upstream_headers, backend, &prepared.dropped, redactor);
     let ctx = ResponseContext {
         client_model,
         include_usage: prepared.include_usage,
@@ -323,6 +386,7 @@ pub async fn success(
                 },
                 inbound,
                 idle,
+                redactor.stream(),
                 hook,
             )
         }
@@ -353,6 +417,7 @@ pub async fn success(
                 RelayMode::Translate(translator),
                 inbound,
                 idle,
+                redactor.stream(),
                 hook,
             )
         }
@@ -375,6 +440,7 @@ pub async fn success(
             });
             match translated {
                 Ok((bytes, usage, dropped)) => {
+                    let bytes = redactor.scrub_bytes(bytes.into());
                     if !dropped.is_empty() {
                         let mut all = prepared.dropped.clone();
                         all.extend(dropped);

@@ -31,9 +31,17 @@ fn keys_match(presented: &[u8], expected: &[u8]) -> bool {
 }
 
 /// Refuses requests made by web pages of other origins (CSRF against a local key) and, on a
-/// loopback bind, requests whose `Host` is not a loopback name (DNS rebinding). Browsers always
+/// loopback bind, requests whose authority is not a loopback name (DNS rebinding). Browsers always
 /// send `Origin` on cross-origin POSTs; command-line tools and SDKs send none.
-pub fn check_origin(state: &ProxyState, headers: &HeaderMap) -> Result<(), ProxyError> {
+///
+/// The authority is judged whole, wherever the request states it: the URI's authority (an
+/// absolute-form request target replaces `Host`, RFC 9112 §3.2.2; HTTP/2 carries `:authority`
+/// there) and every `Host` header — more than one `Host` is refused outright.
+pub fn check_origin(
+    state: &ProxyState,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Result<(), ProxyError> {
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         if origin != state.cors_origin {
             return Err(ProxyError::new(
@@ -46,38 +54,79 @@ pub fn check_origin(state: &ProxyState, headers: &HeaderMap) -> Result<(), Proxy
             ));
         }
     }
-    if state.options.listen.ip().is_loopback() {
-        if let Some(host) = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-        {
-            if !is_loopback_host(host) {
-                return Err(ProxyError::new(
-                    ErrorKind::Permission,
-                    format!("host `{host}` is not this machine: dario listens on loopback only; use http://127.0.0.1:{}", state.options.listen.port()),
-                ));
-            }
+    if !state.options.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ProxyError::invalid(
+            "the request has more than one Host header: send exactly one",
+        ));
+    }
+    let port = state.options.listen.port();
+    let refuse = |what: &str| {
+        ProxyError::new(
+            ErrorKind::Permission,
+            format!("{what} is not this machine: dario listens on loopback only; use http://127.0.0.1:{port}"),
+        )
+    };
+    if let Some(authority) = uri.authority() {
+        if !is_loopback_host(authority.as_str().as_bytes()) {
+            return Err(refuse("the request URI's authority"));
+        }
+    }
+    if let Some(host) = host {
+        if !is_loopback_host(host.as_bytes()) {
+            return Err(refuse("the Host header"));
         }
     }
     Ok(())
 }
 
-/// `localhost`, `127.x.y.z`, `[::1]`, with or without a port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        })
+/// The whole authority is `localhost`, an IPv4 loopback literal or `[::1]` (any IPv6 loopback
+/// literal), optionally followed by `:port` (1–5 digits, at most 65535) — nothing else, so
+/// `[::1]evil.example` or `localhost.evil.example` never pass.
+fn is_loopback_host(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
     };
-    name.eq_ignore_ascii_case("localhost")
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port = match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        match inside.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) if ip.is_loopback() => {}
+            _ => return false,
+        }
+        ("", port)
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    if !port_ok {
+        return false;
+    }
+    // Bracketed literal already checked.
+    host.starts_with('[')
+        || name.eq_ignore_ascii_case("localhost")
         || name
-            .parse::<std::net::IpAddr>()
+            .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -165,7 +214,7 @@ mod tests {
             "[::1]",
             "LOCALHOST:1",
         ] {
-            assert!(is_loopback_host(h), "{h}");
+            assert!(is_loopback_host(h.as_bytes()), "{h}");
         }
         for h in [
             "evil.example",
@@ -173,8 +222,17 @@ mod tests {
             "10.0.0.1:3456",
             "localhost.evil.example",
             "[::2]:1",
+            "[::1]evil.example",
+            "[::1]:1evil",
+            "[::1]:",
+            "[::1]:123456",
+            "localhost:99999",
+            "localhost:",
+            "127.0.0.1:1:2",
+            "::1",
+            "",
         ] {
-            assert!(!is_loopback_host(h), "{h}");
+            assert!(!is_loopback_host(h.as_bytes()), "{h}");
         }
     }
 }

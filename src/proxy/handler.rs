@@ -141,7 +141,7 @@ async fn route(
         e.allow = Some(endpoint.allow());
         return Err(e);
     }
-    guard::check_origin(state, req.headers())?;
+    guard::check_origin(state, req.uri(), req.headers())?;
     match endpoint {
         Endpoint::Chat(inbound) => {
             chat_request(state, req, inbound, false, request_id, received).await

@@ -20,6 +20,7 @@ pub mod handler;
 pub mod headers;
 pub mod ingress;
 pub mod models;
+pub mod rejects;
 pub mod relay;
 pub mod reload;
 pub mod responses_store;

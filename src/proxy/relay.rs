@@ -1,9 +1,12 @@
 //! Relay: carries an upstream response body to the client as it arrives — bytes untouched on
-//! passthrough — with an idle deadline, an error event when the upstream breaks mid-stream, and
-//! an end hook (for accounting) that runs however the stream ends, client disconnect included.
+//! passthrough but for configured secrets, masked at the same length (`redact`) — with an idle
+//! deadline, the protocol's error event when the upstream breaks mid-stream or ends an event
+//! stream before its final event, and an end hook (for accounting) that runs however the stream
+//! ends, client disconnect included.
 //!
 //! Dropping the relayed body (the client went away) drops the upstream response, which closes
-//! the upstream connection at once. Must not: buffer a stream.
+//! the upstream connection at once. Must not: buffer a stream (the secret scrubber holds back at
+//! most 7 bytes; the usage tap skips events over 64 KiB).
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -16,6 +19,7 @@ use http_body_util::BodyExt;
 use super::body::{Body, BoxError};
 use super::client::{next_chunk, UpstreamBody, UpstreamResponse};
 use crate::protocol::{Protocol, Usage};
+use crate::redact::StreamScrubber;
 
 /// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
 pub trait StreamTranslator: Send {
@@ -28,6 +32,8 @@ pub trait StreamTranslator: Send {
     fn usage(&self) -> Usage;
     /// The client stream ended with an error event instead of its proper end.
     fn failed(&self) -> bool;
+    /// The client stream is over (closed or errored): nothing more will be written.
+    fn ended(&self) -> bool;
 }
 
 /// Watches passthrough bytes for token usage without changing them.
@@ -37,6 +43,10 @@ pub trait UsageWatcher: Send {
     fn usage(&self) -> Usage;
     /// Whether the body reached its protocol's proper end (`None`: cannot tell).
     fn completed(&self) -> Option<bool>;
+    /// Whether the upstream ended the stream with its own error event.
+    fn errored(&self) -> bool {
+        false
+    }
 }
 
 /// How the upstream bytes become client bytes.
@@ -110,7 +120,23 @@ struct RelayBody {
     /// The last chunk sent ended at an event boundary (for a clean error event after it).
     at_boundary: bool,
     info: EndInfo,
+    /// Masks configured secrets in everything sent to the client (same length, at most 7
+    /// bytes held back at a chunk's end).
+    scrub: StreamScrubber,
     hook: EndHook,
+}
+
+/// Appends `more` after `first` (either may be absent).
+fn join(first: Option<Bytes>, more: Option<Bytes>) -> Option<Bytes> {
+    match (first, more) {
+        (None, b) | (b, None) => b,
+        (Some(a), Some(b)) => {
+            let mut out = BytesMut::with_capacity(a.len() + b.len());
+            out.extend_from_slice(&a);
+            out.extend_from_slice(&b);
+            Some(out.freeze())
+        }
+    }
 }
 
 /// What one poll of the upstream produced.
@@ -174,6 +200,12 @@ impl RelayBody {
     /// The upstream ended normally: the translator's closing events, if any. The end hook runs
     /// when the body is dropped, right after.
     fn end(&mut self) -> Option<Bytes> {
+        let held = self.scrub.flush();
+        let tail = self.end_events();
+        join(held, tail)
+    }
+
+    fn end_events(&mut self) -> Option<Bytes> {
         self.finished = true;
         self.info.completed = true;
         match &mut self.mode {
@@ -186,20 +218,39 @@ impl RelayBody {
                     self.info.error =
                         Some("upstream stream ended with an error or incomplete".into());
                 }
-                (!out.is_empty()).then(|| out.freeze())
+                (!out.is_empty())
+                    .then(|| self.scrub.feed(out.freeze()))
+                    .and_then(|b| join(Some(b), self.scrub.flush()))
             }
-            RelayMode::Passthrough { watcher, .. } => {
-                if let Some(w) = watcher {
-                    self.info.usage = w.usage();
-                    if w.completed() == Some(false) {
-                        self.info.completed = false;
-                        self.info.error =
-                            Some("upstream stream ended before its final event".into());
-                    }
+            RelayMode::Passthrough { watcher, sse } => {
+                let Some(w) = watcher else { return None };
+                self.info.usage = w.usage();
+                if w.completed() != Some(false) {
+                    return None;
                 }
-                None
+                let message =
+                    "upstream stream ended before its final event; the response is incomplete";
+                self.info.completed = false;
+                self.info.error = Some(message.into());
+                // An event stream cut before `message_stop` / `[DONE]` must not look like a
+                // short success: the client gets the protocol's error event (unless the
+                // upstream's own error event already ended it).
+                (*sse && !w.errored()).then(|| self.error_event(message))
             }
         }
+    }
+
+    /// An SSE error event in the client's protocol, after a blank line closing a half-sent
+    /// event when the last chunk did not end at an event boundary.
+    fn error_event(&self, message: &str) -> Bytes {
+        let event = sse_error_event(self.client_protocol, "api_error", message);
+        if self.at_boundary {
+            return event;
+        }
+        let mut out = BytesMut::with_capacity(event.len() + 2);
+        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(&event);
+        out.freeze()
     }
 
     /// The upstream broke or went idle: an error event in the client's protocol (a plain JSON
@@ -207,28 +258,24 @@ impl RelayBody {
     fn fail(&mut self, failure: String) -> Result<Frame<Bytes>, BoxError> {
         self.finished = true;
         self.info.error = Some(failure.clone());
+        let held = self.scrub.flush();
         match &mut self.mode {
             RelayMode::Passthrough { sse: true, watcher } => {
                 if let Some(w) = watcher {
                     self.info.usage = w.usage();
                 }
-                let event = sse_error_event(self.client_protocol, "api_error", &failure);
-                if self.at_boundary {
-                    Ok(Frame::data(event))
-                } else {
-                    // Close the half-sent event first so the error event parses on its own.
-                    let mut out = BytesMut::with_capacity(event.len() + 2);
-                    out.extend_from_slice(b"\n\n");
-                    out.extend_from_slice(&event);
-                    Ok(Frame::data(out.freeze()))
-                }
+                let event = self.error_event(&failure);
+                Ok(Frame::data(join(held, Some(event)).unwrap_or_default()))
             }
             RelayMode::Passthrough { sse: false, .. } => Err(failure.into()),
             RelayMode::Translate(t) => {
                 let mut out = BytesMut::new();
                 t.fail(&failure, &mut out);
                 self.info.usage = t.usage();
-                Ok(Frame::data(out.freeze()))
+                let event = self.scrub.feed(out.freeze());
+                Ok(Frame::data(
+                    join(join(held, Some(event)), self.scrub.flush()).unwrap_or_default(),
+                ))
             }
         }
     }
@@ -261,15 +308,25 @@ impl http_body::Body for RelayBody {
                     this.at_boundary = chunk.ends_with(b"\n\n")
                         || chunk.ends_with(b"\r\n\r\n")
                         || chunk.ends_with(b"\r\r");
-                    chunk
+                    this.scrub.feed(chunk)
                 }
                 RelayMode::Translate(t) => {
                     let mut out = BytesMut::new();
                     t.feed(&chunk, &mut out);
+                    if t.ended() && t.failed() {
+                        // The translator ended the client stream with an error event (an
+                        // oversized or malformed upstream event): stop reading the upstream,
+                        // whatever it still sends. (After a proper end the upstream's own end
+                        // is still read, so its connection can be reused.)
+                        this.finished = true;
+                        this.info.usage = t.usage();
+                        this.info.error =
+                            Some("upstream stream ended with an error or incomplete".into());
+                    }
                     if out.is_empty() {
                         continue; // nothing complete yet: read more
                     }
-                    out.freeze()
+                    this.scrub.feed(out.freeze())
                 }
             };
             this.info
@@ -277,10 +334,15 @@ impl http_body::Body for RelayBody {
                 .get_or_insert_with(std::time::Instant::now);
             // A passthrough body of known length is over with its last byte: the server stops
             // polling once it has written that many, so account for the end now.
-            if this.known_length_done() {
-                let no_tail = this.end();
-                debug_assert!(no_tail.is_none());
-            }
+            let out = if this.known_length_done() {
+                // Only bytes the scrubber held back can follow (no events on a JSON body).
+                let held = this.end();
+                join(Some(out), held).unwrap_or_default()
+            } else if out.is_empty() {
+                continue; // all of it held back by the scrubber: read more
+            } else {
+                out
+            };
             return Poll::Ready(Some(Ok(Frame::data(out))));
         }
     }
@@ -341,6 +403,7 @@ pub fn relay(
     mode: RelayMode,
     client_protocol: Protocol,
     idle: Duration,
+    scrub: StreamScrubber,
     hook: EndHook,
 ) -> Body {
     RelayBody {
@@ -353,6 +416,7 @@ pub fn relay(
         finished: false,
         at_boundary: true,
         info: EndInfo::default(),
+        scrub,
         hook,
     }
     .boxed_unsync()

@@ -186,7 +186,9 @@ async fn serve_loop(
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let service = service_fn(move |req| handler::handle(state.clone(), req));
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                // hyper's own refusals (unparsable heads) get a JSON body on the way out.
+                let io = TokioIo::new(super::rejects::JsonRefusals::new(stream));
+                let conn = builder.serve_connection(io, service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;

@@ -24,15 +24,19 @@ pub struct Snapshot {
     /// Deployments and their live state; a reload rebuilds it keeping unchanged deployments' state.
     pub pools: crate::pool::Pools,
     pub digest: String,
-    /// Every configured secret value, for scrubbing logs and upstream error bodies.
-    pub secrets: Vec<crate::config::Secret>,
+    /// Masks every configured secret (and any 8-byte run of one) in what dario relays or logs.
+    pub redactor: crate::redact::Redactor,
 }
 
 impl Snapshot {
-    /// Scrubs configured secrets and key shapes from text leaving dario.
+    /// Scrubs configured secrets (whole and in runs) and key shapes from text leaving dario.
     pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        let values: Vec<&str> = self.secrets.iter().map(|s| s.expose()).collect();
-        super::scrub::scrub_with(text, &values)
+        match self.redactor.scrub_str(text) {
+            std::borrow::Cow::Borrowed(t) => super::scrub::scrub(t),
+            std::borrow::Cow::Owned(t) => {
+                std::borrow::Cow::Owned(super::scrub::scrub(&t).into_owned())
+            }
+        }
     }
 }
 
@@ -44,13 +48,14 @@ impl Snapshot {
             None => crate::pool::Pools::new(&config),
         };
         let digest = config.digest();
-        let secrets = config.secret_values().into_iter().cloned().collect();
+        let redactor =
+            crate::redact::Redactor::new(config.secret_values().into_iter().map(|s| s.expose()));
         Snapshot {
             config: Arc::new(config),
             routes,
             pools,
             digest,
-            secrets,
+            redactor,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! 529 → 503 rule for OpenAI clients.
 
 use crate::protocol::{anthropic, openai};
+use crate::redact::KEY_PREFIXES;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -243,24 +244,8 @@ pub fn error_to_openai(status: u16, upstream_body: &[u8]) -> Vec<u8> {
 
 const REDACTED: &str = "[redacted]";
 
-/// Key prefixes of common providers; a token starting with one (at a word boundary) and having
-/// at least 16 more key characters including a digit is treated as a key.
-const KEY_PREFIXES: [&str; 14] = [
-    "sk-",
-    "sk_",
-    "gsk_",
-    "xai-",
-    "AIza",
-    "hf_",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "r8_",
-    "pplx-",
-    "nvapi-",
-    "csk-",
-];
+// Key prefixes of common providers come from `redact::KEY_PREFIXES`; a token starting with one
+// (at a word boundary) and having at least 16 more key characters including a digit is a key.
 
 /// Names after which a value (`key=…`, `"api_key": "…"`, `x-api-key: …`) is a secret.
 const KEY_NAMES: [&str; 7] = [
@@ -385,6 +370,21 @@ mod tests {
 
     fn json(b: &[u8]) -> Value {
         serde_json::from_slice(b).unwrap()
+    }
+
+    #[test]
+    fn the_shared_prefix_list_reaches_error_text() {
+        // Prefixes that only the MCP scrubber knew before the lists were merged (issue 18).
+        for key in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "rk-live0123456789abcdefgh",
+            "glpat-0123456789abcdefghij",
+            "fw_0123456789abcdefghij",
+        ] {
+            let text = format!("bad key {key} here");
+            let out = scrub_secrets(&text);
+            assert!(!out.contains(&key[5..]), "{out}");
+        }
     }
 
     #[test]

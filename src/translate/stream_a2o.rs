@@ -154,6 +154,10 @@ impl AnthropicToOpenAiStream {
             }
             self.st.on_event(ev.event, &ev.data, out);
         }
+        if self.parser.take_oversized() && !self.st.ended {
+            self.st
+                .error("server_error", &crate::sse::oversized_message(), out);
+        }
     }
 
     /// The upstream ended: nothing more if `message_stop` was seen, else an error chunk.

@@ -195,6 +195,10 @@ impl OpenAiToAnthropicStream {
             }
             self.st.on_event(ev.event, &ev.data, out);
         }
+        if self.parser.take_oversized() && !self.st.ended {
+            self.st
+                .error("api_error", &crate::sse::oversized_message(), out);
+        }
     }
 
     /// The upstream ended: close properly if the reply finished (`finish_reason` seen), else

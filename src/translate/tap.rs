@@ -77,6 +77,9 @@ fn last_usage_object(protocol: Protocol, body: &[u8]) -> Option<Usage> {
     (rest[end..].trim_ascii() == b"}").then_some(usage)
 }
 
+/// The largest event a usage tap buffers (usage and end events are far smaller).
+const TAP_EVENT_LIMIT: usize = 64 * 1024;
+
 /// Watches a passthrough stream for usage and completion. Only `message_start`,
 /// `message_delta`, `message_stop` (Anthropic) and chunks containing a `"usage":{` object or
 /// `[DONE]` (OpenAI) are parsed; content deltas are skipped after a cheap look at the event name
@@ -87,16 +90,21 @@ pub struct UsageTap {
     anthropic: AnthropicUsage,
     openai: Option<Usage>,
     completed: bool,
+    /// The upstream ended the stream with its own error event.
+    errored: bool,
 }
 
 impl UsageTap {
     pub fn new(protocol: Protocol) -> Self {
         UsageTap {
             protocol,
-            parser: SseParser::new(),
+            // Usage and end events are small; anything larger (a huge content delta) is
+            // skipped, never buffered: the bytes themselves are relayed untouched.
+            parser: SseParser::with_limit(TAP_EVENT_LIMIT),
             anthropic: AnthropicUsage::default(),
             openai: None,
             completed: false,
+            errored: false,
         }
     }
 
@@ -136,6 +144,7 @@ impl UsageTap {
                             }
                         }
                         "message_stop" => self.completed = true,
+                        "error" => self.errored = true,
                         _ => {}
                     }
                 }
@@ -165,6 +174,8 @@ impl UsageTap {
                     let data = ev.data.trim();
                     if data == "[DONE]" {
                         self.completed = true;
+                    } else if data.starts_with("{\"error\"") {
+                        self.errored = true;
                     } else if has_usage_object(data) {
                         #[derive(Deserialize)]
                         struct Chunk {
@@ -190,6 +201,11 @@ impl UsageTap {
     /// The stream reached its proper end (`message_stop` / `[DONE]`).
     pub fn completed(&self) -> bool {
         self.completed
+    }
+
+    /// The upstream sent its own error event (an end the client already understands).
+    pub fn errored(&self) -> bool {
+        self.errored
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod raw;
 pub mod standin;
 
 use std::net::SocketAddr;

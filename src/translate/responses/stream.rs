@@ -118,6 +118,10 @@ impl ChatToResponsesStream {
             }
             self.st.on_data(&ev.data, out);
         }
+        // An upstream event over the SSE parser's bound was skipped: the reply is incomplete.
+        if self.parser.take_oversized() && !self.st.ended {
+            self.st.fail(&crate::sse::oversized_message(), out);
+        }
     }
 
     /// The upstream ended: `response.completed` if the reply finished, else `response.failed`.
@@ -146,6 +150,11 @@ impl ChatToResponsesStream {
 
     pub fn failed(&self) -> bool {
         self.st.failed
+    }
+
+    /// The output stream is over (`response.completed` or `response.failed` written).
+    pub fn is_ended(&self) -> bool {
+        self.st.ended
     }
 
     /// The output items of a completed response (once), for the store.
