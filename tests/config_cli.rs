@@ -912,6 +912,7 @@ fn route_explains_each_endpoint_and_responses_capable_backends() {
     );
     let out = ok(&home, &["route", "gpt-5"]).stdout;
     assert!(out.contains("/v1/responses"), "{out}");
+}
 
 /// issue 19: a key pasted where a name or URL belongs is refused, and no message repeats it —
 /// an unknown field name in a backend file, `default_backend`, `--key-env`, a query in

@@ -16,8 +16,8 @@ use super::relay::{self, EndHook, EndInfo, RelayMode, StreamTranslator, UsageWat
 use super::responses_store::ResponseStore;
 use super::state::Snapshot;
 use crate::protocol::{Protocol, Usage};
-use crate::translate::responses::{self, ChatToResponsesStream, ResponsesMeta, TranslatedResponse};
 use crate::redact::Redactor;
+use crate::translate::responses::{self, ChatToResponsesStream, ResponsesMeta, TranslatedResponse};
 use crate::translate::{self, ResponseContext};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
