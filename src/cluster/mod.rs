@@ -14,7 +14,7 @@
 //! `.await`; write a secret to Redis (deployments are named by backend and alias only, the Redis
 //! password never leaves the connection).
 //!
-//! Redis keys (all under `<namespace>:`): `cooldown:<backend>:<alias>` ("<until unix ms>|<reason>",
+//! Redis keys (all under `<namespace>:`): `cooldown:<backend>:<alias>` (`"<until unix ms>|<reason>"`,
 //! expiring with the cooldown), `limits:<backend>:<alias>` (JSON readings, 10 min),
 //! `sticky:<backend>:<conversation>` (alias, idle TTL of the pools), `rate:<backend>:req` and
 //! `rate:<backend>:tok` (team windows), `stats:<instance>` and `instances` (analytics); one
