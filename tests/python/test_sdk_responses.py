@@ -10,24 +10,15 @@ import openai
 import pytest
 
 from conftest import standin_requests
+# The stand-in's canned content, as the Chat and Messages SDK tests know it.
+from test_sdk_translation import TEXT, THINKING, TOOL_CALLS, TOOLS_TEXT, WEATHER_TOOL_ANTHROPIC
 
-TEXT = "Hello from the stand-in — ünïcödé ✓."
-TOOLS_TEXT = "Let me check both cities."
-TOOL_CALLS = [
-    ("call_weather_1", "get_weather", {"city": "Paris", "unit": "celsius"}),
-    ("call_weather_2", "get_weather", {"city": "Tōkyō", "unit": "celsius", "days": [1, 2, 3]}),
-]
-THINKING = "First, consider the question carefully. Then answer."
-
+# The Responses API spells a function tool flat: {type, name, description, parameters}.
 WEATHER_TOOL = {
     "type": "function",
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-        "required": ["city"],
-    },
+    "name": WEATHER_TOOL_ANTHROPIC["name"],
+    "description": WEATHER_TOOL_ANTHROPIC["description"],
+    "parameters": WEATHER_TOOL_ANTHROPIC["input_schema"],
 }
 
 # model → (backend, the upstream path it reaches)

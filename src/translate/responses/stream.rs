@@ -275,29 +275,47 @@ impl State {
         index
     }
 
-    fn reasoning_delta(&mut self, delta: &str, out: &mut BytesMut) {
-        let index = match self.open_is(|k| matches!(k, Kind::Reasoning)) {
-            Some(i) => i,
-            None => {
-                self.close_open(out);
-                let i = self.push_item(Kind::Reasoning, "rs");
-                let mut item = reasoning_item(&self.meta, i, "");
-                item["id"] = Value::String(self.items[i].id.clone());
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": i, "item": item}),
-                    out,
-                );
-                let id = self.items[i].id.clone();
-                self.event(
-                    "response.reasoning_summary_part.added",
-                    json!({"item_id": id, "output_index": i, "summary_index": 0,
-                           "part": {"type": "summary_text", "text": ""}}),
-                    out,
-                );
-                i
-            }
+    /// The open item of `kind`'s kind, or a new one announced with `output_item.added` and the
+    /// `.added` event of its first part (reasoning: a summary part; message: an output_text part).
+    fn open_or_start(&mut self, kind: Kind, out: &mut BytesMut) -> usize {
+        let reasoning = matches!(kind, Kind::Reasoning);
+        let open = if reasoning {
+            self.open_is(|k| matches!(k, Kind::Reasoning))
+        } else {
+            self.open_is(|k| matches!(k, Kind::Message))
         };
+        if let Some(i) = open {
+            return i;
+        }
+        self.close_open(out);
+        let i = self.push_item(kind, if reasoning { "rs" } else { "msg" });
+        let id = self.items[i].id.clone();
+        let (item, part_event, part) = if reasoning {
+            (
+                reasoning_item(&self.meta, i, ""),
+                "response.reasoning_summary_part.added",
+                json!({"item_id": id, "output_index": i, "summary_index": 0,
+                       "part": {"type": "summary_text", "text": ""}}),
+            )
+        } else {
+            (
+                message_item(&self.meta, i, "", "in_progress"),
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": i, "content_index": 0,
+                       "part": text_part("")}),
+            )
+        };
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": i, "item": item}),
+            out,
+        );
+        self.event(part_event, part, out);
+        i
+    }
+
+    fn reasoning_delta(&mut self, delta: &str, out: &mut BytesMut) {
+        let index = self.open_or_start(Kind::Reasoning, out);
         self.items[index].text.push_str(delta);
         let seq = self.next_seq();
         write_json_event(
@@ -315,27 +333,7 @@ impl State {
     }
 
     fn text_delta(&mut self, delta: &str, out: &mut BytesMut) {
-        let index = match self.open_is(|k| matches!(k, Kind::Message)) {
-            Some(i) => i,
-            None => {
-                self.close_open(out);
-                let i = self.push_item(Kind::Message, "msg");
-                let item = message_item(&self.meta, i, "", "in_progress");
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": i, "item": item}),
-                    out,
-                );
-                let id = self.items[i].id.clone();
-                self.event(
-                    "response.content_part.added",
-                    json!({"item_id": id, "output_index": i, "content_index": 0,
-                           "part": text_part("")}),
-                    out,
-                );
-                i
-            }
-        };
+        let index = self.open_or_start(Kind::Message, out);
         self.items[index].text.push_str(delta);
         let seq = self.next_seq();
         write_json_event(
