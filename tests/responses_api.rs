@@ -713,3 +713,112 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
         "{second:?}"
     );
 }
+
+/// The transducer alone: any chunking of the upstream stream gives the same events, and the
+/// streamed response equals the non-streamed translation of the same reply.
+#[test]
+fn chat_to_responses_stream_is_chunking_independent_and_equals_the_json_translation() {
+    use dario::translate::responses::{
+        chat_response_to_responses, ChatToResponsesStream, ResponsesMeta,
+    };
+    use support::standin::{openai_json, openai_sse};
+    let meta = ResponsesMeta {
+        id: "resp_test01".into(),
+        created_at: 1_700_000_000,
+        echo: serde_json::Map::new(),
+        input: vec![],
+        store: false,
+    };
+    for scenario in ["text", "tools", "thinking"] {
+        let c = canned_content(scenario);
+        let upstream = openai_sse(&c, "m", true).concat();
+        let run = |step: usize| {
+            let mut t = ChatToResponsesStream::new(meta.clone());
+            let mut out = bytes::BytesMut::new();
+            for chunk in upstream.as_bytes().chunks(step) {
+                t.feed(chunk, &mut out);
+            }
+            t.finish(&mut out);
+            assert!(!t.failed(), "{scenario}");
+            (out.to_vec(), t.take_output().expect("completed"), t.usage())
+        };
+        let (whole, output, usage) = run(upstream.len());
+        for step in [1, 2, 7, 64] {
+            let (bytes, _, _) = run(step);
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&whole),
+                "{scenario}, {step}-byte chunks"
+            );
+        }
+        let evs = events(&whole);
+        let resp = check_stream(&evs);
+        assert_eq!(resp["output"], Value::Array(output.clone()), "{scenario}");
+        let json =
+            chat_response_to_responses(openai_json(&c, "m").to_string().as_bytes(), &meta, None)
+                .unwrap();
+        assert_eq!(json.output, output, "{scenario}: streamed != non-streamed");
+        assert_eq!(json.usage, usage, "{scenario}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_anthropic_backend_fails_over_to_a_chat_fallback() {
+    let up = StandIn::start().await;
+    let fallback = StandIn::start().await;
+    let mut cfg = config_for(
+        &up,
+        vec![backend(
+            "compat",
+            Protocol::OpenAi,
+            &fallback.openai_url(),
+            Credential::None,
+        )],
+    );
+    cfg.routes = vec![dario::config::RouteRule {
+        model: "claude-*".into(),
+        backend: "anthropic".into(),
+        upstream_model: None,
+        fallbacks: vec!["compat".into()],
+    }];
+    let dario = Dario::start(cfg).await;
+    up.push(Reply::status(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "input": "hi", "stream": true, "store": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-dario-backend"], "compat");
+    assert_eq!(r.headers()["x-dario-attempts"], "2");
+    let evs = events(&r.bytes().await.unwrap());
+    let resp = check_stream(&evs);
+    assert_eq!(
+        resp["output"][0]["content"][0]["text"],
+        canned_content("text").text.as_str()
+    );
+    assert!(up.last().uri.ends_with("/v1/messages"));
+    assert!(fallback.last().uri.ends_with("/chat/completions"));
+
+    // Every attempt failing: the last upstream error, in the OpenAI envelope with its status.
+    for _ in 0..2 {
+        up.push(Reply::status(
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ));
+    }
+    fallback.push(Reply::status(
+        503,
+        json!({"error": {"message": "busy", "type": "server_error"}}),
+    ));
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "input": "hi", "store": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(json(r).await["error"]["message"], "busy");
+}
