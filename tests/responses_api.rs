@@ -822,3 +822,66 @@ async fn a_failing_anthropic_backend_fails_over_to_a_chat_fallback() {
     assert_eq!(r.status(), 503);
     assert_eq!(json(r).await["error"]["message"], "busy");
 }
+
+#[tokio::test]
+async fn structured_output_reasoning_effort_metadata_and_images_map_to_chat() {
+    let (up, dario) = setup().await;
+    let schema =
+        json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]});
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "store": false, "top_p": 0.5,
+               "input": [{"role": "user", "content": [
+                   {"type": "input_text", "text": "what is this?"},
+                   {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]}],
+               "text": {"format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": true}},
+               "metadata": {"k": "v"}, "reasoning": {"effort": "high"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // llama is no reasoning model: the effort is reported, not sent.
+    assert_eq!(r.headers()["x-dario-dropped"], "reasoning.effort (high)");
+    let sent = up.last().json();
+    assert_eq!(
+        sent["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}})
+    );
+    assert_eq!(sent["metadata"], json!({"k": "v"}));
+    assert_eq!(sent["top_p"], 0.5);
+    assert!(sent.get("reasoning_effort").is_none());
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{"type": "text", "text": "what is this?"},
+               {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}])
+    );
+
+    // A reasoning model gets the effort; json_object maps too.
+    let r = post(
+        &dario,
+        json!({"model": "llama-qwen3-think", "store": false, "input": "hi",
+               "text": {"format": {"type": "json_object"}}, "reasoning": {"effort": "low"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-dario-dropped").is_none());
+    let sent = up.last().json();
+    assert_eq!(sent["reasoning_effort"], "low");
+    assert_eq!(sent["response_format"], json!({"type": "json_object"}));
+
+    // Towards Anthropic: the image becomes an image block, metadata has no equivalent.
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "store": false, "metadata": {"k": "v"}, "user": "u-9",
+               "input": [{"role": "user", "content": [
+                   {"type": "input_image", "image_url": "https://example.com/cat.png"}]}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-dario-dropped"], "metadata");
+    let sent = up.last().json();
+    assert_eq!(sent["metadata"]["user_id"], "u-9");
+    assert_eq!(
+        sent["messages"][0]["content"][0],
+        json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}})
+    );
+}
