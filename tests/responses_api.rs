@@ -674,6 +674,7 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
         {"role": "developer", "content": [{"type": "input_text", "text": "Rule two."}]},
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": [{"type": "output_text", "text": "hello"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "world"}]},
         {"role": "developer", "content": "Late context."},
         {"role": "user", "content": "again"},
     ]);
@@ -694,6 +695,11 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
     assert_eq!(
         first["messages"][0],
         json!({"role": "system", "content": "Be brief.\n\nRule one.\n\nRule two."})
+    );
+    // Two assistant messages in a row are one Chat message.
+    assert_eq!(
+        first["messages"][2],
+        json!({"role": "assistant", "content": "hello\n\nworld"})
     );
     assert_eq!(
         first["messages"][3],

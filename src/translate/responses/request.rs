@@ -406,7 +406,10 @@ fn item_to_messages(
                     let text = content_text(content);
                     let a = open_assistant(messages);
                     let joined = match a.get("content").and_then(Value::as_str) {
-                        Some(prev) if !prev.is_empty() => format!("{prev}{text}"),
+                        Some(prev) if !prev.is_empty() && !text.is_empty() => {
+                            format!("{prev}\n\n{text}")
+                        }
+                        Some(prev) if !prev.is_empty() => prev.to_owned(),
                         _ => text,
                     };
                     a.insert("content".into(), Value::String(joined));
