@@ -734,6 +734,7 @@ fn chat_to_responses_stream_is_chunking_independent_and_equals_the_json_translat
         echo: serde_json::Map::new(),
         input: vec![],
         store: false,
+        namespaced: vec![],
     };
     for scenario in ["text", "tools", "thinking"] {
         let c = canned_content(scenario);
@@ -889,5 +890,75 @@ async fn structured_output_reasoning_effort_metadata_and_images_map_to_chat() {
     assert_eq!(
         sent["messages"][0]["content"][0],
         json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}})
+    );
+}
+
+#[tokio::test]
+async fn functions_inside_a_namespace_tool_are_offered_flat_and_named_back() {
+    use support::standin::{openai_json, openai_sse, Canned};
+    let (up, dario) = setup().await;
+    let spawn = json!({"type": "function", "name": "spawn_agent", "description": "Start a sub-agent",
+                       "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}});
+    let tools = json!([weather_tool(),
+        {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents", "tools": [spawn]}]);
+    let reply = Canned {
+        text: String::new(),
+        thinking: None,
+        tool_calls: vec![(
+            "call_ns_1".into(),
+            "multi_agent_v1__spawn_agent".into(),
+            json!({"task": "look around"}),
+        )],
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+    };
+    for stream in [false, true] {
+        if stream {
+            up.push(Reply::sse(openai_sse(&reply, "llama-3-test", true)));
+        } else {
+            up.push(Reply::status(200, openai_json(&reply, "llama-3-test")));
+        }
+        let r = post(
+            &dario,
+            json!({"model": "llama-3-test", "input": "go", "tools": tools, "stream": stream, "store": false}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-dario-dropped").is_none());
+        let resp = if stream {
+            check_stream(&events(&r.bytes().await.unwrap()))
+        } else {
+            json(r).await
+        };
+        let sent = up.last().json();
+        let names: Vec<&str> = sent["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["get_weather", "multi_agent_v1__spawn_agent"]);
+        let call = &resp["output"][0];
+        assert_eq!(call["type"], "function_call", "{resp}");
+        assert_eq!(call["name"], "spawn_agent");
+        assert_eq!(call["namespace"], "multi_agent_v1");
+    }
+
+    // Sent back in the history, the call is the flat name again.
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "tools": tools, "store": false, "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "call_ns_1", "name": "spawn_agent",
+             "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_ns_1", "output": "started"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = up.last().json();
+    assert_eq!(
+        sent["messages"][1]["tool_calls"][0]["function"]["name"],
+        "multi_agent_v1__spawn_agent"
     );
 }

@@ -39,9 +39,25 @@ pub struct ResponsesMeta {
     pub input: Vec<Value>,
     /// The client asked for the response to be kept (`store`, default true).
     pub store: bool,
+    /// Functions offered inside `namespace` tools, flattened for Chat: (flat name, namespace,
+    /// name).
+    pub namespaced: Vec<(String, String, String)>,
+}
+
+/// How a function inside a `namespace` tool is named for a backend without namespaces.
+pub(crate) fn flat_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}__{name}")
 }
 
 impl ResponsesMeta {
+    /// A function name from the backend → (namespace, name) as the client offered it.
+    pub(crate) fn split_name<'a>(&'a self, flat: &'a str) -> (Option<&'a str>, &'a str) {
+        match self.namespaced.iter().find(|(f, _, _)| f == flat) {
+            Some((_, ns, name)) => (Some(ns.as_str()), name.as_str()),
+            None => (None, flat),
+        }
+    }
+
     /// The `response` object with the given status, output and usage.
     pub(crate) fn response_object(
         &self,

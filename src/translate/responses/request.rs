@@ -141,17 +141,28 @@ pub fn responses_request_to_chat(
     out.insert("messages".into(), Value::Array(messages));
 
     let mut tools: Vec<Value> = Vec::new();
+    let mut namespaced: Vec<(String, String, String)> = Vec::new();
     if let Some(Value::Array(ts)) = req.get("tools") {
         for (i, t) in ts.iter().enumerate() {
             match t.get("type").and_then(Value::as_str) {
-                Some("function") => {
-                    let mut f = Map::new();
-                    for k in ["name", "description", "parameters", "strict"] {
-                        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                            f.insert(k.into(), v.clone());
+                Some("function") => tools.push(chat_function(t, None)),
+                // Functions grouped under a namespace (Codex's sub-agent tools): offered flat,
+                // `<namespace>__<name>`, and named back on the way out.
+                Some("namespace") => {
+                    let ns = t.get("name").and_then(Value::as_str).unwrap_or("");
+                    let inner = t.get("tools").and_then(Value::as_array);
+                    for (j, f) in inner.into_iter().flatten().enumerate() {
+                        let name = f.get("name").and_then(Value::as_str);
+                        match (f.get("type").and_then(Value::as_str), name) {
+                            (Some("function"), Some(name)) if !ns.is_empty() => {
+                                let flat = super::flat_name(ns, name);
+                                tools.push(chat_function(f, Some(&flat)));
+                                namespaced.push((flat, ns.to_owned(), name.to_owned()));
+                            }
+                            (other, _) => dropped
+                                .push(format!("tools[{i}].tools[{j}] ({})", other.unwrap_or("?"))),
                         }
                     }
-                    tools.push(json!({"type": "function", "function": f}));
                 }
                 other => dropped.push(format!("tools[{i}] ({})", other.unwrap_or("?"))),
             }
@@ -288,6 +299,7 @@ pub fn responses_request_to_chat(
         echo,
         input: if store { items } else { Vec::new() },
         store,
+        namespaced,
     };
     Ok((
         Translated {
@@ -299,6 +311,20 @@ pub fn responses_request_to_chat(
         },
         meta,
     ))
+}
+
+/// A Responses function tool as a Chat function (named `flat` when given).
+fn chat_function(t: &Value, flat: Option<&str>) -> Value {
+    let mut f = Map::new();
+    for k in ["name", "description", "parameters", "strict"] {
+        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
+            f.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(flat) = flat {
+        f.insert("name".into(), Value::String(flat.to_owned()));
+    }
+    json!({"type": "function", "function": f})
 }
 
 /// The text of a content value: a string, or the text parts of an array joined.
@@ -440,11 +466,16 @@ fn item_to_messages(
             }
         }
         "function_call" => {
+            let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = match item.get("namespace").and_then(Value::as_str) {
+                Some(ns) if !ns.is_empty() => super::flat_name(ns, name),
+                _ => name.to_owned(),
+            };
             let call = json!({
                 "id": item.get("call_id").cloned().unwrap_or_default(),
                 "type": "function",
                 "function": {
-                    "name": item.get("name").cloned().unwrap_or_default(),
+                    "name": name,
                     "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
                 },
             });
