@@ -735,6 +735,7 @@ fn chat_to_responses_stream_is_chunking_independent_and_equals_the_json_translat
         input: vec![],
         store: false,
         namespaced: vec![],
+        custom: vec![],
     };
     for scenario in ["text", "tools", "thinking"] {
         let c = canned_content(scenario);
@@ -960,5 +961,94 @@ async fn functions_inside_a_namespace_tool_are_offered_flat_and_named_back() {
     assert_eq!(
         sent["messages"][1]["tool_calls"][0]["function"]["name"],
         "multi_agent_v1__spawn_agent"
+    );
+}
+
+#[tokio::test]
+async fn custom_freeform_tools_become_functions_with_one_input_and_come_back_custom() {
+    use support::standin::{openai_json, openai_sse, Canned};
+    let (up, dario) = setup().await;
+    let patch = "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch\n";
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}}]);
+    let reply = Canned {
+        text: String::new(),
+        thinking: None,
+        tool_calls: vec![(
+            "call_p1".into(),
+            "apply_patch".into(),
+            json!({ "input": patch }),
+        )],
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+    };
+    for stream in [false, true] {
+        if stream {
+            up.push(Reply::sse(openai_sse(&reply, "llama-3-test", true)));
+        } else {
+            up.push(Reply::status(200, openai_json(&reply, "llama-3-test")));
+        }
+        let r = post(
+            &dario,
+            json!({"model": "llama-3-test", "input": "add a.txt", "tools": tools, "stream": stream, "store": false}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("x-dario-dropped").is_none());
+        let resp = if stream {
+            let evs = events(&r.bytes().await.unwrap());
+            let n = names(&evs);
+            assert!(n.contains(&"response.custom_tool_call_input.done"), "{n:?}");
+            assert!(
+                !n.contains(&"response.function_call_arguments.delta"),
+                "{n:?}"
+            );
+            let input: String = evs
+                .iter()
+                .filter(|(n, _)| n == "response.custom_tool_call_input.delta")
+                .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(input, patch);
+            check_stream(&evs)
+        } else {
+            json(r).await
+        };
+        let sent = up.last().json();
+        let f = &sent["tools"][0]["function"];
+        assert_eq!(f["name"], "apply_patch");
+        assert_eq!(f["parameters"]["required"], json!(["input"]));
+        assert!(f["description"]
+            .as_str()
+            .unwrap()
+            .contains("start: begin_patch"));
+        let call = &resp["output"][0];
+        assert_eq!(call["type"], "custom_tool_call", "{resp}");
+        assert_eq!(call["name"], "apply_patch");
+        assert_eq!(call["call_id"], "call_p1");
+        assert_eq!(call["input"], patch);
+    }
+
+    // The call and its output in the history: a tool call with `{"input"}` and a tool message.
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "tools": tools, "store": false, "input": [
+            {"role": "user", "content": "add a.txt"},
+            {"type": "custom_tool_call", "call_id": "call_p1", "name": "apply_patch", "input": patch},
+            {"type": "custom_tool_call_output", "call_id": "call_p1", "output": "Success."}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let m = &up.last().json()["messages"];
+    let args: Value = serde_json::from_str(
+        m[1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(args, json!({ "input": patch }));
+    assert_eq!(
+        m[2],
+        json!({"role": "tool", "tool_call_id": "call_p1", "content": "Success."})
     );
 }

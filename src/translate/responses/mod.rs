@@ -42,6 +42,21 @@ pub struct ResponsesMeta {
     /// Functions offered inside `namespace` tools, flattened for Chat: (flat name, namespace,
     /// name).
     pub namespaced: Vec<(String, String, String)>,
+    /// Names of `custom` (freeform) tools, offered as functions with one string argument,
+    /// `input`.
+    pub custom: Vec<String>,
+}
+
+/// The `input` of a custom tool call from the arguments a backend sent for its function form
+/// (`{"input": "…"}`; anything else is passed on as it came).
+pub(crate) fn custom_input(arguments: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Args {
+        input: String,
+    }
+    serde_json::from_str::<Args>(arguments)
+        .map(|a| a.input)
+        .unwrap_or_else(|_| arguments.to_owned())
 }
 
 /// How a function inside a `namespace` tool is named for a backend without namespaces.
@@ -50,6 +65,11 @@ pub(crate) fn flat_name(namespace: &str, name: &str) -> String {
 }
 
 impl ResponsesMeta {
+    /// Whether a function name from the backend is one of the client's custom tools.
+    pub(crate) fn is_custom(&self, name: &str) -> bool {
+        self.custom.iter().any(|c| c == name)
+    }
+
     /// A function name from the backend → (namespace, name) as the client offered it.
     pub(crate) fn split_name<'a>(&'a self, flat: &'a str) -> (Option<&'a str>, &'a str) {
         match self.namespaced.iter().find(|(f, _, _)| f == flat) {

@@ -142,6 +142,7 @@ pub fn responses_request_to_chat(
 
     let mut tools: Vec<Value> = Vec::new();
     let mut namespaced: Vec<(String, String, String)> = Vec::new();
+    let mut custom: Vec<String> = Vec::new();
     if let Some(Value::Array(ts)) = req.get("tools") {
         for (i, t) in ts.iter().enumerate() {
             match t.get("type").and_then(Value::as_str) {
@@ -164,6 +165,14 @@ pub fn responses_request_to_chat(
                         }
                     }
                 }
+                // A freeform tool (Codex's apply_patch): a function taking its text as `input`.
+                Some("custom") => match t.get("name").and_then(Value::as_str) {
+                    Some(name) => {
+                        tools.push(custom_as_function(t, name));
+                        custom.push(name.to_owned());
+                    }
+                    None => dropped.push(format!("tools[{i}] (custom without a name)")),
+                },
                 other => dropped.push(format!("tools[{i}] ({})", other.unwrap_or("?"))),
             }
         }
@@ -300,6 +309,7 @@ pub fn responses_request_to_chat(
         input: if store { items } else { Vec::new() },
         store,
         namespaced,
+        custom,
     };
     Ok((
         Translated {
@@ -325,6 +335,32 @@ fn chat_function(t: &Value, flat: Option<&str>) -> Value {
         f.insert("name".into(), Value::String(flat.to_owned()));
     }
     json!({"type": "function", "function": f})
+}
+
+/// A custom (freeform) tool as a Chat function with one string parameter, `input`; its grammar,
+/// if any, goes into the description so the model still knows the syntax.
+fn custom_as_function(t: &Value, name: &str) -> Value {
+    let mut description = t
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if let Some(def) = t
+        .get("format")
+        .and_then(|f| f.get("definition"))
+        .and_then(Value::as_str)
+    {
+        let syntax = t["format"]["syntax"].as_str().unwrap_or("grammar");
+        description.push_str(&format!(
+            "\n\nPass the raw text as `input`; it must match this {syntax} grammar:\n{def}"
+        ));
+    }
+    json!({"type": "function", "function": {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": {"input": {"type": "string",
+            "description": "The tool's input text, verbatim."}}, "required": ["input"]},
+    }})
 }
 
 /// The text of a content value: a string, or the text parts of an array joined.
@@ -465,8 +501,17 @@ fn item_to_messages(
                 }
             }
         }
-        "function_call" => {
+        "function_call" | "custom_tool_call" => {
             let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+            let arguments = match item.get("input") {
+                // A custom tool's text, as the arguments of its function form.
+                Some(input) if kind == "custom_tool_call" => json!({ "input": input }).to_string(),
+                _ => item
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}")
+                    .to_owned(),
+            };
             let name = match item.get("namespace").and_then(Value::as_str) {
                 Some(ns) if !ns.is_empty() => super::flat_name(ns, name),
                 _ => name.to_owned(),
@@ -476,7 +521,7 @@ fn item_to_messages(
                 "type": "function",
                 "function": {
                     "name": name,
-                    "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
+                    "arguments": arguments,
                 },
             });
             let a = open_assistant(messages);
@@ -487,7 +532,7 @@ fn item_to_messages(
                 }
             }
         }
-        "function_call_output" => {
+        "function_call_output" | "custom_tool_call_output" => {
             let output = item.get("output").unwrap_or(&Value::Null);
             let content = match output {
                 Value::String(s) => s.clone(),

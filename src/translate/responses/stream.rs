@@ -372,13 +372,18 @@ impl State {
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("call_{}", crate::translate::fresh_suffix()));
                 let name = name.unwrap_or("").to_owned();
+                let prefix = if self.meta.is_custom(&name) {
+                    "ctc"
+                } else {
+                    "fc"
+                };
                 let i = self.push_item(
                     Kind::Call {
                         k,
                         call_id: call_id.clone(),
                         name: name.clone(),
                     },
-                    "fc",
+                    prefix,
                 );
                 let item = call_item(&self.meta, i, &call_id, &name, "", "in_progress");
                 self.event(
@@ -395,6 +400,10 @@ impl State {
         self.items[index].text.push_str(arguments);
         if self.items[index].done {
             return; // a late fragment of a call already closed: kept in the final object only
+        }
+        if matches!(&self.items[index].kind, Kind::Call { name, .. } if self.meta.is_custom(name)) {
+            // A custom tool's text is inside the JSON arguments: it goes out whole at the end.
+            return;
         }
         let seq = self.next_seq();
         write_json_event(
@@ -468,8 +477,22 @@ impl State {
                     out,
                 );
             }
+            Kind::Call { name, .. } if self.meta.is_custom(name) => {
+                let input = super::custom_input(&text);
+                self.event(
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id, "output_index": i, "delta": input}),
+                    out,
+                );
+                self.event(
+                    "response.custom_tool_call_input.done",
+                    json!({"item_id": id, "output_index": i, "input": input}),
+                    out,
+                );
+            }
             Kind::Call { name, .. } => {
-                let name = name.clone();
+                let (_, name) = self.meta.split_name(name);
+                let name = name.to_owned();
                 let args = if text.is_empty() {
                     "{}".to_owned()
                 } else {
