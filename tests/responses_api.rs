@@ -894,44 +894,60 @@ async fn structured_output_reasoning_effort_metadata_and_images_map_to_chat() {
     );
 }
 
+/// A Chat reply that is one tool call.
+fn one_call(id: &str, name: &str, args: Value) -> support::standin::Canned {
+    support::standin::Canned {
+        text: String::new(),
+        thinking: None,
+        tool_calls: vec![(id.into(), name.into(), args)],
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+    }
+}
+
+/// Posts `body` (with `stream` set) after scripting the stand-in's Chat reply; returns the final
+/// `response` object and, for a stream, its events. Nothing may be reported as dropped.
+async fn via_scripted_chat_reply(
+    up: &StandIn,
+    dario: &Dario,
+    reply: &support::standin::Canned,
+    mut body: Value,
+    stream: bool,
+) -> (Value, Vec<(String, Value)>) {
+    use support::standin::{openai_json, openai_sse};
+    if stream {
+        up.push(Reply::sse(openai_sse(reply, "llama-3-test", true)));
+    } else {
+        up.push(Reply::status(200, openai_json(reply, "llama-3-test")));
+    }
+    body["stream"] = json!(stream);
+    let r = post(dario, body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-dario-dropped").is_none());
+    if stream {
+        let evs = events(&r.bytes().await.unwrap());
+        (check_stream(&evs), evs)
+    } else {
+        (json(r).await, Vec::new())
+    }
+}
+
 #[tokio::test]
 async fn functions_inside_a_namespace_tool_are_offered_flat_and_named_back() {
-    use support::standin::{openai_json, openai_sse, Canned};
     let (up, dario) = setup().await;
     let spawn = json!({"type": "function", "name": "spawn_agent", "description": "Start a sub-agent",
                        "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}});
     let tools = json!([weather_tool(),
         {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents", "tools": [spawn]}]);
-    let reply = Canned {
-        text: String::new(),
-        thinking: None,
-        tool_calls: vec![(
-            "call_ns_1".into(),
-            "multi_agent_v1__spawn_agent".into(),
-            json!({"task": "look around"}),
-        )],
-        input_tokens: 10,
-        output_tokens: 5,
-        cache_read_tokens: 0,
-    };
+    let reply = one_call(
+        "call_ns_1",
+        "multi_agent_v1__spawn_agent",
+        json!({"task": "look around"}),
+    );
     for stream in [false, true] {
-        if stream {
-            up.push(Reply::sse(openai_sse(&reply, "llama-3-test", true)));
-        } else {
-            up.push(Reply::status(200, openai_json(&reply, "llama-3-test")));
-        }
-        let r = post(
-            &dario,
-            json!({"model": "llama-3-test", "input": "go", "tools": tools, "stream": stream, "store": false}),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-        assert!(r.headers().get("x-dario-dropped").is_none());
-        let resp = if stream {
-            check_stream(&events(&r.bytes().await.unwrap()))
-        } else {
-            json(r).await
-        };
+        let body = json!({"model": "llama-3-test", "input": "go", "tools": tools, "store": false});
+        let (resp, _) = via_scripted_chat_reply(&up, &dario, &reply, body, stream).await;
         let sent = up.last().json();
         let names: Vec<&str> = sent["tools"]
             .as_array()
@@ -966,38 +982,16 @@ async fn functions_inside_a_namespace_tool_are_offered_flat_and_named_back() {
 
 #[tokio::test]
 async fn custom_freeform_tools_become_functions_with_one_input_and_come_back_custom() {
-    use support::standin::{openai_json, openai_sse, Canned};
     let (up, dario) = setup().await;
     let patch = "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch\n";
     let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files.",
         "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}}]);
-    let reply = Canned {
-        text: String::new(),
-        thinking: None,
-        tool_calls: vec![(
-            "call_p1".into(),
-            "apply_patch".into(),
-            json!({ "input": patch }),
-        )],
-        input_tokens: 10,
-        output_tokens: 5,
-        cache_read_tokens: 0,
-    };
+    let reply = one_call("call_p1", "apply_patch", json!({ "input": patch }));
     for stream in [false, true] {
+        let body =
+            json!({"model": "llama-3-test", "input": "add a.txt", "tools": tools, "store": false});
+        let (resp, evs) = via_scripted_chat_reply(&up, &dario, &reply, body, stream).await;
         if stream {
-            up.push(Reply::sse(openai_sse(&reply, "llama-3-test", true)));
-        } else {
-            up.push(Reply::status(200, openai_json(&reply, "llama-3-test")));
-        }
-        let r = post(
-            &dario,
-            json!({"model": "llama-3-test", "input": "add a.txt", "tools": tools, "stream": stream, "store": false}),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-        assert!(r.headers().get("x-dario-dropped").is_none());
-        let resp = if stream {
-            let evs = events(&r.bytes().await.unwrap());
             let n = names(&evs);
             assert!(n.contains(&"response.custom_tool_call_input.done"), "{n:?}");
             assert!(
@@ -1010,10 +1004,7 @@ async fn custom_freeform_tools_become_functions_with_one_input_and_come_back_cus
                 .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
                 .collect();
             assert_eq!(input, patch);
-            check_stream(&evs)
-        } else {
-            json(r).await
-        };
+        }
         let sent = up.last().json();
         let f = &sent["tools"][0]["function"];
         assert_eq!(f["name"], "apply_patch");
