@@ -68,7 +68,7 @@ pub fn responses_request_to_chat(
     for_anthropic: bool,
     history: History<'_>,
 ) -> Result<(Translated, ResponsesMeta), TranslateError> {
-    let req: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut req: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
     let mut dropped: Vec<String> = Vec::new();
     for (k, v) in &req {
         if !HANDLED.contains(&k.as_str()) && is_meaningful(v) {
@@ -85,11 +85,12 @@ pub fn responses_request_to_chat(
             None => return Err(TranslateError::PreviousResponseNotFound(prev.to_string())),
         }
     }
-    match req.get("input") {
+    // Moved out, not copied: the input is the bulk of a request.
+    match req.remove("input") {
         Some(Value::String(s)) => {
             items.push(json!({"type": "message", "role": "user", "content": s}))
         }
-        Some(Value::Array(a)) => items.extend(a.iter().cloned()),
+        Some(Value::Array(a)) => items.extend(a),
         None | Some(Value::Null) => {}
         Some(_) => {
             return Err(TranslateError::InvalidShape(
