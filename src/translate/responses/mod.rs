@@ -78,34 +78,49 @@ impl ResponsesMeta {
         }
     }
 
-    /// The `response` object with the given status, output and usage.
-    pub(crate) fn response_object(
-        &self,
-        status: &str,
-        output: &[Value],
+    /// The `response` object with the given status, output and usage: serialised straight from
+    /// the request's echoed fields and the output items (nothing is copied into a new document).
+    /// `extra` sets `error` or `incomplete_details`.
+    pub(crate) fn response_object<'a>(
+        &'a self,
+        status: &'a str,
+        output: &'a [Value],
         usage: Option<&Usage>,
         extra: Option<(&str, Value)>,
-    ) -> Value {
-        let mut obj = Map::with_capacity(self.echo.len() + 10);
-        obj.insert("id".into(), Value::String(self.id.clone()));
-        obj.insert("object".into(), Value::String("response".into()));
-        obj.insert("created_at".into(), json!(self.created_at));
-        obj.insert("status".into(), Value::String(status.into()));
-        obj.insert("error".into(), Value::Null);
-        obj.insert("incomplete_details".into(), Value::Null);
-        for (k, v) in &self.echo {
-            obj.insert(k.clone(), v.clone());
+    ) -> ResponseOut<'a> {
+        let (mut error, mut incomplete_details) = (Value::Null, Value::Null);
+        match extra {
+            Some(("error", v)) => error = v,
+            Some((_, v)) => incomplete_details = v,
+            None => {}
         }
-        obj.insert("output".into(), Value::Array(output.to_vec()));
-        obj.insert(
-            "usage".into(),
-            usage.map(usage_object).unwrap_or(Value::Null),
-        );
-        if let Some((k, v)) = extra {
-            obj.insert(k.into(), v);
+        ResponseOut {
+            id: &self.id,
+            object: "response",
+            created_at: self.created_at,
+            status,
+            error,
+            incomplete_details,
+            echo: &self.echo,
+            output,
+            usage: usage.map(usage_object),
         }
-        Value::Object(obj)
     }
+}
+
+/// A `response` object, borrowing what it repeats.
+#[derive(serde::Serialize)]
+pub(crate) struct ResponseOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    status: &'a str,
+    error: Value,
+    incomplete_details: Value,
+    #[serde(flatten)]
+    echo: &'a Map<String, Value>,
+    output: &'a [Value],
+    usage: Option<Value>,
 }
 
 /// A provider-neutral usage as a Responses `usage` object (input includes cached tokens).

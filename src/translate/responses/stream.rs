@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::response::{
     call_item, message_item, reasoning_item, set_signature, status_for, text_part,
 };
-use super::ResponsesMeta;
+use super::{ResponseOut, ResponsesMeta};
 use crate::protocol::openai::ChunkIn;
 use crate::protocol::Usage;
 use crate::sse::{write_json_event, SseParser};
@@ -89,6 +89,27 @@ struct ArgsDelta<'a> {
     item_id: &'a str,
     output_index: usize,
     delta: &'a str,
+}
+
+/// An event that carries the whole `response` (created, in_progress, completed, …).
+#[derive(Serialize)]
+struct ResponseEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sequence_number: u64,
+    response: ResponseOut<'a>,
+}
+
+fn write_response_event(out: &mut BytesMut, name: &'static str, seq: u64, response: ResponseOut) {
+    write_json_event(
+        out,
+        name,
+        &ResponseEvent {
+            kind: name,
+            sequence_number: seq,
+            response,
+        },
+    );
 }
 
 impl ChatToResponsesStream {
@@ -176,10 +197,11 @@ impl State {
             return;
         }
         self.started = true;
-        let response = self.meta.response_object("in_progress", &[], None, None);
-        self.event("response.created", json!({ "response": response }), out);
-        let response = self.meta.response_object("in_progress", &[], None, None);
-        self.event("response.in_progress", json!({ "response": response }), out);
+        for name in ["response.created", "response.in_progress"] {
+            let seq = self.next_seq();
+            let response = self.meta.response_object("in_progress", &[], None, None);
+            write_response_event(out, name, seq, response);
+        }
     }
 
     fn on_data(&mut self, data: &str, out: &mut BytesMut) {
@@ -519,18 +541,19 @@ impl State {
         let output: Vec<Value> = (0..self.items.len()).map(|i| self.final_item(i)).collect();
         let (status, incomplete) = status_for(self.finish.as_deref());
         let usage = self.usage.unwrap_or_default();
+        let name = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        let seq = self.next_seq();
         let response = self.meta.response_object(
             status,
             &output,
             Some(&usage),
             incomplete.map(|d| ("incomplete_details", d)),
         );
-        let name = if status == "completed" {
-            "response.completed"
-        } else {
-            "response.incomplete"
-        };
-        self.event(name, json!({ "response": response }), out);
+        write_response_event(out, name, seq, response);
         self.output = Some(output);
         self.ended = true;
     }
@@ -538,13 +561,14 @@ impl State {
     fn fail(&mut self, message: &str, out: &mut BytesMut) {
         self.start(out);
         let output: Vec<Value> = (0..self.items.len()).map(|i| self.final_item(i)).collect();
+        let seq = self.next_seq();
         let response = self.meta.response_object(
             "failed",
             &output,
             self.usage.as_ref(),
             Some(("error", json!({"code": "server_error", "message": message}))),
         );
-        self.event("response.failed", json!({ "response": response }), out);
+        write_response_event(out, "response.failed", seq, response);
         self.ended = true;
         self.failed = true;
     }
