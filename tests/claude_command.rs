@@ -239,3 +239,36 @@ fn print_env_hides_the_key_and_a_missing_codex_is_a_clear_error() {
     let err = missing_client(home.path(), "codex");
     assert!(err.contains("install the Codex CLI"), "{err}");
 }
+
+#[test]
+fn print_env_never_shows_the_dario_key_claude_code_gets() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("backends")).unwrap();
+    std::fs::write(
+        home.path().join("backends/groq.json"),
+        r#"{"name":"groq","protocol":"openai","base_url":"http://127.0.0.1:9/openai/v1","key_env":"GROQ_API_KEY","models":["llama-*"]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args([
+            "claude",
+            "--model",
+            "llama-3.3-70b-versatile",
+            "--print-env",
+        ])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env("DARIO_API_KEY", "dario-secret-canary-456")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ANTHROPIC_API_KEY='***'"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    assert!(
+        text.contains("CLAUDE_CODE_MAX_CONTEXT_TOKENS=131072"),
+        "{text}"
+    );
+}
