@@ -321,6 +321,9 @@ fn drive(args: &[String]) {
 enum Proto {
     Anthropic,
     OpenAi,
+    /// OpenAI Responses API: only ever sent to dario (the bench upstream speaks Chat and
+    /// Messages), so its lanes are translated ones.
+    Responses,
 }
 
 impl Proto {
@@ -328,12 +331,13 @@ impl Proto {
         match self {
             Proto::Anthropic => "/v1/messages",
             Proto::OpenAi => "/v1/chat/completions",
+            Proto::Responses => "/v1/responses",
         }
     }
     fn model(self) -> &'static str {
         match self {
             Proto::Anthropic => "claude-haiku-4-5",
-            Proto::OpenAi => "gpt-4o-mini",
+            Proto::OpenAi | Proto::Responses => "gpt-4o-mini",
         }
     }
     fn headers(self) -> Vec<(HeaderName, HeaderValue)> {
@@ -348,7 +352,7 @@ impl Proto {
                     HeaderValue::from_static("bench-not-a-real-key"),
                 ),
             ],
-            Proto::OpenAi => vec![(
+            Proto::OpenAi | Proto::Responses => vec![(
                 http::header::AUTHORIZATION,
                 HeaderValue::from_static("Bearer bench-not-a-real-key"),
             )],
@@ -372,6 +376,12 @@ fn chat_req(shape: Proto, model: &str, size: usize, stream: bool) -> Req {
                     {"role": "system", "content": "You are a helpful assistant used by a benchmark."},
                     {"role": "user", "content": pad}
                 ],
+                "stream": stream
+            }),
+            Proto::Responses => json!({
+                "model": model, "max_output_tokens": 256, "store": false,
+                "instructions": "You are a helpful assistant used by a benchmark.",
+                "input": pad,
                 "stream": stream
             }),
         }
@@ -446,6 +456,30 @@ fn tool_conversation(shape: Proto, model: &str, size: usize) -> Req {
                     "stream": false
                 })
             }
+            Proto::Responses => {
+                let mut input = vec![
+                    json!({"role": "user", "content": "Refactor the request handler; read the files you need."}),
+                ];
+                for i in 0..50 {
+                    input.push(json!({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": format!("Reading file {i}.")}]}));
+                    input.push(json!({"type": "function_call", "call_id": format!("call_{i:03}"), "name": "read_file",
+                        "arguments": json!({"path": format!("src/module_{i}.rs"), "max_lines": 400}).to_string()}));
+                    input.push(json!({"type": "function_call_output", "call_id": format!("call_{i:03}"), "output": file}));
+                }
+                input.push(json!({"role": "user", "content": "Now write the patch."}));
+                json!({
+                    "model": model, "max_output_tokens": 4096, "store": false,
+                    "instructions": "You are a coding agent.",
+                    "tools": [{"type": "function", "name": "read_file",
+                               "description": "Read a file of the repository",
+                               "parameters": {"type": "object", "properties": {
+                                   "path": {"type": "string"}, "max_lines": {"type": "integer"}},
+                                   "required": ["path"]}}],
+                    "input": input,
+                    "stream": false
+                })
+            }
         }
     };
     let base = make(0).to_string().len();
@@ -461,7 +495,9 @@ fn tool_conversation(shape: Proto, model: &str, size: usize) -> Req {
 
 /// The same request asking for one token: the upstream then streams a single event.
 fn one_event(req: &Req) -> Req {
-    let body = String::from_utf8_lossy(&req.body).replace("\"max_tokens\":256", "\"max_tokens\":1");
+    let body = String::from_utf8_lossy(&req.body)
+        .replace("\"max_tokens\":256", "\"max_tokens\":1")
+        .replace("\"max_output_tokens\":256", "\"max_output_tokens\":1");
     Req {
         body: Bytes::from(body),
         ..req.clone()
@@ -793,6 +829,26 @@ async fn run(opts: Opts) -> Result<(), String> {
         }
     };
     let translation_ok = translation.is_none();
+    // Responses lanes: the Responses API in, translated for the Chat and the Anthropic upstream.
+    let r_to_o = chat_req(Proto::Responses, Proto::OpenAi.model(), 2048, false);
+    let r_to_a = chat_req(Proto::Responses, Proto::Anthropic.model(), 2048, false);
+    let responses_ok = {
+        let mut c = load::connect(dario.addr).await?;
+        let a = load::once(&mut c, &r_to_o).await;
+        let mut c = load::connect(dario.addr).await?;
+        let b = load::once(&mut c, &r_to_a).await;
+        match (a, b) {
+            (Ok(()), Ok(())) => true,
+            (Err(e), _) | (_, Err(e)) => {
+                rep.line(format!(
+                    "- Responses lanes: n/a (dario answered `{}`)",
+                    e.chars().take(120).collect::<String>()
+                ));
+                rep.line("");
+                false
+            }
+        }
+    };
     if let Some(e) = &translation {
         rep.line(format!(
             "- translation lanes: n/a (translation not merged: dario answered `{}`)",
@@ -830,6 +886,20 @@ async fn run(opts: Opts) -> Result<(), String> {
         lanes.push((
             "OpenAI → Anthropic (translated)",
             o_to_a.clone(),
+            a2k.clone(),
+            false,
+        ));
+    }
+    if responses_ok {
+        lanes.push((
+            "Responses → OpenAI Chat (translated)",
+            r_to_o.clone(),
+            o2k.clone(),
+            false,
+        ));
+        lanes.push((
+            "Responses → Anthropic (translated)",
+            r_to_a.clone(),
             a2k.clone(),
             false,
         ));
@@ -1090,6 +1160,14 @@ async fn run(opts: Opts) -> Result<(), String> {
             false,
         ));
     }
+    if responses_ok {
+        st_lanes.push((
+            "Responses → OpenAI Chat (translated)",
+            chat_req(Proto::Responses, Proto::OpenAi.model(), 2048, true),
+            chat_req(Proto::OpenAi, Proto::OpenAi.model(), 2048, true),
+            false,
+        ));
+    }
     let mut stream_json = serde_json::Map::new();
     let mut all_ttfb_dario: Vec<u64> = vec![];
     let stream_run = opts.sections.contains(&3);
@@ -1273,6 +1351,14 @@ async fn run(opts: Opts) -> Result<(), String> {
             "OpenAI → Anthropic (translated)",
             tool_conversation(Proto::OpenAi, Proto::Anthropic.model(), 200 * 1024),
             a200.clone(),
+            false,
+        ));
+    }
+    if responses_ok {
+        big_lanes.push((
+            "Responses → OpenAI Chat (translated)",
+            tool_conversation(Proto::Responses, Proto::OpenAi.model(), 200 * 1024),
+            o200.clone(),
             false,
         ));
     }

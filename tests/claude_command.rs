@@ -1,6 +1,8 @@
-//! `dario claude`: the real binary runs a stand-in `claude` executable (a script that records its
-//! environment and asks the proxy for `/health`), starting `dario proxy` for the session when
-//! nothing answers on the port and stopping it afterwards.
+//! `dario claude` and `dario codex`: the real binary runs a stand-in `claude` / `codex`
+//! executable (a script that records its environment and arguments and asks the proxy for
+//! `/health`), starting `dario proxy` for the session when nothing answers on the port and
+//! stopping it afterwards. The real Codex CLI through `dario codex` is in
+//! tests/clients/test_codex.py.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -120,20 +122,153 @@ fn a_claude_model_gets_only_the_base_url_and_a_missing_claude_is_a_clear_error()
         "passthrough: Claude Code's own login: {text}"
     );
 
+    let err = missing_client(home.path(), "claude");
+    assert!(err.contains("install Claude Code"), "{err}");
+}
+
+/// Runs `dario <command> --<command>-bin /nonexistent/…`, which must fail; returns its stderr.
+fn missing_client(home: &std::path::Path, command: &str) -> String {
     let port = free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_dario"))
         .args([
-            "claude",
+            command,
             "--port",
             &port.to_string(),
-            "--claude-bin",
-            "/nonexistent/claude",
+            &format!("--{command}-bin"),
+            &format!("/nonexistent/{command}"),
         ])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
+        .env("DARIO_HOME", home)
+        .env("HOME", home)
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("install Claude Code"), "{err}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn runs_codex_with_a_dario_provider_through_a_session_proxy() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("seen.json");
+    let script = home.path().join("codex");
+    let mut f = std::fs::File::create(&script).unwrap();
+    write!(
+        f,
+        r#"#!/usr/bin/env python3
+import json, os, re, sys, urllib.request
+args = sys.argv[1:]
+base = next(re.search(r'"(.*)"', a).group(1) for a in args if a.startswith("model_providers.dario.base_url="))
+with urllib.request.urlopen(base.removesuffix("/v1") + "/health", timeout=5) as r:
+    health = json.load(r)
+json.dump({{"env": dict(os.environ), "args": args, "health": health}}, open({out:?}, "w"))
+sys.exit(5)
+"#,
+        out = out.display().to_string()
+    )
+    .unwrap();
+    drop(f);
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let status = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args([
+            "codex",
+            "--model",
+            "claude-sonnet-4-5",
+            "--port",
+            &port.to_string(),
+            "--codex-bin",
+            script.to_str().unwrap(),
+            "--",
+            "exec",
+            "hello there",
+        ])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("DARIO_API_KEY")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "Codex's exit code is dario's");
+    let seen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("codex ran")).unwrap();
+    let args: Vec<String> = serde_json::from_value(seen["args"].clone()).unwrap();
+    let overrides: Vec<&str> = args
+        .chunks(2)
+        .filter(|p| p[0] == "-c")
+        .map(|p| p[1].as_str())
+        .collect();
+    assert!(overrides.contains(&"model_provider=\"dario\""), "{args:?}");
+    assert!(
+        overrides.contains(&"model_providers.dario.wire_api=\"responses\""),
+        "{args:?}"
+    );
+    assert!(
+        overrides.contains(
+            &format!("model_providers.dario.base_url=\"http://127.0.0.1:{port}/v1\"").as_str()
+        ),
+        "{args:?}"
+    );
+    assert!(
+        overrides.contains(&"model=\"claude-sonnet-4-5\""),
+        "{args:?}"
+    );
+    assert_eq!(&args[args.len() - 2..], ["exec", "hello there"]);
+    assert_eq!(seen["env"]["DARIO_CODEX_KEY"], "dario");
+    assert_eq!(seen["health"]["service"], "dario");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the proxy started for the session still listens"
+    );
+}
+
+#[test]
+fn print_env_hides_the_key_and_a_missing_codex_is_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args(["codex", "--print-env", "--", "exec", "hi"])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env("DARIO_API_KEY", "dario-secret-canary-123")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("DARIO_CODEX_KEY='***'"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    assert!(text.contains("wire_api=\"responses\""), "{text}");
+
+    let err = missing_client(home.path(), "codex");
+    assert!(err.contains("install the Codex CLI"), "{err}");
+}
+
+#[test]
+fn print_env_never_shows_the_dario_key_claude_code_gets() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("backends")).unwrap();
+    std::fs::write(
+        home.path().join("backends/groq.json"),
+        r#"{"name":"groq","protocol":"openai","base_url":"http://127.0.0.1:9/openai/v1","key_env":"GROQ_API_KEY","models":["llama-*"]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args([
+            "claude",
+            "--model",
+            "llama-3.3-70b-versatile",
+            "--print-env",
+        ])
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env("DARIO_API_KEY", "dario-secret-canary-456")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ANTHROPIC_API_KEY='***'"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    assert!(
+        text.contains("CLAUDE_CODE_MAX_CONTEXT_TOKENS=131072"),
+        "{text}"
+    );
 }

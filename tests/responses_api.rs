@@ -674,6 +674,7 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
         {"role": "developer", "content": [{"type": "input_text", "text": "Rule two."}]},
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": [{"type": "output_text", "text": "hello"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "world"}]},
         {"role": "developer", "content": "Late context."},
         {"role": "user", "content": "again"},
     ]);
@@ -695,6 +696,11 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
         first["messages"][0],
         json!({"role": "system", "content": "Be brief.\n\nRule one.\n\nRule two."})
     );
+    // Two assistant messages in a row are one Chat message.
+    assert_eq!(
+        first["messages"][2],
+        json!({"role": "assistant", "content": "hello\n\nworld"})
+    );
     assert_eq!(
         first["messages"][3],
         json!({"role": "system", "content": "Late context."})
@@ -711,5 +717,329 @@ async fn leading_instructions_merge_and_late_system_messages_follow_the_backend(
     assert!(
         second.last().unwrap().to_string().contains("again"),
         "{second:?}"
+    );
+}
+
+/// The transducer alone: any chunking of the upstream stream gives the same events, and the
+/// streamed response equals the non-streamed translation of the same reply.
+#[test]
+fn chat_to_responses_stream_is_chunking_independent_and_equals_the_json_translation() {
+    use dario::translate::responses::{
+        chat_response_to_responses, ChatToResponsesStream, ResponsesMeta,
+    };
+    use support::standin::{openai_json, openai_sse};
+    let meta = ResponsesMeta {
+        id: "resp_test01".into(),
+        created_at: 1_700_000_000,
+        echo: serde_json::Map::new(),
+        input: vec![],
+        store: false,
+        namespaced: vec![],
+        custom: vec![],
+    };
+    for scenario in ["text", "tools", "thinking"] {
+        let c = canned_content(scenario);
+        let upstream = openai_sse(&c, "m", true).concat();
+        let run = |step: usize| {
+            let mut t = ChatToResponsesStream::new(meta.clone());
+            let mut out = bytes::BytesMut::new();
+            for chunk in upstream.as_bytes().chunks(step) {
+                t.feed(chunk, &mut out);
+            }
+            t.finish(&mut out);
+            assert!(!t.failed(), "{scenario}");
+            (out.to_vec(), t.take_output().expect("completed"), t.usage())
+        };
+        let (whole, output, usage) = run(upstream.len());
+        for step in [1, 2, 7, 64] {
+            let (bytes, _, _) = run(step);
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&whole),
+                "{scenario}, {step}-byte chunks"
+            );
+        }
+        let evs = events(&whole);
+        let resp = check_stream(&evs);
+        assert_eq!(resp["output"], Value::Array(output.clone()), "{scenario}");
+        let json =
+            chat_response_to_responses(openai_json(&c, "m").to_string().as_bytes(), &meta, None)
+                .unwrap();
+        assert_eq!(json.output, output, "{scenario}: streamed != non-streamed");
+        assert_eq!(json.usage, usage, "{scenario}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_anthropic_backend_fails_over_to_a_chat_fallback() {
+    let up = StandIn::start().await;
+    let fallback = StandIn::start().await;
+    let mut cfg = config_for(
+        &up,
+        vec![backend(
+            "compat",
+            Protocol::OpenAi,
+            &fallback.openai_url(),
+            Credential::None,
+        )],
+    );
+    cfg.routes = vec![dario::config::RouteRule {
+        model: "claude-*".into(),
+        backend: "anthropic".into(),
+        upstream_model: None,
+        fallbacks: vec!["compat".into()],
+    }];
+    let dario = Dario::start(cfg).await;
+    up.push(Reply::status(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "input": "hi", "stream": true, "store": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-dario-backend"], "compat");
+    assert_eq!(r.headers()["x-dario-attempts"], "2");
+    let evs = events(&r.bytes().await.unwrap());
+    let resp = check_stream(&evs);
+    assert_eq!(
+        resp["output"][0]["content"][0]["text"],
+        canned_content("text").text.as_str()
+    );
+    assert!(up.last().uri.ends_with("/v1/messages"));
+    assert!(fallback.last().uri.ends_with("/chat/completions"));
+
+    // Every attempt failing: the last upstream error, in the OpenAI envelope with its status.
+    for _ in 0..2 {
+        up.push(Reply::status(
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ));
+    }
+    fallback.push(Reply::status(
+        503,
+        json!({"error": {"message": "busy", "type": "server_error"}}),
+    ));
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "input": "hi", "store": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(json(r).await["error"]["message"], "busy");
+}
+
+#[tokio::test]
+async fn structured_output_reasoning_effort_metadata_and_images_map_to_chat() {
+    let (up, dario) = setup().await;
+    let schema =
+        json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]});
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "store": false, "top_p": 0.5,
+               "input": [{"role": "user", "content": [
+                   {"type": "input_text", "text": "what is this?"},
+                   {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]}],
+               "text": {"format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": true}},
+               "metadata": {"k": "v"}, "reasoning": {"effort": "high"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // llama is no reasoning model: the effort is reported, not sent.
+    assert_eq!(r.headers()["x-dario-dropped"], "reasoning.effort (high)");
+    let sent = up.last().json();
+    assert_eq!(
+        sent["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": true}})
+    );
+    assert_eq!(sent["metadata"], json!({"k": "v"}));
+    assert_eq!(sent["top_p"], 0.5);
+    assert!(sent.get("reasoning_effort").is_none());
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{"type": "text", "text": "what is this?"},
+               {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}])
+    );
+
+    // A reasoning model gets the effort; json_object maps too.
+    let r = post(
+        &dario,
+        json!({"model": "llama-qwen3-think", "store": false, "input": "hi",
+               "text": {"format": {"type": "json_object"}}, "reasoning": {"effort": "low"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-dario-dropped").is_none());
+    let sent = up.last().json();
+    assert_eq!(sent["reasoning_effort"], "low");
+    assert_eq!(sent["response_format"], json!({"type": "json_object"}));
+
+    // Towards Anthropic: the image becomes an image block, metadata has no equivalent.
+    let r = post(
+        &dario,
+        json!({"model": "claude-sonnet-test", "store": false, "metadata": {"k": "v"}, "user": "u-9",
+               "input": [{"role": "user", "content": [
+                   {"type": "input_image", "image_url": "https://example.com/cat.png"}]}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-dario-dropped"], "metadata");
+    let sent = up.last().json();
+    assert_eq!(sent["metadata"]["user_id"], "u-9");
+    assert_eq!(
+        sent["messages"][0]["content"][0],
+        json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}})
+    );
+}
+
+/// A Chat reply that is one tool call.
+fn one_call(id: &str, name: &str, args: Value) -> support::standin::Canned {
+    support::standin::Canned {
+        text: String::new(),
+        thinking: None,
+        tool_calls: vec![(id.into(), name.into(), args)],
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+    }
+}
+
+/// Posts `body` (with `stream` set) after scripting the stand-in's Chat reply; returns the final
+/// `response` object and, for a stream, its events. Nothing may be reported as dropped.
+async fn via_scripted_chat_reply(
+    up: &StandIn,
+    dario: &Dario,
+    reply: &support::standin::Canned,
+    mut body: Value,
+    stream: bool,
+) -> (Value, Vec<(String, Value)>) {
+    use support::standin::{openai_json, openai_sse};
+    if stream {
+        up.push(Reply::sse(openai_sse(reply, "llama-3-test", true)));
+    } else {
+        up.push(Reply::status(200, openai_json(reply, "llama-3-test")));
+    }
+    body["stream"] = json!(stream);
+    let r = post(dario, body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-dario-dropped").is_none());
+    if stream {
+        let evs = events(&r.bytes().await.unwrap());
+        (check_stream(&evs), evs)
+    } else {
+        (json(r).await, Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn functions_inside_a_namespace_tool_are_offered_flat_and_named_back() {
+    let (up, dario) = setup().await;
+    let spawn = json!({"type": "function", "name": "spawn_agent", "description": "Start a sub-agent",
+                       "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}});
+    let tools = json!([weather_tool(),
+        {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents", "tools": [spawn]}]);
+    let reply = one_call(
+        "call_ns_1",
+        "multi_agent_v1__spawn_agent",
+        json!({"task": "look around"}),
+    );
+    for stream in [false, true] {
+        let body = json!({"model": "llama-3-test", "input": "go", "tools": tools, "store": false});
+        let (resp, _) = via_scripted_chat_reply(&up, &dario, &reply, body, stream).await;
+        let sent = up.last().json();
+        let names: Vec<&str> = sent["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["get_weather", "multi_agent_v1__spawn_agent"]);
+        let call = &resp["output"][0];
+        assert_eq!(call["type"], "function_call", "{resp}");
+        assert_eq!(call["name"], "spawn_agent");
+        assert_eq!(call["namespace"], "multi_agent_v1");
+    }
+
+    // Sent back in the history, the call is the flat name again.
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "tools": tools, "store": false, "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "call_ns_1", "name": "spawn_agent",
+             "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_ns_1", "output": "started"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = up.last().json();
+    assert_eq!(
+        sent["messages"][1]["tool_calls"][0]["function"]["name"],
+        "multi_agent_v1__spawn_agent"
+    );
+}
+
+#[tokio::test]
+async fn custom_freeform_tools_become_functions_with_one_input_and_come_back_custom() {
+    let (up, dario) = setup().await;
+    let patch = "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch\n";
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}}]);
+    let reply = one_call("call_p1", "apply_patch", json!({ "input": patch }));
+    for stream in [false, true] {
+        let body =
+            json!({"model": "llama-3-test", "input": "add a.txt", "tools": tools, "store": false});
+        let (resp, evs) = via_scripted_chat_reply(&up, &dario, &reply, body, stream).await;
+        if stream {
+            let n = names(&evs);
+            assert!(n.contains(&"response.custom_tool_call_input.done"), "{n:?}");
+            assert!(
+                !n.contains(&"response.function_call_arguments.delta"),
+                "{n:?}"
+            );
+            let input: String = evs
+                .iter()
+                .filter(|(n, _)| n == "response.custom_tool_call_input.delta")
+                .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(input, patch);
+        }
+        let sent = up.last().json();
+        let f = &sent["tools"][0]["function"];
+        assert_eq!(f["name"], "apply_patch");
+        assert_eq!(f["parameters"]["required"], json!(["input"]));
+        assert!(f["description"]
+            .as_str()
+            .unwrap()
+            .contains("start: begin_patch"));
+        let call = &resp["output"][0];
+        assert_eq!(call["type"], "custom_tool_call", "{resp}");
+        assert_eq!(call["name"], "apply_patch");
+        assert_eq!(call["call_id"], "call_p1");
+        assert_eq!(call["input"], patch);
+    }
+
+    // The call and its output in the history: a tool call with `{"input"}` and a tool message.
+    let r = post(
+        &dario,
+        json!({"model": "llama-3-test", "tools": tools, "store": false, "input": [
+            {"role": "user", "content": "add a.txt"},
+            {"type": "custom_tool_call", "call_id": "call_p1", "name": "apply_patch", "input": patch},
+            {"type": "custom_tool_call_output", "call_id": "call_p1", "output": "Success."}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let m = &up.last().json()["messages"];
+    let args: Value = serde_json::from_str(
+        m[1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(args, json!({ "input": patch }));
+    assert_eq!(
+        m[2],
+        json!({"role": "tool", "tool_call_id": "call_p1", "content": "Success."})
     );
 }

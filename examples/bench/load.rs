@@ -303,10 +303,15 @@ pub async fn stream_once(conn: &mut Conn, req: &Req, expect_events: usize) -> St
             let ev = &buf[consumed..consumed + pos];
             if memchr::memmem::find(ev, b"[DONE]").is_some()
                 || memchr::memmem::find(ev, b"message_stop").is_some()
+                || ev.starts_with(b"event: response.completed")
             {
                 ended_ok = true;
             }
-            if let Some(t) = parse_t(ev) {
+            // Responses streams repeat the whole text in their `.done` and final events: only
+            // the text deltas are paced events.
+            let paced = !ev.starts_with(b"event: response.")
+                || ev.starts_with(b"event: response.output_text.delta");
+            if let Some(t) = parse_t(ev).filter(|_| paced) {
                 out.delays_ns.push(now_unix as i64 - t as i64);
                 if let Some(prev) = last {
                     out.gaps_ns.push(now.duration_since(prev).as_nanos() as u64);

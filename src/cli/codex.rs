@@ -46,12 +46,7 @@ pub fn run(args: CodexArgs) -> anyhow::Result<ExitCode> {
     let (env, mut argv) = codex_setup(&cfg, args.model.as_deref(), addr)?;
     argv.extend(args.args.iter().cloned());
     if args.print_env {
-        // The key itself is never printed.
-        let shown: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, _)| (k.clone(), "***".to_string()))
-            .collect();
-        session::print_env(&shown, &args.codex_bin, &argv);
+        session::print_env(&env, &args.codex_bin, &argv);
         return Ok(ExitCode::SUCCESS);
     }
     let _proxy = session::ensure_proxy(&home, addr, "codex-session-proxy.log")?;

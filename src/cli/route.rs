@@ -102,8 +102,13 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         _ => "unknown (set [models.\"…\"] in config.toml)".to_string(),
     };
     rows.push(("limits", limits));
-    for (endpoint, how) in endpoints(backend) {
-        rows.push((endpoint, how));
+    // Short keys: the key column keeps its width.
+    for ((endpoint, how), key) in
+        endpoints(backend)
+            .into_iter()
+            .zip(["messages", "chat", "responses"])
+    {
+        rows.push((key, format!("{endpoint}: {how}")));
     }
     let t = table.template();
     rows.push((

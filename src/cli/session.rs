@@ -85,10 +85,12 @@ pub fn run_client(
     })
 }
 
-/// `--print-env`: the variables (shell-quoted) and the command line.
+/// `--print-env`: the variables (shell-quoted; keys and tokens as `***`, which may be the
+/// `DARIO_API_KEY`) and the command line.
 pub fn print_env(env: &[(String, String)], bin: &str, args: &[String]) {
     for (k, v) in env {
-        println!("{k}={}", shell_quote(v));
+        let secret = k.ends_with("_KEY") || k.ends_with("_TOKEN");
+        println!("{k}={}", shell_quote(if secret { "***" } else { v }));
     }
     let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
     println!("{bin} {}", quoted.join(" "));

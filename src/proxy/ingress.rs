@@ -31,7 +31,7 @@ struct Scan<'a> {
 pub fn peek(body: &[u8]) -> Result<Peek, ProxyError> {
     if body.is_empty() {
         return Err(ProxyError::invalid(
-            "request body is empty: send a JSON object with `model` and `messages`",
+            "request body is empty: send a JSON object with `model` and `messages` (`input` for /v1/responses)",
         ));
     }
     let scan: Scan<'_> = serde_json::from_slice(body).map_err(|e| {

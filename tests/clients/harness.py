@@ -97,7 +97,8 @@ class Lane:
     """
 
     def __init__(self, ns: NetNS, dario_bin: str, protocol: str, workdir: Path, reject_mid_system=False,
-                 dario=True):
+                 dario=True, models=None):
+        self.models = models
         self.ns, self.protocol, self.dir = ns, protocol, workdir
         self.log = workdir / "upstream.jsonl"
         self.log.touch()
@@ -128,6 +129,8 @@ class Lane:
         else:
             spec = {"name": "standin-anthropic", "protocol": "anthropic", "base_url": self.upstream,
                     "passthrough": True, "models": ["claude-*"]}
+        if self.models:
+            spec["models"] = self.models
         path = home / "backends" / f"{spec['name']}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

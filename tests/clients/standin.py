@@ -238,6 +238,13 @@ def decide(items: list, tools: list) -> dict:
         return {"thinking": "The shell printed the number; now answer.", "text": f"THOUGHT-RESULT: {_quote(res[0])}"}
     if scenario == "long":
         return {"text": long_answer()}
+    # Codex CLI's freeform apply_patch tool (offered for GPT models): it creates a file.
+    if scenario == "codexpatch":
+        if step == 0:
+            patch = "*** Begin Patch\n*** Add File: patched.txt\n+patched-by-codex-42\n*** End Patch\n"
+            return {"tool_calls": [("apply_patch", {"input": patch})]}
+        out = res[0][2] if res else "NO-RESULT"
+        return {"text": f"CODEX-PATCHED: {out.strip()[:200]} CODEX-END"}
     # Codex CLI: its shell tool is `exec_command` {cmd}; the command leaves a marker file behind.
     if scenario in ("codexshell", "codexthink"):
         think = scenario == "codexthink"

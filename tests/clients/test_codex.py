@@ -192,3 +192,27 @@ def test_dario_codex_command_runs_the_real_codex(lane_factory, netns, dario_bin,
     reqs = ln.model_requests()
     assert [e["path"] for e in reqs] == ["/v1/chat/completions"] * 2
     assert reqs[0]["body"]["model"] == "llama-3.3-70b"
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_codex_apply_patch_through_translation(protocol, lane_factory, netns, codex_bin, tmp_path):
+    """A GPT model name routed to a Chat or an Anthropic backend: Codex offers its freeform
+    `apply_patch` tool, which reaches the backend as a function with one `input` string and comes
+    back to Codex as a custom tool call that it applies."""
+    ln = lane_factory(protocol, models=["gpt-*"])
+    r = run_codex(netns, codex_bin, ln.base_url, tmp_path, "SCENARIO:codexpatch Add the file.", "gpt-5.5")
+    dario_log = "".join(ln.dario_log or [])[-3000:]
+    assert r.rc == 0, r.explain() + "\ndario: " + dario_log
+    assert (r.cwd / "patched.txt").read_text() == "patched-by-codex-42\n", r.explain()
+    assert r.last is not None and "CODEX-PATCHED:" in r.last and "CODEX-END" in r.last, r.last
+    reqs = ln.model_requests()
+    assert len(reqs) == 2, [e["path"] for e in reqs]
+    first = reqs[0]["body"]
+    if protocol == "openai":
+        tool = next(t["function"] for t in first["tools"] if t["function"]["name"] == "apply_patch")
+        assert tool["parameters"]["required"] == ["input"]
+    else:
+        tool = next(t for t in first["tools"] if t["name"] == "apply_patch")
+        assert tool["input_schema"]["required"] == ["input"]
+    assert "grammar" in tool["description"]
+    assert tool_outputs(ln, reqs[1]), "the patch result went back to the model"

@@ -10,24 +10,15 @@ import openai
 import pytest
 
 from conftest import standin_requests
+# The stand-in's canned content, as the Chat and Messages SDK tests know it.
+from test_sdk_translation import TEXT, THINKING, TOOL_CALLS, TOOLS_TEXT, WEATHER_TOOL_ANTHROPIC
 
-TEXT = "Hello from the stand-in — ünïcödé ✓."
-TOOLS_TEXT = "Let me check both cities."
-TOOL_CALLS = [
-    ("call_weather_1", "get_weather", {"city": "Paris", "unit": "celsius"}),
-    ("call_weather_2", "get_weather", {"city": "Tōkyō", "unit": "celsius", "days": [1, 2, 3]}),
-]
-THINKING = "First, consider the question carefully. Then answer."
-
+# The Responses API spells a function tool flat: {type, name, description, parameters}.
 WEATHER_TOOL = {
     "type": "function",
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-        "required": ["city"],
-    },
+    "name": WEATHER_TOOL_ANTHROPIC["name"],
+    "description": WEATHER_TOOL_ANTHROPIC["description"],
+    "parameters": WEATHER_TOOL_ANTHROPIC["input_schema"],
 }
 
 # model → (backend, the upstream path it reaches)
@@ -124,8 +115,13 @@ def test_errors_are_openai_errors(dario):
         client(dario).responses.create(model="nobody-serves-this", input="hi")
 
 
-def test_agents_sdk_runs_a_function_tool(dario, standin):
+@pytest.mark.parametrize("model", ["llama-3-test", "claude-sonnet-test"])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_agents_sdk_runs_a_function_tool(dario, standin, model, streamed):
+    import asyncio
+
     import agents  # openai-agents (requirements.txt): a missing package fails, never skips
+
     agents.set_tracing_disabled(True)
     seen = []
 
@@ -135,15 +131,25 @@ def test_agents_sdk_runs_a_function_tool(dario, standin):
         seen.append(city)
         return f"sunny in {city}"
 
-    model = agents.OpenAIResponsesModel(
-        model="llama-3-test",
+    responses_model = agents.OpenAIResponsesModel(
+        model=model,
         openai_client=openai.AsyncOpenAI(base_url=f"{dario}/v1", api_key="client-key", max_retries=0),
     )
-    agent = agents.Agent(name="weather", instructions="Use the tool.", tools=[get_weather], model=model)
-    result = agents.Runner.run_sync(agent, "[scenario:tools] weather in Paris and Tokyo?")
+    agent = agents.Agent(name="weather", instructions="Use the tool.", tools=[get_weather], model=responses_model)
+    prompt = "[scenario:tools] weather in Paris and Tokyo?"
+    if streamed:
+        async def run():
+            result = agents.Runner.run_streamed(agent, prompt)
+            kinds = [event.type async for event in result.stream_events()]
+            return result, kinds
+
+        result, kinds = asyncio.run(run())
+        assert "raw_response_event" in kinds
+    else:
+        result = agents.Runner.run_sync(agent, prompt)
     assert seen == ["Paris", "Tōkyō"]
     assert result.final_output == TEXT
-    reqs = [r for r in standin_requests(standin) if r["uri"] == "/v1/chat/completions"]
-    last = json.loads(reqs[-1]["body"])
-    tool_msgs = [m for m in last["messages"] if m["role"] == "tool"]
-    assert [m["content"] for m in tool_msgs] == ["sunny in Paris", "sunny in Tōkyō"]
+    path = BACKENDS[model][1]
+    last = json.loads([r for r in standin_requests(standin) if r["uri"] == path][-1]["body"])
+    sent = json.dumps(last, ensure_ascii=False)
+    assert "sunny in Paris" in sent and "sunny in Tōkyō" in sent

@@ -39,37 +39,88 @@ pub struct ResponsesMeta {
     pub input: Vec<Value>,
     /// The client asked for the response to be kept (`store`, default true).
     pub store: bool,
+    /// Functions offered inside `namespace` tools, flattened for Chat: (flat name, namespace,
+    /// name).
+    pub namespaced: Vec<(String, String, String)>,
+    /// Names of `custom` (freeform) tools, offered as functions with one string argument,
+    /// `input`.
+    pub custom: Vec<String>,
+}
+
+/// The `input` of a custom tool call from the arguments a backend sent for its function form
+/// (`{"input": "…"}`; anything else is passed on as it came).
+pub(crate) fn custom_input(arguments: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Args {
+        input: String,
+    }
+    serde_json::from_str::<Args>(arguments)
+        .map(|a| a.input)
+        .unwrap_or_else(|_| arguments.to_owned())
+}
+
+/// How a function inside a `namespace` tool is named for a backend without namespaces.
+pub(crate) fn flat_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}__{name}")
 }
 
 impl ResponsesMeta {
-    /// The `response` object with the given status, output and usage.
-    pub(crate) fn response_object(
-        &self,
-        status: &str,
-        output: &[Value],
+    /// Whether a function name from the backend is one of the client's custom tools.
+    pub(crate) fn is_custom(&self, name: &str) -> bool {
+        self.custom.iter().any(|c| c == name)
+    }
+
+    /// A function name from the backend → (namespace, name) as the client offered it.
+    pub(crate) fn split_name<'a>(&'a self, flat: &'a str) -> (Option<&'a str>, &'a str) {
+        match self.namespaced.iter().find(|(f, _, _)| f == flat) {
+            Some((_, ns, name)) => (Some(ns.as_str()), name.as_str()),
+            None => (None, flat),
+        }
+    }
+
+    /// The `response` object with the given status, output and usage: serialised straight from
+    /// the request's echoed fields and the output items (nothing is copied into a new document).
+    /// `extra` sets `error` or `incomplete_details`.
+    pub(crate) fn response_object<'a>(
+        &'a self,
+        status: &'a str,
+        output: &'a [Value],
         usage: Option<&Usage>,
         extra: Option<(&str, Value)>,
-    ) -> Value {
-        let mut obj = Map::with_capacity(self.echo.len() + 10);
-        obj.insert("id".into(), Value::String(self.id.clone()));
-        obj.insert("object".into(), Value::String("response".into()));
-        obj.insert("created_at".into(), json!(self.created_at));
-        obj.insert("status".into(), Value::String(status.into()));
-        obj.insert("error".into(), Value::Null);
-        obj.insert("incomplete_details".into(), Value::Null);
-        for (k, v) in &self.echo {
-            obj.insert(k.clone(), v.clone());
+    ) -> ResponseOut<'a> {
+        let (mut error, mut incomplete_details) = (Value::Null, Value::Null);
+        match extra {
+            Some(("error", v)) => error = v,
+            Some((_, v)) => incomplete_details = v,
+            None => {}
         }
-        obj.insert("output".into(), Value::Array(output.to_vec()));
-        obj.insert(
-            "usage".into(),
-            usage.map(usage_object).unwrap_or(Value::Null),
-        );
-        if let Some((k, v)) = extra {
-            obj.insert(k.into(), v);
+        ResponseOut {
+            id: &self.id,
+            object: "response",
+            created_at: self.created_at,
+            status,
+            error,
+            incomplete_details,
+            echo: &self.echo,
+            output,
+            usage: usage.map(usage_object),
         }
-        Value::Object(obj)
     }
+}
+
+/// A `response` object, borrowing what it repeats.
+#[derive(serde::Serialize)]
+pub(crate) struct ResponseOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    status: &'a str,
+    error: Value,
+    incomplete_details: Value,
+    #[serde(flatten)]
+    echo: &'a Map<String, Value>,
+    output: &'a [Value],
+    usage: Option<Value>,
 }
 
 /// A provider-neutral usage as a Responses `usage` object (input includes cached tokens).

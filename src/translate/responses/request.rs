@@ -68,7 +68,7 @@ pub fn responses_request_to_chat(
     for_anthropic: bool,
     history: History<'_>,
 ) -> Result<(Translated, ResponsesMeta), TranslateError> {
-    let req: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut req: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
     let mut dropped: Vec<String> = Vec::new();
     for (k, v) in &req {
         if !HANDLED.contains(&k.as_str()) && is_meaningful(v) {
@@ -85,11 +85,12 @@ pub fn responses_request_to_chat(
             None => return Err(TranslateError::PreviousResponseNotFound(prev.to_string())),
         }
     }
-    match req.get("input") {
+    // Moved out, not copied: the input is the bulk of a request.
+    match req.remove("input") {
         Some(Value::String(s)) => {
             items.push(json!({"type": "message", "role": "user", "content": s}))
         }
-        Some(Value::Array(a)) => items.extend(a.iter().cloned()),
+        Some(Value::Array(a)) => items.extend(a),
         None | Some(Value::Null) => {}
         Some(_) => {
             return Err(TranslateError::InvalidShape(
@@ -141,18 +142,38 @@ pub fn responses_request_to_chat(
     out.insert("messages".into(), Value::Array(messages));
 
     let mut tools: Vec<Value> = Vec::new();
+    let mut namespaced: Vec<(String, String, String)> = Vec::new();
+    let mut custom: Vec<String> = Vec::new();
     if let Some(Value::Array(ts)) = req.get("tools") {
         for (i, t) in ts.iter().enumerate() {
             match t.get("type").and_then(Value::as_str) {
-                Some("function") => {
-                    let mut f = Map::new();
-                    for k in ["name", "description", "parameters", "strict"] {
-                        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                            f.insert(k.into(), v.clone());
+                Some("function") => tools.push(chat_function(t, None)),
+                // Functions grouped under a namespace (Codex's sub-agent tools): offered flat,
+                // `<namespace>__<name>`, and named back on the way out.
+                Some("namespace") => {
+                    let ns = t.get("name").and_then(Value::as_str).unwrap_or("");
+                    let inner = t.get("tools").and_then(Value::as_array);
+                    for (j, f) in inner.into_iter().flatten().enumerate() {
+                        let name = f.get("name").and_then(Value::as_str);
+                        match (f.get("type").and_then(Value::as_str), name) {
+                            (Some("function"), Some(name)) if !ns.is_empty() => {
+                                let flat = super::flat_name(ns, name);
+                                tools.push(chat_function(f, Some(&flat)));
+                                namespaced.push((flat, ns.to_owned(), name.to_owned()));
+                            }
+                            (other, _) => dropped
+                                .push(format!("tools[{i}].tools[{j}] ({})", other.unwrap_or("?"))),
                         }
                     }
-                    tools.push(json!({"type": "function", "function": f}));
                 }
+                // A freeform tool (Codex's apply_patch): a function taking its text as `input`.
+                Some("custom") => match t.get("name").and_then(Value::as_str) {
+                    Some(name) => {
+                        tools.push(custom_as_function(t, name));
+                        custom.push(name.to_owned());
+                    }
+                    None => dropped.push(format!("tools[{i}] (custom without a name)")),
+                },
                 other => dropped.push(format!("tools[{i}] ({})", other.unwrap_or("?"))),
             }
         }
@@ -288,6 +309,8 @@ pub fn responses_request_to_chat(
         echo,
         input: if store { items } else { Vec::new() },
         store,
+        namespaced,
+        custom,
     };
     Ok((
         Translated {
@@ -299,6 +322,46 @@ pub fn responses_request_to_chat(
         },
         meta,
     ))
+}
+
+/// A Responses function tool as a Chat function (named `flat` when given).
+fn chat_function(t: &Value, flat: Option<&str>) -> Value {
+    let mut f = Map::new();
+    for k in ["name", "description", "parameters", "strict"] {
+        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
+            f.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(flat) = flat {
+        f.insert("name".into(), Value::String(flat.to_owned()));
+    }
+    json!({"type": "function", "function": f})
+}
+
+/// A custom (freeform) tool as a Chat function with one string parameter, `input`; its grammar,
+/// if any, goes into the description so the model still knows the syntax.
+fn custom_as_function(t: &Value, name: &str) -> Value {
+    let mut description = t
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if let Some(def) = t
+        .get("format")
+        .and_then(|f| f.get("definition"))
+        .and_then(Value::as_str)
+    {
+        let syntax = t["format"]["syntax"].as_str().unwrap_or("grammar");
+        description.push_str(&format!(
+            "\n\nPass the raw text as `input`; it must match this {syntax} grammar:\n{def}"
+        ));
+    }
+    json!({"type": "function", "function": {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": {"input": {"type": "string",
+            "description": "The tool's input text, verbatim."}}, "required": ["input"]},
+    }})
 }
 
 /// The text of a content value: a string, or the text parts of an array joined.
@@ -406,7 +469,10 @@ fn item_to_messages(
                     let text = content_text(content);
                     let a = open_assistant(messages);
                     let joined = match a.get("content").and_then(Value::as_str) {
-                        Some(prev) if !prev.is_empty() => format!("{prev}{text}"),
+                        Some(prev) if !prev.is_empty() && !text.is_empty() => {
+                            format!("{prev}\n\n{text}")
+                        }
+                        Some(prev) if !prev.is_empty() => prev.to_owned(),
                         _ => text,
                     };
                     a.insert("content".into(), Value::String(joined));
@@ -436,13 +502,27 @@ fn item_to_messages(
                 }
             }
         }
-        "function_call" => {
+        "function_call" | "custom_tool_call" => {
+            let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+            let arguments = match item.get("input") {
+                // A custom tool's text, as the arguments of its function form.
+                Some(input) if kind == "custom_tool_call" => json!({ "input": input }).to_string(),
+                _ => item
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}")
+                    .to_owned(),
+            };
+            let name = match item.get("namespace").and_then(Value::as_str) {
+                Some(ns) if !ns.is_empty() => super::flat_name(ns, name),
+                _ => name.to_owned(),
+            };
             let call = json!({
                 "id": item.get("call_id").cloned().unwrap_or_default(),
                 "type": "function",
                 "function": {
-                    "name": item.get("name").cloned().unwrap_or_default(),
-                    "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
+                    "name": name,
+                    "arguments": arguments,
                 },
             });
             let a = open_assistant(messages);
@@ -453,7 +533,7 @@ fn item_to_messages(
                 }
             }
         }
-        "function_call_output" => {
+        "function_call_output" | "custom_tool_call_output" => {
             let output = item.get("output").unwrap_or(&Value::Null);
             let content = match output {
                 Value::String(s) => s.clone(),

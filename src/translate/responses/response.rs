@@ -88,14 +88,34 @@ pub(crate) fn call_item(
     arguments: &str,
     status: &str,
 ) -> Value {
-    json!({
+    if meta.is_custom(name) {
+        let input = if status == "in_progress" {
+            String::new()
+        } else {
+            super::custom_input(arguments)
+        };
+        return json!({
+            "id": item_id("ctc", &meta.id, index),
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "name": name,
+            "input": input,
+        });
+    }
+    let (namespace, name) = meta.split_name(name);
+    let mut item = json!({
         "id": item_id("fc", &meta.id, index),
         "type": "function_call",
         "status": status,
         "call_id": call_id,
         "name": name,
         "arguments": arguments,
-    })
+    });
+    if let Some(ns) = namespace {
+        item["namespace"] = Value::String(ns.to_owned());
+    }
+    item
 }
 
 /// `status` and `incomplete_details` for a Chat `finish_reason`.

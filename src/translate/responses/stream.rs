@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::response::{
     call_item, message_item, reasoning_item, set_signature, status_for, text_part,
 };
-use super::ResponsesMeta;
+use super::{ResponseOut, ResponsesMeta};
 use crate::protocol::openai::ChunkIn;
 use crate::protocol::Usage;
 use crate::sse::{write_json_event, SseParser};
@@ -89,6 +89,27 @@ struct ArgsDelta<'a> {
     item_id: &'a str,
     output_index: usize,
     delta: &'a str,
+}
+
+/// An event that carries the whole `response` (created, in_progress, completed, …).
+#[derive(Serialize)]
+struct ResponseEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sequence_number: u64,
+    response: ResponseOut<'a>,
+}
+
+fn write_response_event(out: &mut BytesMut, name: &'static str, seq: u64, response: ResponseOut) {
+    write_json_event(
+        out,
+        name,
+        &ResponseEvent {
+            kind: name,
+            sequence_number: seq,
+            response,
+        },
+    );
 }
 
 impl ChatToResponsesStream {
@@ -185,10 +206,11 @@ impl State {
             return;
         }
         self.started = true;
-        let response = self.meta.response_object("in_progress", &[], None, None);
-        self.event("response.created", json!({ "response": response }), out);
-        let response = self.meta.response_object("in_progress", &[], None, None);
-        self.event("response.in_progress", json!({ "response": response }), out);
+        for name in ["response.created", "response.in_progress"] {
+            let seq = self.next_seq();
+            let response = self.meta.response_object("in_progress", &[], None, None);
+            write_response_event(out, name, seq, response);
+        }
     }
 
     fn on_data(&mut self, data: &str, out: &mut BytesMut) {
@@ -284,29 +306,47 @@ impl State {
         index
     }
 
-    fn reasoning_delta(&mut self, delta: &str, out: &mut BytesMut) {
-        let index = match self.open_is(|k| matches!(k, Kind::Reasoning)) {
-            Some(i) => i,
-            None => {
-                self.close_open(out);
-                let i = self.push_item(Kind::Reasoning, "rs");
-                let mut item = reasoning_item(&self.meta, i, "");
-                item["id"] = Value::String(self.items[i].id.clone());
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": i, "item": item}),
-                    out,
-                );
-                let id = self.items[i].id.clone();
-                self.event(
-                    "response.reasoning_summary_part.added",
-                    json!({"item_id": id, "output_index": i, "summary_index": 0,
-                           "part": {"type": "summary_text", "text": ""}}),
-                    out,
-                );
-                i
-            }
+    /// The open item of `kind`'s kind, or a new one announced with `output_item.added` and the
+    /// `.added` event of its first part (reasoning: a summary part; message: an output_text part).
+    fn open_or_start(&mut self, kind: Kind, out: &mut BytesMut) -> usize {
+        let reasoning = matches!(kind, Kind::Reasoning);
+        let open = if reasoning {
+            self.open_is(|k| matches!(k, Kind::Reasoning))
+        } else {
+            self.open_is(|k| matches!(k, Kind::Message))
         };
+        if let Some(i) = open {
+            return i;
+        }
+        self.close_open(out);
+        let i = self.push_item(kind, if reasoning { "rs" } else { "msg" });
+        let id = self.items[i].id.clone();
+        let (item, part_event, part) = if reasoning {
+            (
+                reasoning_item(&self.meta, i, ""),
+                "response.reasoning_summary_part.added",
+                json!({"item_id": id, "output_index": i, "summary_index": 0,
+                       "part": {"type": "summary_text", "text": ""}}),
+            )
+        } else {
+            (
+                message_item(&self.meta, i, "", "in_progress"),
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": i, "content_index": 0,
+                       "part": text_part("")}),
+            )
+        };
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": i, "item": item}),
+            out,
+        );
+        self.event(part_event, part, out);
+        i
+    }
+
+    fn reasoning_delta(&mut self, delta: &str, out: &mut BytesMut) {
+        let index = self.open_or_start(Kind::Reasoning, out);
         self.items[index].text.push_str(delta);
         let seq = self.next_seq();
         write_json_event(
@@ -324,27 +364,7 @@ impl State {
     }
 
     fn text_delta(&mut self, delta: &str, out: &mut BytesMut) {
-        let index = match self.open_is(|k| matches!(k, Kind::Message)) {
-            Some(i) => i,
-            None => {
-                self.close_open(out);
-                let i = self.push_item(Kind::Message, "msg");
-                let item = message_item(&self.meta, i, "", "in_progress");
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": i, "item": item}),
-                    out,
-                );
-                let id = self.items[i].id.clone();
-                self.event(
-                    "response.content_part.added",
-                    json!({"item_id": id, "output_index": i, "content_index": 0,
-                           "part": text_part("")}),
-                    out,
-                );
-                i
-            }
-        };
+        let index = self.open_or_start(Kind::Message, out);
         self.items[index].text.push_str(delta);
         let seq = self.next_seq();
         write_json_event(
@@ -383,13 +403,18 @@ impl State {
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("call_{}", crate::translate::fresh_suffix()));
                 let name = name.unwrap_or("").to_owned();
+                let prefix = if self.meta.is_custom(&name) {
+                    "ctc"
+                } else {
+                    "fc"
+                };
                 let i = self.push_item(
                     Kind::Call {
                         k,
                         call_id: call_id.clone(),
                         name: name.clone(),
                     },
-                    "fc",
+                    prefix,
                 );
                 let item = call_item(&self.meta, i, &call_id, &name, "", "in_progress");
                 self.event(
@@ -406,6 +431,10 @@ impl State {
         self.items[index].text.push_str(arguments);
         if self.items[index].done {
             return; // a late fragment of a call already closed: kept in the final object only
+        }
+        if matches!(&self.items[index].kind, Kind::Call { name, .. } if self.meta.is_custom(name)) {
+            // A custom tool's text is inside the JSON arguments: it goes out whole at the end.
+            return;
         }
         let seq = self.next_seq();
         write_json_event(
@@ -479,8 +508,22 @@ impl State {
                     out,
                 );
             }
+            Kind::Call { name, .. } if self.meta.is_custom(name) => {
+                let input = super::custom_input(&text);
+                self.event(
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id, "output_index": i, "delta": input}),
+                    out,
+                );
+                self.event(
+                    "response.custom_tool_call_input.done",
+                    json!({"item_id": id, "output_index": i, "input": input}),
+                    out,
+                );
+            }
             Kind::Call { name, .. } => {
-                let name = name.clone();
+                let (_, name) = self.meta.split_name(name);
+                let name = name.to_owned();
                 let args = if text.is_empty() {
                     "{}".to_owned()
                 } else {
@@ -507,18 +550,19 @@ impl State {
         let output: Vec<Value> = (0..self.items.len()).map(|i| self.final_item(i)).collect();
         let (status, incomplete) = status_for(self.finish.as_deref());
         let usage = self.usage.unwrap_or_default();
+        let name = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        let seq = self.next_seq();
         let response = self.meta.response_object(
             status,
             &output,
             Some(&usage),
             incomplete.map(|d| ("incomplete_details", d)),
         );
-        let name = if status == "completed" {
-            "response.completed"
-        } else {
-            "response.incomplete"
-        };
-        self.event(name, json!({ "response": response }), out);
+        write_response_event(out, name, seq, response);
         self.output = Some(output);
         self.ended = true;
     }
@@ -526,13 +570,14 @@ impl State {
     fn fail(&mut self, message: &str, out: &mut BytesMut) {
         self.start(out);
         let output: Vec<Value> = (0..self.items.len()).map(|i| self.final_item(i)).collect();
+        let seq = self.next_seq();
         let response = self.meta.response_object(
             "failed",
             &output,
             self.usage.as_ref(),
             Some(("error", json!({"code": "server_error", "message": message}))),
         );
-        self.event("response.failed", json!({ "response": response }), out);
+        write_response_event(out, "response.failed", seq, response);
         self.ended = true;
         self.failed = true;
     }
