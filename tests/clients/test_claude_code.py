@@ -9,10 +9,11 @@ Each asserts on what Claude Code concluded (its JSON result, files it wrote) and
 the stand-in. Everything runs in a loopback-only network namespace (conftest.py).
 """
 import json
+import subprocess
 
 import pytest
 
-from harness import run_claude
+from harness import PLACEHOLDER_KEY, ClaudeRun, run_claude
 from standin import long_answer
 
 LANES = {
@@ -298,3 +299,29 @@ def test_upstream_rejects_mid_conversation_system(claude, lane):
         assert "# Environment" in all_text(e["body"]["messages"])
     rejected = [e for e in reqs if e["status"] == 400]
     assert len(rejected) <= 1, "Claude Code resends once, then keeps system messages out"
+
+
+def test_dario_claude_command_runs_the_real_claude(lane_factory, netns, dario_bin, claude_bin, tmp_path):
+    """`dario claude --model M -- -p …`: Claude Code configured by dario alone (no
+    ANTHROPIC_BASE_URL, model or context variables of ours), against the lane's running proxy (so
+    no session proxy is started). Every model request — main loop and any side request Claude Code
+    sends for a small/fast model — reaches the OpenAI-protocol backend as the chosen model."""
+    ln = lane_factory("openai")
+    port = ln.base_url.rsplit(":", 1)[1]
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    for d in (home, cwd):
+        d.mkdir()
+    argv = [dario_bin, "claude", "--model", "llama-3.3-70b", "--port", port, "--claude-bin", claude_bin, "--",
+            "-p", "SCENARIO:bash Run the marker command.", "--output-format", "json", "--allowedTools", "Bash"]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb",
+           "DARIO_HOME": str(ln.dir / "dario-home"), "ANTHROPIC_API_KEY": PLACEHOLDER_KEY,
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+           "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1"}
+    proc = subprocess.run(netns.cmd(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    r = ClaudeRun(argv, proc)
+    assert proc.returncode == 0 and r.json is not None, r.explain()
+    assert r.result == "BASH-RESULT: dario-bash-42 [is_error=false]", r.explain()
+    reqs = ln.model_requests()
+    assert reqs and all(e["path"] == "/v1/chat/completions" for e in reqs), [e["path"] for e in reqs]
+    assert {e["body"]["model"] for e in reqs} == {"llama-3.3-70b"}
