@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod history;
 pub mod mcp;
 pub mod pool;
 pub mod protocol;

@@ -70,6 +70,9 @@ pub fn load_with_env(
         }
         config.prices = parsed.prices;
         config.models = parsed.models;
+        if let Some(h) = parsed.history {
+            config.history = h;
+        }
     }
     Ok(config)
 }

@@ -203,6 +203,35 @@ pub struct Config {
     pub models: BTreeMap<String, ModelInfoConfig>,
     /// Files read, in order, with digests.
     pub files: Vec<SourceFile>,
+    /// `[history]` and `[dashboard]`: usage history on disk and the dashboard page.
+    pub history: HistoryConfig,
+}
+
+/// `[history]` (usage history in `<home>/history.sqlite3`) and `[dashboard]` in `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryConfig {
+    /// `[history] enabled` (default true): record every request on disk.
+    pub enabled: bool,
+    /// `[history] retention_days` (default 90): how long raw request records are kept.
+    pub retention_days: u32,
+    /// `[history] rollup_retention_days` (default 400): how long per-minute rollups are kept.
+    pub rollup_retention_days: u32,
+    /// `[dashboard] enabled` (default true): serve `/dashboard`.
+    pub dashboard: bool,
+    /// `[dashboard] allow_remote` (default false): serve the dashboard to non-loopback peers too.
+    pub dashboard_remote: bool,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            retention_days: 90,
+            rollup_retention_days: 400,
+            dashboard: true,
+            dashboard_remote: false,
+        }
+    }
 }
 
 fn serialize_headers_redacted<S: serde::Serializer>(
@@ -301,6 +330,7 @@ impl Config {
             prices: BTreeMap::new(),
             models: BTreeMap::new(),
             files: Vec::new(),
+            history: HistoryConfig::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::backend_file::{build_backend, friendly_serde_message, BackendFile, RawBackend};
 use super::error::{display_path, line_col};
 use super::validate::validate_name;
-use super::{ConfigError, Limits, ModelInfoConfig, PriceConfig, RouteRule};
+use super::{ConfigError, HistoryConfig, Limits, ModelInfoConfig, PriceConfig, RouteRule};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +32,25 @@ struct RawToml {
     prices: BTreeMap<String, Spanned<RawPrice>>,
     #[serde(default)]
     models: BTreeMap<String, Spanned<RawModelInfo>>,
+    history: Option<Spanned<RawHistory>>,
+    dashboard: Option<Spanned<RawDashboard>>,
+}
+
+/// `[history]`: usage history on disk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    enabled: Option<bool>,
+    retention_days: Option<u32>,
+    rollup_retention_days: Option<u32>,
+}
+
+/// `[dashboard]`: the dashboard page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    enabled: Option<bool>,
+    allow_remote: Option<bool>,
 }
 
 /// `[models."<glob>"]`: what `GET /v1/models` and `dario route` say about matching models.
@@ -90,6 +109,8 @@ pub(crate) struct TomlConfig {
     pub limits: Option<Limits>,
     pub prices: BTreeMap<String, PriceConfig>,
     pub models: BTreeMap<String, ModelInfoConfig>,
+    /// `[history]` and `[dashboard]`, when either is present.
+    pub history: Option<HistoryConfig>,
     /// A stored `key` appears somewhere (the file must then be 0600).
     pub has_stored_key: bool,
 }
@@ -249,6 +270,45 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
                 max_tokens: info.max_tokens,
             },
         );
+    }
+    if raw.history.is_some() || raw.dashboard.is_some() {
+        let mut h = HistoryConfig::default();
+        if let Some(raw_h) = raw.history {
+            let span = raw_h.span();
+            let raw_h = raw_h.into_inner();
+            h.enabled = raw_h.enabled.unwrap_or(h.enabled);
+            for (what, v, slot) in [
+                (
+                    "retention_days",
+                    raw_h.retention_days,
+                    &mut h.retention_days,
+                ),
+                (
+                    "rollup_retention_days",
+                    raw_h.rollup_retention_days,
+                    &mut h.rollup_retention_days,
+                ),
+            ] {
+                if let Some(v) = v {
+                    if v == 0 || v > 36_500 {
+                        return Err(cx.at(
+                            span,
+                            format!("[history]: `{what}` must be a number of days from 1 to 36500"),
+                        ));
+                    }
+                    *slot = v;
+                }
+            }
+            if h.rollup_retention_days < h.retention_days {
+                h.rollup_retention_days = h.retention_days;
+            }
+        }
+        if let Some(d) = raw.dashboard {
+            let d = d.into_inner();
+            h.dashboard = d.enabled.unwrap_or(h.dashboard);
+            h.dashboard_remote = d.allow_remote.unwrap_or(h.dashboard_remote);
+        }
+        out.history = Some(h);
     }
     Ok(out)
 }

@@ -1458,6 +1458,7 @@ mod tests {
                 path: "/tmp/h/config.toml".into(),
                 sha256: "ab".repeat(32),
             }],
+            history: Default::default(),
         }
     }
 

@@ -42,6 +42,7 @@ fn config(backends: Vec<BackendConfig>) -> Config {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        history: Default::default(),
     }
 }
 
