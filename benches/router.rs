@@ -44,6 +44,7 @@ fn config() -> Config {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        history: Default::default(),
     }
 }
 

@@ -224,6 +224,7 @@ fn serve_dario(args: &[String]) {
         prices: BTreeMap::new(),
         models: BTreeMap::new(),
         files: vec![],
+        history: Default::default(),
     };
     let options = dario::proxy::ProxyOptions {
         listen: ([127, 0, 0, 1], 0).into(),

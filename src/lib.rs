@@ -11,6 +11,7 @@ pub mod allocator;
 pub mod analytics;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod doctor;
 pub mod history;
 pub mod mcp;

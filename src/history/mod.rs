@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::analytics::{Record, RecordSink};
 use crate::config::HistoryConfig;
 
-pub use query::{parse_since, summarize, HistorySummary};
+pub use query::{parse_since, recent, summarize, HistorySummary, Since};
 pub use store::{db_path, inspect, open_read_only, DbInfo};
 
 /// Records per committed batch (at most this many are lost to a SIGKILL).

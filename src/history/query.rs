@@ -567,6 +567,52 @@ pub fn summarize(
     })
 }
 
+/// The newest `limit` records, newest first.
+pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<super::HistoryRow>, HistoryError> {
+    let mut stmt = conn.prepare(
+        "SELECT ts_ms, request_id, endpoint, inbound, client, session_id, agent_id, backend,
+            deployment, requested_model, upstream_model, status, streamed, attempts, latency_us,
+            ttfb_us, overhead_us, input_tokens, output_tokens, cache_read_tokens,
+            cache_write_tokens, reasoning_tokens, cost_usd, priced, dropped
+         FROM requests ORDER BY ts_ms DESC, id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        let inbound: String = r.get(3)?;
+        Ok(super::HistoryRow {
+            ts_ms: r.get(0)?,
+            request_id: r.get(1)?,
+            endpoint: r.get(2)?,
+            inbound: if inbound == "openai" {
+                "openai"
+            } else {
+                "anthropic"
+            },
+            client: r.get(4)?,
+            session_id: r.get(5)?,
+            agent_id: r.get(6)?,
+            backend: r.get(7)?,
+            deployment: r.get(8)?,
+            requested_model: r.get(9)?,
+            upstream_model: r.get(10)?,
+            status: r.get(11)?,
+            streamed: r.get(12)?,
+            attempts: r.get(13)?,
+            latency_us: r.get::<_, i64>(14)? as u64,
+            ttfb_us: r.get::<_, Option<i64>>(15)?.map(|v| v as u64),
+            overhead_us: r.get::<_, i64>(16)? as u64,
+            input_tokens: r.get::<_, i64>(17)? as u64,
+            output_tokens: r.get::<_, i64>(18)? as u64,
+            cache_read_tokens: r.get::<_, i64>(19)? as u64,
+            cache_write_tokens: r.get::<_, i64>(20)? as u64,
+            reasoning_tokens: r.get::<_, i64>(21)? as u64,
+            cost_usd: r.get(22)?,
+            priced: r.get(23)?,
+            dropped: r.get(24)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{writer, HistoryRow};

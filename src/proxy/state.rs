@@ -130,6 +130,13 @@ pub struct ProxyState {
     pub analytics: crate::analytics::Analytics,
     /// Upstream model lists for `GET /v1/models`.
     pub models: super::models::ModelCache,
+    /// Usage history on disk, when the binary attached it (`dario proxy` does; tests may).
+    pub history: std::sync::OnceLock<Arc<crate::history::History>>,
+    /// The dashboard's live feed of finished requests.
+    pub feed: Arc<crate::dashboard::Feed>,
+    /// Turns true when the server stops accepting (long-lived streams such as the dashboard's
+    /// feed end then, so they do not hold up shutdown).
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// Backends (by name) that refused a system message after the first position: translated
     /// requests to them carry mid-conversation system messages as user text from then on.
     system_as_user: parking_lot::RwLock<Vec<String>>,
@@ -149,6 +156,8 @@ impl ProxyState {
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
         let analytics = crate::analytics::Analytics::new(&config.prices);
+        let feed = Arc::new(crate::dashboard::Feed::default());
+        analytics.add_sink(feed.clone());
         let snapshot = Snapshot::new(config, options.model_override.as_deref(), None);
         Ok(Arc::new(ProxyState {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -161,10 +170,20 @@ impl ProxyState {
             requests_total: AtomicU64::new(0),
             analytics,
             models: Default::default(),
+            history: Default::default(),
+            feed,
+            stopping: tokio::sync::watch::Sender::new(false),
             system_as_user: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
         }))
+    }
+
+    /// Records every request in `history` from now on too (once; later calls are ignored).
+    pub fn attach_history(&self, history: Arc<crate::history::History>) {
+        if self.history.set(history.clone()).is_ok() {
+            self.analytics.add_sink(history);
+        }
     }
 
     /// Where mid-conversation system messages go on `backend`: its configured mode, else inline
