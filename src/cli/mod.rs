@@ -9,6 +9,7 @@ mod doctor;
 mod mcp;
 mod proxy;
 mod route;
+mod stats;
 mod subagent;
 
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ pub enum Command {
     Claude(claude::ClaudeArgs),
     /// Explain which backend, upstream model and fallbacks a model name gets.
     Route(route::RouteArgs),
+    /// Usage from the history on disk: today / 7 / 30 days per backend and model, top sessions
+    /// (`--json`, `--csv`; works whether or not the proxy runs).
+    Stats(stats::StatsArgs),
     /// Health report of this machine's dario setup; exit 1 if any check fails.
     Doctor(doctor::DoctorArgs),
     /// Run the read-only MCP server on stdio (for Claude Desktop, Cursor, Claude Code…).
@@ -66,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Route(args)) => route::run(args),
         Some(Command::Claude(args)) => claude::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Mcp(args)) => mcp::run(args),
         Some(Command::Subagent(args)) => subagent::run(args),
         Some(Command::Version { verbose }) => {

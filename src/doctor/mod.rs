@@ -8,6 +8,7 @@
 mod backends;
 pub mod clients;
 mod files;
+mod history;
 mod proxy;
 
 use std::time::Duration;
@@ -251,6 +252,10 @@ fn local_checks() -> LocalChecks {
     }
     let (config_rows, config) = backends::config_rows(&home);
     rows.extend(config_rows);
+    rows.push(history::history_row(
+        dir,
+        config.as_ref().map(|c| &c.history),
+    ));
     match &config {
         Some(cfg) => {
             rows.extend(backends::backend_rows(cfg));
