@@ -109,6 +109,10 @@ fn signal(p: &Running, sig: &str) {
         .success());
 }
 
+async fn get_json(url: String) -> Value {
+    json(client().get(url).send().await.unwrap()).await
+}
+
 fn totals(summary: &Value) -> (u64, u64, f64) {
     let t = &summary["window"]["totals"];
     (
@@ -126,22 +130,8 @@ async fn history_survives_sigterm_and_restart() {
     let mut p = start(home.path());
     traffic(&p.base, 9).await;
     // Before the restart, /analytics?since= (history) agrees with the in-memory window.
-    let since = json(
-        client()
-            .get(format!("{}/analytics?since=24h", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let memory = json(
-        client()
-            .get(format!("{}/analytics", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let since = get_json(format!("{}/analytics?since=24h", p.base)).await;
+    let memory = get_json(format!("{}/analytics", p.base)).await;
     assert_eq!(since["source"], "history");
     assert_eq!(totals(&since).0, 9);
     assert_eq!(
@@ -176,32 +166,11 @@ async fn history_survives_sigterm_and_restart() {
     // Started again: the old records are there, and new ones add to them.
     let mut p = start(home.path());
     traffic(&p.base, 4).await;
-    let after = json(
-        client()
-            .get(format!("{}/analytics?since=7d", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let after = get_json(format!("{}/analytics?since=7d", p.base)).await;
     assert_eq!(totals(&after).0, 13);
-    let memory = json(
-        client()
-            .get(format!("{}/analytics", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let memory = get_json(format!("{}/analytics", p.base)).await;
     assert_eq!(memory["window"]["totals"]["requests"], 4, "memory restarts");
-    let state = json(
-        client()
-            .get(format!("{}/dashboard/state?since=7d", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let state = get_json(format!("{}/dashboard/state?since=7d", p.base)).await;
     assert_eq!(
         state["summary"]["window"]["totals"],
         after["window"]["totals"]
@@ -262,28 +231,14 @@ async fn a_damaged_database_is_reported_and_left_alone() {
     std::fs::write(&db, &junk).unwrap();
     let mut p = start(home.path());
     traffic(&p.base, 3).await;
-    let status = json(
-        client()
-            .get(format!("{}/status", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let status = get_json(format!("{}/status", p.base)).await;
     assert_eq!(status["history"]["state"], "unavailable", "{status}");
     assert!(status["history"]["error"]
         .as_str()
         .unwrap()
         .contains("history.sqlite3"));
     // Still counting in memory; a short span falls back to memory, a long one says why not.
-    let a = json(
-        client()
-            .get(format!("{}/analytics?since=24h", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let a = get_json(format!("{}/analytics?since=24h", p.base)).await;
     assert_eq!(a["source"], "memory");
     assert_eq!(a["window"]["totals"]["requests"], 3);
     let r = client()
@@ -335,14 +290,7 @@ async fn history_off_writes_nothing() {
     .unwrap();
     let mut p = start(home.path());
     traffic(&p.base, 2).await;
-    let status = json(
-        client()
-            .get(format!("{}/status", p.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let status = get_json(format!("{}/status", p.base)).await;
     assert_eq!(status["history"]["state"], "disabled");
     signal(&p, "-TERM");
     assert!(wait_exit(&mut p).success());

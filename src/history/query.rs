@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::HistoryError;
+use super::{HistoryError, HistoryRow};
 use crate::analytics::{BucketSummary, Burn, Quantiles, Tokens};
 use crate::pool::timefmt::format_rfc3339;
 
@@ -178,19 +178,19 @@ impl Acc {
         self.input + self.output + self.cache_read + self.cache_write
     }
 
-    fn add_row(&mut self, r: &Row) {
+    fn add_row(&mut self, r: &HistoryRow) {
         self.requests += 1;
-        self.errors += u64::from(r.status >= 400 || r.status == 0);
+        self.errors += u64::from(r.is_error());
         self.streamed += u64::from(r.streamed);
         self.unpriced += u64::from(!r.priced);
-        self.attempts += r.attempts;
+        self.attempts += u64::from(r.attempts);
         self.retried += u64::from(r.attempts > 1);
-        self.input += r.input;
-        self.output += r.output;
-        self.cache_read += r.cache_read;
-        self.cache_write += r.cache_write;
-        self.reasoning += r.reasoning;
-        self.cost += r.cost;
+        self.input += r.input_tokens;
+        self.output += r.output_tokens;
+        self.cache_read += r.cache_read_tokens;
+        self.cache_write += r.cache_write_tokens;
+        self.reasoning += r.reasoning_tokens;
+        self.cost += r.cost_usd;
         self.latency.push(r.latency_us);
         if let Some(t) = r.ttfb_us {
             self.ttfb.push(t);
@@ -266,29 +266,6 @@ fn quantiles(v: &mut [u64]) -> Quantiles {
         p95: Some(rank(0.95)),
         max: Some(v[v.len() - 1] as f64 / 1000.0),
     }
-}
-
-struct Row {
-    ts_ms: i64,
-    client: String,
-    session_id: Option<String>,
-    agent_id: Option<String>,
-    backend: String,
-    deployment: String,
-    model: String,
-    status: u16,
-    streamed: bool,
-    attempts: u64,
-    latency_us: u64,
-    ttfb_us: Option<u64>,
-    overhead_us: u64,
-    input: u64,
-    output: u64,
-    cache_read: u64,
-    cache_write: u64,
-    reasoning: u64,
-    cost: f64,
-    priced: bool,
 }
 
 struct RollupRow {
@@ -405,36 +382,10 @@ pub fn summarize(
         }
     }
 
-    let mut stmt = conn.prepare(
-        "SELECT ts_ms, client, session_id, agent_id, backend, deployment, model, status, streamed,
-            attempts, latency_us, ttfb_us, overhead_us, input_tokens, output_tokens,
-            cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, priced
-         FROM requests WHERE ts_ms >= ?1 AND ts_ms <= ?2 ORDER BY ts_ms",
-    )?;
-    let rows = stmt.query_map(params![raw_from, now_ms], |r| {
-        Ok(Row {
-            ts_ms: r.get(0)?,
-            client: r.get(1)?,
-            session_id: r.get(2)?,
-            agent_id: r.get(3)?,
-            backend: r.get(4)?,
-            deployment: r.get(5)?,
-            model: r.get(6)?,
-            status: r.get(7)?,
-            streamed: r.get(8)?,
-            attempts: r.get::<_, i64>(9)? as u64,
-            latency_us: r.get::<_, i64>(10)? as u64,
-            ttfb_us: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
-            overhead_us: r.get::<_, i64>(12)? as u64,
-            input: r.get::<_, i64>(13)? as u64,
-            output: r.get::<_, i64>(14)? as u64,
-            cache_read: r.get::<_, i64>(15)? as u64,
-            cache_write: r.get::<_, i64>(16)? as u64,
-            reasoning: r.get::<_, i64>(17)? as u64,
-            cost: r.get(18)?,
-            priced: r.get(19)?,
-        })
-    })?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ROW_COLUMNS} FROM requests WHERE ts_ms >= ?1 AND ts_ms <= ?2 ORDER BY ts_ms"
+    ))?;
+    let rows = stmt.query_map(params![raw_from, now_ms], history_row)?;
     let mut agents: std::collections::HashSet<(String, String)> = Default::default();
     for r in rows {
         let r = r?;
@@ -446,7 +397,7 @@ pub fn summarize(
             .or_default()
             .add_row(&r);
         by_model
-            .entry((r.backend.clone(), r.model.clone()))
+            .entry((r.backend.clone(), r.model().to_string()))
             .or_default()
             .add_row(&r);
         by_client.entry(r.client.clone()).or_default().add_row(&r);
@@ -475,11 +426,12 @@ pub fn summarize(
             });
             s.last = t;
             s.requests += 1;
-            s.errors += u64::from(r.status >= 400 || r.status == 0);
-            s.tokens += r.input + r.output + r.cache_read + r.cache_write;
-            s.cost_usd += r.cost;
-            if !r.model.is_empty() {
-                models.insert(r.model.clone());
+            s.errors += u64::from(r.is_error());
+            s.tokens +=
+                r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens;
+            s.cost_usd += r.cost_usd;
+            if !r.model().is_empty() {
+                models.insert(r.model().to_string());
             }
             if let Some(a) = &r.agent_id {
                 if agents.insert((sid.clone(), a.clone())) {
@@ -568,54 +520,59 @@ pub fn summarize(
 }
 
 /// The newest `limit` records, newest first.
-pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<super::HistoryRow>, HistoryError> {
-    let mut stmt = conn.prepare(
-        "SELECT ts_ms, request_id, endpoint, inbound, client, session_id, agent_id, backend,
-            deployment, requested_model, upstream_model, status, streamed, attempts, latency_us,
-            ttfb_us, overhead_us, input_tokens, output_tokens, cache_read_tokens,
-            cache_write_tokens, reasoning_tokens, cost_usd, priced, dropped
-         FROM requests ORDER BY ts_ms DESC, id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |r| {
-        let inbound: String = r.get(3)?;
-        Ok(super::HistoryRow {
-            ts_ms: r.get(0)?,
-            request_id: r.get(1)?,
-            endpoint: r.get(2)?,
-            inbound: if inbound == "openai" {
-                "openai"
-            } else {
-                "anthropic"
-            },
-            client: r.get(4)?,
-            session_id: r.get(5)?,
-            agent_id: r.get(6)?,
-            backend: r.get(7)?,
-            deployment: r.get(8)?,
-            requested_model: r.get(9)?,
-            upstream_model: r.get(10)?,
-            status: r.get(11)?,
-            streamed: r.get(12)?,
-            attempts: r.get(13)?,
-            latency_us: r.get::<_, i64>(14)? as u64,
-            ttfb_us: r.get::<_, Option<i64>>(15)?.map(|v| v as u64),
-            overhead_us: r.get::<_, i64>(16)? as u64,
-            input_tokens: r.get::<_, i64>(17)? as u64,
-            output_tokens: r.get::<_, i64>(18)? as u64,
-            cache_read_tokens: r.get::<_, i64>(19)? as u64,
-            cache_write_tokens: r.get::<_, i64>(20)? as u64,
-            reasoning_tokens: r.get::<_, i64>(21)? as u64,
-            cost_usd: r.get(22)?,
-            priced: r.get(23)?,
-            dropped: r.get(24)?,
-        })
-    })?;
+pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<HistoryRow>, HistoryError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ROW_COLUMNS} FROM requests ORDER BY ts_ms DESC, id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit as i64], history_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The columns [`history_row`] reads, in its order.
+const ROW_COLUMNS: &str = "ts_ms, request_id, endpoint, inbound, client, session_id, agent_id,
+    backend, deployment, requested_model, upstream_model, status, streamed, attempts, latency_us,
+    ttfb_us, overhead_us, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    reasoning_tokens, cost_usd, priced, dropped";
+
+fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    let inbound: String = r.get(3)?;
+    let count = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+    Ok(HistoryRow {
+        ts_ms: r.get(0)?,
+        request_id: r.get(1)?,
+        endpoint: r.get(2)?,
+        inbound: if inbound == "openai" {
+            "openai"
+        } else {
+            "anthropic"
+        },
+        client: r.get(4)?,
+        session_id: r.get(5)?,
+        agent_id: r.get(6)?,
+        backend: r.get(7)?,
+        deployment: r.get(8)?,
+        requested_model: r.get(9)?,
+        upstream_model: r.get(10)?,
+        status: r.get(11)?,
+        streamed: r.get(12)?,
+        attempts: r.get(13)?,
+        latency_us: count(14)?,
+        ttfb_us: r.get::<_, Option<i64>>(15)?.map(|v| v.max(0) as u64),
+        overhead_us: count(16)?,
+        input_tokens: count(17)?,
+        output_tokens: count(18)?,
+        cache_read_tokens: count(19)?,
+        cache_write_tokens: count(20)?,
+        reasoning_tokens: count(21)?,
+        cost_usd: r.get(22)?,
+        priced: r.get(23)?,
+        dropped: r.get(24)?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{writer, HistoryRow};
+    use super::super::writer;
     use super::*;
 
     fn row(
