@@ -20,6 +20,8 @@ import urllib.request
 
 import pytest
 
+# Selenium must never fetch a browser or driver of its own: only the Debian packages are used.
+os.environ.setdefault("SE_OFFLINE", "true")
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
 FLAGS = [
