@@ -24,6 +24,10 @@
 //! log-linear histograms (see `histogram.rs`: ≤ 6.25 % relative error). Label cardinality is
 //! bounded: past 1,000 distinct (backend, deployment, model) series, new models are counted as
 //! model `other`.
+//!
+//! Every record also goes to the registered [`RecordSink`]s (the history on disk, the dashboard
+//! feed) before it is folded in; a sink must not block (`crate::history` does one bounded
+//! `try_send`).
 
 mod histogram;
 mod prices;

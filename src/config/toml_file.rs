@@ -503,4 +503,30 @@ output = 1
         assert_eq!(c.backends[0].base_url, "https://api.groq.com/openai/v1");
         assert!(!c.has_stored_key);
     }
+
+    #[test]
+    fn history_and_dashboard_sections() {
+        assert_eq!(parse("").unwrap().history, None);
+        let h = parse(
+            "[history]\nenabled = false\nretention_days = 30\n[dashboard]\nallow_remote = true\n",
+        )
+        .unwrap()
+        .history
+        .unwrap();
+        assert!(!h.enabled && h.dashboard && h.dashboard_remote);
+        assert_eq!((h.retention_days, h.rollup_retention_days), (30, 400));
+        // Rollups are never kept for less time than raw records.
+        let h = parse("[history]\nretention_days = 500\n")
+            .unwrap()
+            .history
+            .unwrap();
+        assert_eq!(h.rollup_retention_days, 500);
+        let e = parse("[history]\nretention_days = 0\n").unwrap_err();
+        assert!(
+            e.contains("retention_days") && e.contains("config.toml:1:"),
+            "{e}"
+        );
+        let e = parse("[history]\nkeep = 3\n").unwrap_err();
+        assert!(e.contains("keep"), "{e}");
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,50 +30,55 @@ pub(crate) fn spawn(
         .spawn(move || run(conn, rx, &health, &config))
 }
 
+/// The writer sleeps (`park_timeout`) instead of waiting on the channel, so a recorded request
+/// wakes nobody: the recorder unparks it only when a batch is full (see `History::accept`), and
+/// `Flush` / `Stop` unpark it. Otherwise it wakes when the oldest gathered record is
+/// `FLUSH_INTERVAL` old, or to prune.
 fn run(mut conn: Connection, rx: Receiver<Msg>, health: &Health, config: &HistoryConfig) {
     let mut batch: Vec<HistoryRow> = Vec::with_capacity(BATCH_SIZE);
     let mut due: Option<Instant> = None;
     let mut next_prune = Instant::now();
     loop {
-        if Instant::now() >= next_prune && batch.is_empty() {
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Row(row)) => {
+                    health.pending.fetch_sub(1, Ordering::Relaxed);
+                    batch.push(*row);
+                    if due.is_none() {
+                        due = Some(Instant::now() + FLUSH_INTERVAL);
+                    }
+                    if batch.len() >= BATCH_SIZE {
+                        commit(&mut conn, &mut batch, health);
+                        due = None;
+                    }
+                }
+                Ok(Msg::Flush(done)) => {
+                    commit(&mut conn, &mut batch, health);
+                    due = None;
+                    let _ = done.send(());
+                }
+                Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
+                    commit(&mut conn, &mut batch, health);
+                    // Leave a checkpointed database (readers need no WAL to replay).
+                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+                    return;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        let now = Instant::now();
+        if due.is_some_and(|d| now >= d) {
+            commit(&mut conn, &mut batch, health);
+            due = None;
+        }
+        if now >= next_prune && batch.is_empty() {
             if let Err(e) = prune(&conn, config, now_ms()) {
                 health.fail(&format!("pruning old records failed: {e}"), 0);
             }
             next_prune = Instant::now() + PRUNE_EVERY;
         }
-        let wait = match due {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => next_prune.saturating_duration_since(Instant::now()),
-        };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Row(row)) => {
-                batch.push(*row);
-                if due.is_none() {
-                    due = Some(Instant::now() + FLUSH_INTERVAL);
-                }
-                if batch.len() >= BATCH_SIZE {
-                    commit(&mut conn, &mut batch, health);
-                    due = None;
-                }
-            }
-            Ok(Msg::Flush(done)) => {
-                commit(&mut conn, &mut batch, health);
-                due = None;
-                let _ = done.send(());
-            }
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                commit(&mut conn, &mut batch, health);
-                // Leave a checkpointed database (readers need no WAL to replay).
-                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if due.is_some_and(|d| Instant::now() >= d) {
-                    commit(&mut conn, &mut batch, health);
-                    due = None;
-                }
-            }
-        }
+        let until = due.map_or(next_prune, |d| d.min(next_prune));
+        std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
     }
 }
 
