@@ -46,6 +46,7 @@ fn config() -> Config {
         models: BTreeMap::new(),
         files: vec![],
         cluster: None,
+        history: Default::default(),
     }
 }
 

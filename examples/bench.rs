@@ -234,6 +234,7 @@ fn serve_dario(args: &[String]) {
         models: BTreeMap::new(),
         files: vec![],
         cluster: None,
+        history: Default::default(),
     };
     let options = dario::proxy::ProxyOptions {
         listen: ([127, 0, 0, 1], 0).into(),

@@ -24,6 +24,10 @@
 //! log-linear histograms (see `histogram.rs`: ≤ 6.25 % relative error). Label cardinality is
 //! bounded: past 1,000 distinct (backend, deployment, model) series, new models are counted as
 //! model `other`.
+//!
+//! Every record also goes to the registered [`RecordSink`]s (the history on disk, the dashboard
+//! feed) before it is folded in; a sink must not block (`crate::history` does one bounded
+//! `try_send`).
 
 mod histogram;
 mod prices;
@@ -93,6 +97,31 @@ pub struct Record {
     /// Time spent inside dario, excluding waiting for upstreams.
     pub overhead: Duration,
     pub usage: Usage,
+    /// Who asked, on which endpoint, and what translation dropped (kept on disk and shown by the
+    /// dashboard; not aggregated in memory).
+    pub context: RequestContext,
+}
+
+/// Facts about a request beyond what the summaries aggregate (SPEC §6 plus issue 14): never a
+/// key, never a prompt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The inbound path (`/v1/messages`, `/v1/chat/completions`, …).
+    pub endpoint: String,
+    /// The client's User-Agent family (`claude-code`, `anthropic-python`, `curl`, …).
+    pub client: String,
+    /// Claude Code's `x-claude-code-session-id`, when sent.
+    pub session_id: Option<String>,
+    /// Claude Code's `x-claude-code-agent-id`, when sent.
+    pub agent_id: Option<String>,
+    /// Request fields translation could not express (`x-dario-dropped`).
+    pub dropped: Vec<String>,
+}
+
+/// Where every finished record also goes (the history on disk, the dashboard feed). `accept` is
+/// called on the request path: it must not block (a bounded `try_send` or less).
+pub trait RecordSink: Send + Sync {
+    fn accept(&self, record: &Record, cost_usd: f64, priced: bool);
 }
 
 impl Record {
@@ -409,6 +438,7 @@ pub struct Analytics {
     total: AtomicU64,
     dropped: AtomicU64,
     created: SystemTime,
+    sinks: ArcSwap<Vec<Arc<dyn RecordSink>>>,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -453,6 +483,7 @@ impl Analytics {
             total: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             created: SystemTime::now(),
+            sinks: ArcSwap::from_pointee(Vec::new()),
         }
     }
 
@@ -469,6 +500,9 @@ impl Analytics {
     /// Accounts one request. Never waits for a lock (see the module docs).
     pub fn record(&self, r: Record) {
         let cost = self.prices.load().cost(r.model(), &r.usage);
+        for sink in self.sinks.load().iter() {
+            sink.accept(&r, cost.unwrap_or(0.0), cost.is_some());
+        }
         let entry = Entry {
             cost_usd: cost.unwrap_or(0.0),
             priced: cost.is_some(),
@@ -476,6 +510,15 @@ impl Analytics {
         };
         self.total.fetch_add(1, Ordering::Relaxed);
         self.submit(Event::Record(Box::new(entry)));
+    }
+
+    /// Sends every record from now on to `sink` too.
+    pub fn add_sink(&self, sink: Arc<dyn RecordSink>) {
+        self.sinks.rcu(|v| {
+            let mut v = Vec::clone(v);
+            v.push(sink.clone());
+            v
+        });
     }
 
     /// Counts one failover (an attempt moved to another deployment or backend), labelled by the

@@ -37,6 +37,7 @@ fn rec(secs: u64, backend: &str, dep: &str, model: &str, status: u16, latency_ms
         ttfb: Some(Duration::from_millis(latency_ms / 10)),
         overhead: Duration::from_micros(150),
         usage: usage(1000, 100, 0, 0, 0),
+        context: Default::default(),
     }
 }
 

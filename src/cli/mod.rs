@@ -12,6 +12,7 @@ mod proxy;
 mod reload;
 mod route;
 mod session;
+mod stats;
 mod subagent;
 
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Make the running proxy read its configuration again (it also picks up changed files by
     /// itself); says why when it refuses the files on disk.
     Reload(reload::ReloadArgs),
+    /// Usage from the history on disk: today / 7 / 30 days per backend and model, top sessions
+    /// (`--json`, `--csv`; works whether or not the proxy runs).
+    Stats(stats::StatsArgs),
     /// Health report of this machine's dario setup; exit 1 if any check fails.
     Doctor(doctor::DoctorArgs),
     /// Run the read-only MCP server on stdio (for Claude Desktop, Cursor, Claude Code…).
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Some(Command::Claude(args)) => claude::run(args),
         Some(Command::Codex(args)) => codex::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Stats(args)) => stats::run(args),
         Some(Command::Mcp(args)) => mcp::run(args),
         Some(Command::Subagent(args)) => subagent::run(args),
         Some(Command::Version { verbose }) => {

@@ -100,9 +100,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    runtime.block_on(async move {
+    // Usage history on disk: opened here, before serving; a database that cannot be used is
+    // logged and reported, and the proxy serves without it.
+    let history = std::sync::Arc::new(crate::history::History::open(home.dir(), &config.history));
+    let history_for_close = history.clone();
+    let result = runtime.block_on(async move {
         let summary_config = config.clone();
         let bound = proxy::bind(config, options, args.allow_unauthenticated).await?;
+        bound.state.attach_history(history);
         eprintln!(
             "dario {} listening on http://{}  (Anthropic: /v1/messages · OpenAI: /v1/chat/completions, /v1/responses)",
             crate::VERSION,
@@ -134,9 +139,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         bound
             .serve_workers(workers, proxy::shutdown_signal())
             .await;
-        eprintln!("dario stopped");
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
-    })
+    });
+    // Commit what the history writer still holds before saying so.
+    history_for_close.close();
+    if result.is_ok() {
+        eprintln!("dario stopped");
+    }
+    result
 }
 
 /// SIGHUP re-reads the configuration and swaps it in whole; a bad file keeps the old config.

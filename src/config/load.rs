@@ -74,6 +74,9 @@ pub fn load_with_env(
             c.read_password(env);
             c
         });
+        if let Some(h) = parsed.history {
+            config.history = h;
+        }
     }
     Ok(config)
 }

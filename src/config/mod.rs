@@ -215,6 +215,35 @@ pub struct Config {
     /// `[cluster]`: shared pool state on Redis; `None` = this instance alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
+    /// `[history]` and `[dashboard]`: usage history on disk and the dashboard page.
+    pub history: HistoryConfig,
+}
+
+/// `[history]` (usage history in `<home>/history.sqlite3`) and `[dashboard]` in `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryConfig {
+    /// `[history] enabled` (default true): record every request on disk.
+    pub enabled: bool,
+    /// `[history] retention_days` (default 90): how long raw request records are kept.
+    pub retention_days: u32,
+    /// `[history] rollup_retention_days` (default 400): how long per-minute rollups are kept.
+    pub rollup_retention_days: u32,
+    /// `[dashboard] enabled` (default true): serve `/dashboard`.
+    pub dashboard: bool,
+    /// `[dashboard] allow_remote` (default false): serve the dashboard to non-loopback peers too.
+    pub dashboard_remote: bool,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            retention_days: 90,
+            rollup_retention_days: 400,
+            dashboard: true,
+            dashboard_remote: false,
+        }
+    }
 }
 
 fn serialize_headers_redacted<S: serde::Serializer>(
@@ -315,6 +344,7 @@ impl Config {
             models: BTreeMap::new(),
             files: Vec::new(),
             cluster: None,
+            history: HistoryConfig::default(),
         }
     }
 

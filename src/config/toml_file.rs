@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::backend_file::{build_backend, friendly_serde_message, BackendFile, RawBackend};
 use super::error::{display_path, line_col};
 use super::validate::validate_name;
-use super::{ConfigError, Limits, ModelInfoConfig, PriceConfig, RouteRule};
+use super::{ConfigError, HistoryConfig, Limits, ModelInfoConfig, PriceConfig, RouteRule};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +33,25 @@ struct RawToml {
     #[serde(default)]
     models: BTreeMap<String, Spanned<RawModelInfo>>,
     cluster: Option<Spanned<super::cluster::RawCluster>>,
+    history: Option<Spanned<RawHistory>>,
+    dashboard: Option<Spanned<RawDashboard>>,
+}
+
+/// `[history]`: usage history on disk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    enabled: Option<bool>,
+    retention_days: Option<u32>,
+    rollup_retention_days: Option<u32>,
+}
+
+/// `[dashboard]`: the dashboard page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    enabled: Option<bool>,
+    allow_remote: Option<bool>,
 }
 
 /// `[models."<glob>"]`: what `GET /v1/models` and `dario route` say about matching models.
@@ -93,6 +112,8 @@ pub(crate) struct TomlConfig {
     pub models: BTreeMap<String, ModelInfoConfig>,
     /// `[cluster]`, without its password (read from the environment by the loader).
     pub cluster: Option<super::ClusterConfig>,
+    /// `[history]` and `[dashboard]`, when either is present.
+    pub history: Option<HistoryConfig>,
     /// A stored `key` appears somewhere (the file must then be 0600).
     pub has_stored_key: bool,
 }
@@ -261,6 +282,45 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
                 max_tokens: info.max_tokens,
             },
         );
+    }
+    if raw.history.is_some() || raw.dashboard.is_some() {
+        let mut h = HistoryConfig::default();
+        if let Some(raw_h) = raw.history {
+            let span = raw_h.span();
+            let raw_h = raw_h.into_inner();
+            h.enabled = raw_h.enabled.unwrap_or(h.enabled);
+            for (what, v, slot) in [
+                (
+                    "retention_days",
+                    raw_h.retention_days,
+                    &mut h.retention_days,
+                ),
+                (
+                    "rollup_retention_days",
+                    raw_h.rollup_retention_days,
+                    &mut h.rollup_retention_days,
+                ),
+            ] {
+                if let Some(v) = v {
+                    if v == 0 || v > 36_500 {
+                        return Err(cx.at(
+                            span,
+                            format!("[history]: `{what}` must be a number of days from 1 to 36500"),
+                        ));
+                    }
+                    *slot = v;
+                }
+            }
+            if h.rollup_retention_days < h.retention_days {
+                h.rollup_retention_days = h.retention_days;
+            }
+        }
+        if let Some(d) = raw.dashboard {
+            let d = d.into_inner();
+            h.dashboard = d.enabled.unwrap_or(h.dashboard);
+            h.dashboard_remote = d.allow_remote.unwrap_or(h.dashboard_remote);
+        }
+        out.history = Some(h);
     }
     Ok(out)
 }
@@ -498,5 +558,31 @@ output = 1
         let c = parse("[backends.groq]\nkey_env = \"GROQ_API_KEY\"\n").unwrap();
         assert_eq!(c.backends[0].base_url, "https://api.groq.com/openai/v1");
         assert!(!c.has_stored_key);
+    }
+
+    #[test]
+    fn history_and_dashboard_sections() {
+        assert_eq!(parse("").unwrap().history, None);
+        let h = parse(
+            "[history]\nenabled = false\nretention_days = 30\n[dashboard]\nallow_remote = true\n",
+        )
+        .unwrap()
+        .history
+        .unwrap();
+        assert!(!h.enabled && h.dashboard && h.dashboard_remote);
+        assert_eq!((h.retention_days, h.rollup_retention_days), (30, 400));
+        // Rollups are never kept for less time than raw records.
+        let h = parse("[history]\nretention_days = 500\n")
+            .unwrap()
+            .history
+            .unwrap();
+        assert_eq!(h.rollup_retention_days, 500);
+        let e = parse("[history]\nretention_days = 0\n").unwrap_err();
+        assert!(
+            e.contains("retention_days") && e.contains("config.toml:1:"),
+            "{e}"
+        );
+        let e = parse("[history]\nkeep = 3\n").unwrap_err();
+        assert!(e.contains("keep"), "{e}");
     }
 }

@@ -10,6 +10,7 @@ pub mod backends;
 pub mod clients;
 mod cluster;
 mod files;
+mod history;
 pub mod proxy;
 
 use std::time::Duration;
@@ -271,6 +272,10 @@ fn local_checks() -> LocalChecks {
     }
     let (config_rows, config) = backends::config_rows(&home);
     rows.extend(config_rows);
+    rows.push(history::history_row(
+        dir,
+        config.as_ref().map(|c| &c.history),
+    ));
     match &config {
         Some(cfg) => {
             rows.extend(backends::backend_rows(cfg));

@@ -1557,6 +1557,7 @@ mod tests {
                 sha256: "ab".repeat(32),
             }],
             cluster: None,
+            history: Default::default(),
         }
     }
 

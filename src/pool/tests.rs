@@ -44,6 +44,7 @@ fn config(backends: Vec<BackendConfig>) -> Config {
         models: BTreeMap::new(),
         files: vec![],
         cluster: None,
+        history: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ pub const ENDPOINTS: &[&str] = &[
     "GET /analytics",
     "GET /metrics",
     "POST /admin/reload",
+    "GET /dashboard",
 ];
 
 /// `GET /` (and `HEAD /`, Claude Code's start-up probe): what this server is. No secrets, no
@@ -144,6 +145,7 @@ pub fn status(state: &ProxyState) -> Response<Body> {
         "model_override": state.options.model_override,
         "backends": backends_json(state),
         "pool": snap.pools.snapshot(std::time::Instant::now()),
+        "history": state.history.get().map(|h| h.status()),
         "routing": {
             "default_backend": snap.config.default_backend,
             "routes": snap.config.routes.len(),

@@ -22,7 +22,7 @@ use super::ingress::{self, Peek};
 use super::relay::{EndHook, EndInfo};
 use super::state::{ProxyState, Snapshot};
 use super::upstream::{self, OutboundRequest};
-use crate::analytics::Record;
+use crate::analytics::{Record, RequestContext};
 use crate::pool::{self, AcquireError};
 use crate::protocol::Protocol;
 use crate::routing::RouteDecision;
@@ -57,6 +57,8 @@ struct Meter {
     inbound: Protocol,
     requested_model: String,
     streamed: bool,
+    /// Endpoint, client and Claude Code ids (for the history and the dashboard).
+    context: RequestContext,
 }
 
 impl Meter {
@@ -99,6 +101,7 @@ impl Meter {
                 .map(|t| t.saturating_duration_since(self.received)),
             overhead,
             usage: end.usage,
+            context: self.context.clone(),
         });
         if state.options.verbosity >= 1 {
             let how = match (&end.error, end.client_gone) {
@@ -205,6 +208,31 @@ impl Drop for Tracker {
     }
 }
 
+/// What the history keeps about who asked: the endpoint, the User-Agent family and Claude Code's
+/// session and agent ids (bounded in length; never a credential).
+fn request_context(parts: &http::request::Parts) -> RequestContext {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(128).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    let ua = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    RequestContext {
+        endpoint: parts.uri.path().chars().take(64).collect(),
+        client: crate::history::client_family(ua).to_string(),
+        session_id: header("x-claude-code-session-id"),
+        agent_id: header("x-claude-code-agent-id"),
+        dropped: Vec::new(),
+    }
+}
+
 /// Counts a chat request dario refused before reading it (auth, body size or deadline).
 pub fn record_refusal(
     state: &ProxyState,
@@ -220,6 +248,7 @@ pub fn record_refusal(
         inbound,
         requested_model: String::new(),
         streamed: false,
+        context: RequestContext::default(),
     };
     meter.record(
         state,
@@ -265,6 +294,7 @@ pub async fn handle(
             inbound,
             requested_model: peek.as_ref().map(|p| p.model.clone()).unwrap_or_default(),
             streamed: peek.as_ref().is_ok_and(|p| p.stream),
+            context: request_context(&parts),
         },
         backend: String::new(),
         upstream_model: String::new(),
@@ -600,6 +630,9 @@ async fn send_with_failover(
                 let alias = lease.alias().to_string();
                 // From here on the relay's end hook records the request.
                 tracker.recorded = true;
+                if !prepared.dropped.is_empty() {
+                    tracker.meter.context.dropped = prepared.dropped.clone();
+                }
                 let hook = end_hook(
                     state,
                     &tracker.meter,

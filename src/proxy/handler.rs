@@ -38,6 +38,8 @@ enum Endpoint {
     Metrics,
     /// `POST /admin/reload`: read the configuration from disk again (`dario reload`).
     Reload,
+    /// `/dashboard` and its files, data and feed.
+    Dashboard(crate::dashboard::Page),
 }
 
 impl Endpoint {
@@ -55,7 +57,7 @@ impl Endpoint {
             "/analytics" => Endpoint::Analytics,
             "/metrics" => Endpoint::Metrics,
             "/admin/reload" => Endpoint::Reload,
-            _ => return None,
+            p => Endpoint::Dashboard(crate::dashboard::Page::from_path(p)?),
         })
     }
 
@@ -150,10 +152,26 @@ async fn route(
             chat_request(state, req, Protocol::Anthropic, true, request_id, received).await
         }
         Endpoint::Health => Ok(admin::health(state)),
+        Endpoint::Root
+            if req.method() == Method::GET && crate::dashboard::wants_html(req.headers()) =>
+        {
+            Ok(crate::dashboard::redirect())
+        }
         Endpoint::Root => Ok(admin::root(state)),
         Endpoint::Reload => {
             guard::authorize(state, req.headers())?;
             admin::reload(state).await
+        }
+        Endpoint::Dashboard(page) => {
+            if page.needs_key() {
+                guard::authorize(state, req.headers())?;
+            }
+            crate::dashboard::serve(state, page, req.uri().query()).await
+        }
+        Endpoint::Analytics if crate::dashboard::since_param(req.uri().query())?.is_some() => {
+            guard::authorize(state, req.headers())?;
+            let since = crate::dashboard::since_param(req.uri().query())?;
+            crate::dashboard::analytics_since(state, since.expect("checked above")).await
         }
         admin_endpoint => {
             guard::authorize(state, req.headers())?;

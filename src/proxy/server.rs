@@ -199,6 +199,7 @@ async fn serve_loop(
     }
     drop(listener);
     ticker.abort();
+    state.stopping.send_replace(true);
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(grace) => {

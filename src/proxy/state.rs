@@ -137,6 +137,13 @@ pub struct ProxyState {
     pub models: super::models::ModelCache,
     /// Recent translated Responses API responses, for `previous_response_id`.
     pub responses: Arc<super::responses_store::ResponseStore>,
+    /// Usage history on disk, when the binary attached it (`dario proxy` does; tests may).
+    pub history: std::sync::OnceLock<Arc<crate::history::History>>,
+    /// The dashboard's live feed of finished requests.
+    pub feed: Arc<crate::dashboard::Feed>,
+    /// Turns true when the server stops accepting (long-lived streams such as the dashboard's
+    /// feed end then, so they do not hold up shutdown).
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// Backends (by name) that refused a system message after the first position: translated
     /// requests to them carry mid-conversation system messages as user text from then on.
     system_as_user: parking_lot::RwLock<Vec<String>>,
@@ -162,6 +169,8 @@ impl ProxyState {
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
         let analytics = crate::analytics::Analytics::new(&config.prices);
+        let feed = Arc::new(crate::dashboard::Feed::default());
+        analytics.add_sink(feed.clone());
         let cluster = config.cluster.as_ref().and_then(|c| {
             crate::cluster::Cluster::new(c)
                 .map_err(|e| tracing::error!("{e}; this instance routes alone"))
@@ -183,6 +192,9 @@ impl ProxyState {
             responses: Arc::default(),
             analytics,
             models: Default::default(),
+            history: Default::default(),
+            feed,
+            stopping: tokio::sync::watch::Sender::new(false),
             system_as_user: Default::default(),
             request_seq: AtomicU64::new(0),
             request_salt: startup_salt(),
@@ -193,6 +205,13 @@ impl ProxyState {
             c.start(Arc::downgrade(&state));
         }
         Ok(state)
+    }
+
+    /// Records every request in `history` from now on too (once; later calls are ignored).
+    pub fn attach_history(&self, history: Arc<crate::history::History>) {
+        if self.history.set(history.clone()).is_ok() {
+            self.analytics.add_sink(history);
+        }
     }
 
     /// Where mid-conversation system messages go on `backend`: its configured mode, else inline

@@ -285,7 +285,8 @@ def test_internals_live_in_docs_and_nothing_is_said_twice():
         assert (ROOT / link).is_file(), link
     for doc in ["architecture", "routing", "pools", "mcp", "subagent"]:
         assert f"docs/{doc}.md" in README, doc
-    assert len(README.splitlines()) < 330, "internals belong in docs/"
+    # Each face of dario gets a recipe of a few lines and a link; internals belong in docs/.
+    assert len(README.splitlines()) < 360, "internals belong in docs/"
     seen = {}
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for p in _paragraphs(path.read_text()):
