@@ -54,7 +54,8 @@ pub fn health(state: &ProxyState) -> Response<Body> {
     }))
 }
 
-fn backends_json(state: &ProxyState) -> serde_json::Value {
+/// Every backend: name, protocol, URL, credential *source*, models and deployments.
+pub fn backends_json(state: &ProxyState) -> serde_json::Value {
     let snap = state.snapshot.load();
     let list: Vec<_> = snap
         .config
