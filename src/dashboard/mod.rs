@@ -322,19 +322,6 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
             })
         })
         .collect();
-    let backends: Vec<Value> = snap
-        .config
-        .backends
-        .values()
-        .map(|b| {
-            json!({
-                "name": b.name,
-                "protocol": b.protocol,
-                "models": b.models,
-                "deployments": b.deployments.len().max(1),
-            })
-        })
-        .collect();
     json!({
         "generated_at": crate::pool::timefmt::format_rfc3339(SystemTime::now()),
         "version": crate::VERSION,
@@ -348,7 +335,7 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
             "default_backend": snap.config.default_backend,
             "aliases": snap.config.aliases,
             "routes": routes,
-            "backends": backends,
+            "backends": crate::proxy::admin::backends_json(&state),
             "template_digest": snap.routes.digest(),
         },
         "history": state.history.get().map(|h| serde_json::to_value(h.status()).unwrap_or_default()),

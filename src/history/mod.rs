@@ -372,13 +372,15 @@ impl History {
 
     /// Commits what is queued and stops the writer (blocking; at shutdown).
     pub fn close(&self) {
+        // Only a running writer is waited for (it drains the channel, so the send returns).
+        let Some(t) = self.thread.lock().take() else {
+            return;
+        };
         if let Some(tx) = &self.tx {
             let _ = tx.send(Msg::Stop);
             self.health.wake_writer();
         }
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
-        }
+        let _ = t.join();
     }
 }
 

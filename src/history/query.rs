@@ -198,17 +198,18 @@ impl Acc {
         self.overhead.push(r.overhead_us);
     }
 
-    fn add_rollup(&mut self, r: &RollupRow) {
-        self.requests += r.requests;
-        self.errors += r.errors;
-        self.streamed += r.streamed;
-        self.attempts += r.attempts;
-        self.input += r.input;
-        self.output += r.output;
-        self.cache_read += r.cache_read;
-        self.cache_write += r.cache_write;
-        self.reasoning += r.reasoning;
-        self.cost += r.cost;
+    /// Adds the counts of `o` (not its samples).
+    fn add_counts(&mut self, o: &Acc) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.streamed += o.streamed;
+        self.attempts += o.attempts;
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_read += o.cache_read;
+        self.cache_write += o.cache_write;
+        self.reasoning += o.reasoning;
+        self.cost += o.cost;
     }
 
     fn group(
@@ -268,21 +269,13 @@ fn quantiles(v: &mut [u64]) -> Quantiles {
     }
 }
 
+/// One row of `minute_rollups`: its key and its counts (no samples, so no percentiles).
 struct RollupRow {
     minute: i64,
     backend: String,
     deployment: String,
     model: String,
-    requests: u64,
-    errors: u64,
-    streamed: u64,
-    attempts: u64,
-    input: u64,
-    output: u64,
-    cache_read: u64,
-    cache_write: u64,
-    reasoning: u64,
-    cost: f64,
+    counts: Acc,
 }
 
 /// The bucket width for a window: 5 min up to a day (as `/analytics`), 1 h up to a week, else 1 day.
@@ -340,21 +333,25 @@ pub fn summarize(
         let rows = stmt.query_map(
             params![start_ms.div_euclid(60_000), raw_from.div_euclid(60_000)],
             |r| {
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
                 Ok(RollupRow {
                     minute: r.get(0)?,
                     backend: r.get(1)?,
                     deployment: r.get(2)?,
                     model: r.get(3)?,
-                    requests: r.get::<_, i64>(4)? as u64,
-                    errors: r.get::<_, i64>(5)? as u64,
-                    streamed: r.get::<_, i64>(6)? as u64,
-                    attempts: r.get::<_, i64>(7)? as u64,
-                    input: r.get::<_, i64>(8)? as u64,
-                    output: r.get::<_, i64>(9)? as u64,
-                    cache_read: r.get::<_, i64>(10)? as u64,
-                    cache_write: r.get::<_, i64>(11)? as u64,
-                    reasoning: r.get::<_, i64>(12)? as u64,
-                    cost: r.get(13)?,
+                    counts: Acc {
+                        requests: n(4)?,
+                        errors: n(5)?,
+                        streamed: n(6)?,
+                        attempts: n(7)?,
+                        input: n(8)?,
+                        output: n(9)?,
+                        cache_read: n(10)?,
+                        cache_write: n(11)?,
+                        reasoning: n(12)?,
+                        cost: r.get(13)?,
+                        ..Acc::default()
+                    },
                 })
             },
         )?;
@@ -362,23 +359,23 @@ pub fn summarize(
             let r = r?;
             let ts = r.minute * 60_000;
             earliest = Some(earliest.map_or(ts, |e: i64| e.min(ts)));
-            totals.add_rollup(&r);
+            totals.add_counts(&r.counts);
             by_backend
                 .entry(r.backend.clone())
                 .or_default()
-                .add_rollup(&r);
+                .add_counts(&r.counts);
             by_deployment
                 .entry((r.backend.clone(), r.deployment.clone()))
                 .or_default()
-                .add_rollup(&r);
+                .add_counts(&r.counts);
             by_model
                 .entry((r.backend.clone(), r.model.clone()))
                 .or_default()
-                .add_rollup(&r);
+                .add_counts(&r.counts);
             buckets
                 .entry(ts.div_euclid(bucket_ms))
                 .or_default()
-                .add_rollup(&r);
+                .add_counts(&r.counts);
         }
     }
 

@@ -100,7 +100,8 @@ pub async fn reload(
     }
 }
 
-fn backends_json(state: &ProxyState) -> serde_json::Value {
+/// Every backend: name, protocol, URL, credential *source*, models and deployments.
+pub fn backends_json(state: &ProxyState) -> serde_json::Value {
     let snap = state.snapshot.load();
     let list: Vec<_> = snap
         .config
