@@ -69,7 +69,7 @@ fn team_backend(up: &StandIn) -> String {
 
 struct Instances {
     procs: Vec<Running>,
-    _homes: Vec<tempfile::TempDir>,
+    homes: Vec<tempfile::TempDir>,
 }
 
 impl Instances {
@@ -114,14 +114,30 @@ impl Instances {
             procs.push(start_process(home.path(), args, env));
             homes.push(home);
         }
-        Instances {
-            procs,
-            _homes: homes,
-        }
+        Instances { procs, homes }
     }
 
     fn base(&self, i: usize) -> &str {
         &self.procs[i].base
+    }
+
+    /// Stops instance `i` with SIGTERM (its graceful path: in-flight work and the history
+    /// writer's last batch are finished) and waits for it to exit.
+    fn terminate(&mut self, i: usize) {
+        let child = &mut self.procs[i].child;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + PATIENCE;
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "instance {i} did not exit on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     async fn get(&self, i: usize, path: &str) -> Value {
@@ -870,4 +886,38 @@ async fn a_slow_redis_delays_no_request_beyond_the_bound() {
     assert!(s["local_fallbacks"].as_u64().unwrap() >= 5, "{s}");
     // And it is back to sharing without a restart.
     cluster.wait_connected(0, true).await;
+}
+
+/// Each instance tags the records of its usage history with its `instance_id`, so the histories
+/// of a team's instances can be told apart (and summed) when put side by side.
+#[tokio::test]
+async fn each_instance_tags_its_history_records_with_its_id() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let up = StandIn::start().await;
+    let mut cluster = Instances::start(&redis, 2, &team_backend(&up), "").await;
+    for (i, n) in [(0, 2), (1, 3)] {
+        for _ in 0..n {
+            assert_eq!(
+                chat(cluster.base(i), "team-m", "s", &["hi"]).await.status(),
+                200
+            );
+        }
+    }
+    for i in 0..2 {
+        cluster.terminate(i);
+    }
+    for (i, n) in [(0usize, 2i64), (1, 3)] {
+        let db =
+            rusqlite::Connection::open(cluster.homes[i].path().join("history.sqlite3")).unwrap();
+        let tags: Vec<(Option<String>, i64)> = db
+            .prepare("SELECT instance, count(*) FROM requests GROUP BY instance")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(tags, vec![(Some(format!("i{i}")), n)], "instance {i}");
+    }
 }

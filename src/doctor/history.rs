@@ -119,7 +119,13 @@ mod tests {
         drop(history::store::open_for_writing(&history::db_path(tmp.path())).unwrap());
         let row = history_row(tmp.path(), None);
         assert_eq!(row.status, Status::Ok, "{row:?}");
-        assert!(row.detail.contains("0 records") && row.detail.contains("schema v1"));
+        assert!(
+            row.detail.contains("0 records")
+                && row.detail.contains(&format!(
+                    "schema v{}",
+                    crate::history::schema::SCHEMA_VERSION
+                ))
+        );
 
         let bad = tempfile::tempdir().unwrap();
         std::fs::write(history::db_path(bad.path()), vec![7u8; 8192]).unwrap();

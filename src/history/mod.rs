@@ -207,6 +207,8 @@ pub(crate) struct Health {
     pub pending: std::sync::atomic::AtomicUsize,
     /// The writer thread, to unpark.
     pub writer: std::sync::OnceLock<std::thread::Thread>,
+    /// `[cluster] instance_id` of this process, written with every record (unset when alone).
+    pub instance: std::sync::OnceLock<String>,
     /// The last write error (cleared by the next good batch); logged once per streak.
     pub error: Mutex<Option<String>>,
     pub logged: AtomicBool,
@@ -371,6 +373,11 @@ impl History {
     }
 
     /// Commits what is queued and stops the writer (blocking; at shutdown).
+    /// Tags every record written from now on with this instance id (cluster mode).
+    pub fn set_instance(&self, instance_id: &str) {
+        let _ = self.health.instance.set(instance_id.to_owned());
+    }
+
     pub fn close(&self) {
         // Only a running writer is waited for (it drains the channel, so the send returns).
         let Some(t) = self.thread.lock().take() else {

@@ -657,9 +657,14 @@ mod tests {
                 )
             })
             .collect();
-        writer::write_batch(&mut c, &rows).unwrap();
+        writer::write_batch(&mut c, &rows, None).unwrap();
         // One record outside the window.
-        writer::write_batch(&mut c, &[row(now_ms - 3 * 86_400_000, "x", 200, 1, None)]).unwrap();
+        writer::write_batch(
+            &mut c,
+            &[row(now_ms - 3 * 86_400_000, "x", 200, 1, None)],
+            None,
+        )
+        .unwrap();
         let s = summarize(&c, now_ms - 86_400_000, time_of(now_ms)).unwrap();
         let t = &s.window.totals;
         assert_eq!(t.requests, 20);
@@ -695,6 +700,7 @@ mod tests {
                 row(old + 1, "m", 500, 7, None),
                 row(now_ms - 1000, "m", 200, 9, None),
             ],
+            None,
         )
         .unwrap();
         let cfg = crate::config::HistoryConfig::default();

@@ -62,6 +62,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (minute, backend, deployment, model)
     ) WITHOUT ROWID;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    // 2: the instance that served a request (`[cluster] instance_id`; NULL when alone), so the
+    // histories of several instances can be told apart when put side by side.
+    "ALTER TABLE requests ADD COLUMN instance TEXT;",
 ];
 
 /// The schema version of an open database.
@@ -103,6 +106,30 @@ mod tests {
             .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_records_and_gains_the_instance_column() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO requests (ts_ms, request_id, endpoint, inbound, client, backend,
+                deployment, requested_model, upstream_model, model, status, streamed, attempts,
+                latency_us, overhead_us, input_tokens, output_tokens, cache_read_tokens,
+                cache_write_tokens, reasoning_tokens, cost_usd, priced)
+             VALUES (1, 'req_1', 'chat', 'openai', 'curl', 'b', 'd', 'm', 'm', 'm', 200, 0, 1,
+                10, 1, 1, 1, 0, 0, 0, 0.0, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), 2);
+        let (id, instance): (String, Option<String>) = c
+            .query_row("SELECT request_id, instance FROM requests", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((id.as_str(), instance), ("req_1", None));
     }
 
     #[test]

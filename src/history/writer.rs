@@ -93,7 +93,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<HistoryRow>, health: &Health) {
     if batch.is_empty() {
         return;
     }
-    match write_batch(conn, batch) {
+    match write_batch(conn, batch, health.instance.get().map(String::as_str)) {
         Ok(()) => {
             health
                 .written
@@ -124,17 +124,23 @@ struct Rollup {
     latency_us: i64,
 }
 
-/// Inserts the rows and folds them into the per-minute rollups, in one transaction.
-pub(crate) fn write_batch(conn: &mut Connection, rows: &[HistoryRow]) -> rusqlite::Result<()> {
+/// Inserts the rows (tagged with `instance`, this process's cluster instance id, if any) and
+/// folds them into the per-minute rollups, in one transaction.
+pub(crate) fn write_batch(
+    conn: &mut Connection,
+    rows: &[HistoryRow],
+    instance: Option<&str>,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut ins = tx.prepare_cached(
             "INSERT INTO requests (ts_ms, request_id, endpoint, inbound, client, session_id,
                 agent_id, backend, deployment, requested_model, upstream_model, model, status,
                 streamed, attempts, latency_us, ttfb_us, overhead_us, input_tokens, output_tokens,
-                cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, priced, dropped)
+                cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, priced, dropped,
+                instance)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )?;
         let mut rollups: HashMap<(i64, &str, &str, &str), Rollup> = HashMap::new();
         for r in rows {
@@ -165,6 +171,7 @@ pub(crate) fn write_batch(conn: &mut Connection, rows: &[HistoryRow]) -> rusqlit
                 r.cost_usd,
                 r.priced,
                 r.dropped,
+                instance,
             ])?;
             let g = rollups
                 .entry((

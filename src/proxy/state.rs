@@ -209,6 +209,9 @@ impl ProxyState {
 
     /// Records every request in `history` from now on too (once; later calls are ignored).
     pub fn attach_history(&self, history: Arc<crate::history::History>) {
+        if let Some(c) = &self.cluster {
+            history.set_instance(c.instance_id());
+        }
         if self.history.set(history.clone()).is_ok() {
             self.analytics.add_sink(history);
         }
