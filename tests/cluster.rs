@@ -889,9 +889,10 @@ async fn a_slow_redis_delays_no_request_beyond_the_bound() {
 }
 
 /// Each instance tags the records of its usage history with its `instance_id`, so the histories
-/// of a team's instances can be told apart (and summed) when put side by side.
+/// of a team's instances can be told apart when put side by side; `dario stats --cluster` shows
+/// the team's totals summed over the instances.
 #[tokio::test]
-async fn each_instance_tags_its_history_records_with_its_id() {
+async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -905,9 +906,61 @@ async fn each_instance_tags_its_history_records_with_its_id() {
             );
         }
     }
+    wait_for(
+        "the cluster scope counts both instances' requests",
+        || async {
+            let a = cluster.get(0, "/analytics?scope=cluster").await;
+            a["instances"].as_array().map_or(0, Vec::len) == 2
+                && a["window"]["totals"]["requests"] == json!(5)
+        },
+    )
+    .await;
+    let port = cluster.base(0).rsplit(':').next().unwrap().to_string();
+    let stats = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
+            .args(["stats", "--cluster"])
+            .args(args)
+            .env("DARIO_HOME", cluster.homes[0].path())
+            .env("HOME", cluster.homes[0].path())
+            .env("DARIO_PORT", &port)
+            .env_remove("DARIO_API_KEY")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let v: Value = serde_json::from_str(&stats(&["--json"])).unwrap();
+    assert_eq!(v["scope"], "cluster");
+    assert_eq!(v["all_time"]["totals"]["requests"], 5);
+    let text = stats(&[]);
+    assert!(text.contains("2 instance(s) publishing"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("all time:") && l.contains(" 5 requests")),
+        "{text}"
+    );
+
     for i in 0..2 {
         cluster.terminate(i);
     }
+    // With no proxy to ask, a clear error naming what to do.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
+        .args(["stats", "--cluster"])
+        .env("DARIO_HOME", cluster.homes[0].path())
+        .env("HOME", cluster.homes[0].path())
+        .env("DARIO_PORT", &port)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("start it with `dario proxy`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (i, n) in [(0usize, 2i64), (1, 3)] {
         let db =
             rusqlite::Connection::open(cluster.homes[i].path().join("history.sqlite3")).unwrap();

@@ -28,6 +28,10 @@ pub struct StatsArgs {
     /// Sessions listed per period.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// The team's totals over every `[cluster]` instance (requests, errors, tokens, cost; last
+    /// hour and all time, per backend), as the running proxy reads them from Redis.
+    #[arg(long, conflicts_with_all = ["since", "csv"])]
+    pub cluster: bool,
 }
 
 #[derive(Serialize)]
@@ -43,6 +47,9 @@ struct Output {
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
+    if args.cluster {
+        return run_cluster(args.json);
+    }
     let home = crate::config::Home::resolve().context("could not locate dario's home directory")?;
     let path = history::db_path(home.dir());
     let conn = history::open_read_only(&path)?;
@@ -224,6 +231,83 @@ fn render_human(out: &Output, top: usize) -> String {
                 );
             }
         }
+    }
+    s
+}
+
+/// `dario stats --cluster`: `GET /analytics?scope=cluster` from the running proxy (which sums
+/// what every instance publishes to the shared Redis), rendered or as JSON.
+fn run_cluster(as_json: bool) -> anyhow::Result<ExitCode> {
+    use crate::mcp::live::{Fetch, LiveClient};
+    let client = LiveClient::from_env();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let v = match runtime.block_on(client.get("/analytics?scope=cluster")) {
+        Fetch::Ok(v) => v,
+        Fetch::NotRunning(why) => anyhow::bail!(
+            "no dario proxy answers at {} ({why}): `dario stats --cluster` asks the running \
+             proxy, which reads the team's counters from Redis; start it with `dario proxy` \
+             (with [cluster] in config.toml), or run `dario stats` for this machine's history",
+            client.address()
+        ),
+        Fetch::Failed(why) => anyhow::bail!(
+            "the proxy at {} did not give the cluster's counters: {why}",
+            client.address()
+        ),
+    };
+    let text = if as_json {
+        serde_json::to_string_pretty(&v)? + "\n"
+    } else {
+        render_cluster(&v)
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_cluster(v: &serde_json::Value) -> String {
+    let mut s = String::new();
+    let ids: Vec<&str> = v["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["instance_id"].as_str())
+        .collect();
+    let _ = writeln!(
+        s,
+        "cluster `{}`: {} instance(s) publishing: {} (asked: {})",
+        v["namespace"].as_str().unwrap_or(""),
+        ids.len(),
+        ids.join(", "),
+        v["instance_id"].as_str().unwrap_or("?")
+    );
+    let line = |g: &serde_json::Value| {
+        format!(
+            "{:>9} requests {:>6} errors {:>12} tokens  ${:.4}",
+            g["requests"].as_u64().unwrap_or(0),
+            g["errors"].as_u64().unwrap_or(0),
+            g["tokens"]["total"].as_u64().unwrap_or(0),
+            g["cost_usd"].as_f64().unwrap_or(0.0)
+        )
+    };
+    let minutes = v["window_secs"].as_u64().unwrap_or(3600) / 60;
+    for (name, label) in [
+        ("window", format!("last {minutes} min")),
+        ("all_time", "all time".into()),
+    ] {
+        let _ = writeln!(s, "\n{label}: {}", line(&v[name]["totals"]));
+        for b in v[name]["by_backend"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "  {:<20} {}",
+                b["backend"].as_str().unwrap_or("?"),
+                line(b)
+            );
+        }
+    }
+    if let Some(note) = v["note"].as_str() {
+        let _ = writeln!(s, "\n({note})");
     }
     s
 }
