@@ -82,3 +82,58 @@ async fn requests_hyper_refuses_get_a_json_error_body() {
     let r = client().get(dario.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// issue 13: a panic while handling one request (injected in test builds with
+/// `x-dario-test-panic`) answers that request with a 500 in its caller's envelope; the same
+/// connection and every other request go on being served.
+#[tokio::test]
+async fn a_panic_in_one_request_is_a_500_for_that_request_alone() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let c = client();
+    let anthropic =
+        r#"{"model":"claude-test-1","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#;
+    let openai = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+
+    let r = c
+        .post(dario.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-dario-test-panic", "1")
+        .body(anthropic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().contains_key("x-dario-request-id"));
+    let v = json(r).await;
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "api_error");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("internal error"));
+
+    let r = c
+        .post(dario.url("/v1/chat/completions"))
+        .header("x-dario-test-panic", "1")
+        .body(openai)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(json(r).await["error"]["type"], "server_error");
+
+    // The same client (its pooled connection) and the server go on.
+    for (path, body) in [
+        ("/v1/chat/completions", openai),
+        ("/v1/messages", anthropic),
+    ] {
+        let r = c.post(dario.url(path)).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    assert_eq!(
+        up.requests().len(),
+        2,
+        "the panicking requests never went upstream"
+    );
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -98,12 +99,47 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let protocol = caller_protocol(&path, req.headers());
 
-    let mut response = match route(&state, req, &request_id, received).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e, protocol),
+    // A panic while handling one request (a bug) answers that request with a 500 in its caller's
+    // protocol and leaves the connection, and every other request, served.
+    let routed = std::panic::AssertUnwindSafe(route(&state, req, &request_id, received))
+        .catch_unwind()
+        .await;
+    let mut response = match routed {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => error_response(&e, protocol),
+        Err(panic) => error_response(
+            &internal_error(&state, &request_id, panic.as_ref()),
+            protocol,
+        ),
     };
     guard::decorate(&state, response.headers_mut(), &request_id);
     Ok(response)
+}
+
+/// The 500 for a request whose handler panicked; the panic's message goes to the log only.
+fn internal_error(
+    state: &ProxyState,
+    request_id: &str,
+    panic: &(dyn std::any::Any + Send),
+) -> ProxyError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    tracing::error!(
+        "request {request_id}: internal error (a bug in dario: {}); answered 500, other requests are unaffected",
+        state.snapshot.load().scrub(&what)
+    );
+    let mut e = ProxyError::new(
+        ErrorKind::Api,
+        format!(
+            "dario failed on this request with an internal error (a bug, logged with request id \
+             {request_id}); other requests are unaffected: retry it, and please report it"
+        ),
+    );
+    e.status = Some(http::StatusCode::INTERNAL_SERVER_ERROR);
+    e
 }
 
 async fn route(
@@ -113,6 +149,11 @@ async fn route(
     received: Instant,
 ) -> Result<Response<Body>, ProxyError> {
     let path = req.uri().path();
+    // Test builds only: a request can ask for a panic, to prove one request's panic stays its own.
+    #[cfg(debug_assertions)]
+    if req.headers().contains_key("x-dario-test-panic") {
+        panic!("injected by x-dario-test-panic");
+    }
     if req.method() == Method::OPTIONS {
         return Ok(guard::preflight(state, req.headers()));
     }
