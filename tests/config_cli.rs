@@ -298,11 +298,14 @@ fn files_are_0600_and_directories_0700() {
     set_mode(&file, 0o644);
     ok(&home, &["backend", "add", "groq", "--key=gsk_modes2"]);
     assert_eq!(mode(&file), 0o600);
-    let entries: Vec<_> = std::fs::read_dir(home.backends())
+    let mut entries: Vec<_> = std::fs::read_dir(home.backends())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(entries, ["groq.json"]);
+    entries.sort();
+    // The lock `backend add` takes for its read-modify-write stays, private like the rest.
+    assert_eq!(entries, [".lock", "groq.json"]);
+    assert_eq!(mode(&home.backends().join(".lock")), 0o600);
     // An existing home directory keeps its mode (dario never changes it behind your back).
     set_mode(&home.dir, 0o750);
     ok(
@@ -984,4 +987,70 @@ fn a_key_pasted_in_the_wrong_place_is_refused_and_never_repeated() {
     let listed = ok(&home, &["backend", "list", "--json"]).all();
     assert!(!leaks(&listed), "{listed}");
     assert!(!home.backends().join("b2.json").exists() && !home.backends().join("b3.json").exists());
+}
+
+/// issue 13: `dario backend add` run by several processes at once loses nothing — neither other
+/// backends nor other deployments of the same backend (a read-modify-write of one file).
+#[test]
+fn concurrent_backend_adds_lose_nothing() {
+    let home = Home::new();
+    let children: Vec<_> = (0..8)
+        .flat_map(|i| {
+            let deployment = [
+                "backend".to_string(),
+                "add".into(),
+                "pool".into(),
+                "--deployment".into(),
+                format!("d{i}"),
+                "--base-url".into(),
+                format!("http://127.0.0.1:{}/v1", 1000 + i),
+                "--key-env".into(),
+                format!("KEY_{i}"),
+            ];
+            let own = [
+                "backend".to_string(),
+                "add".into(),
+                format!("b{i}"),
+                "--protocol".into(),
+                "openai".into(),
+                "--base-url".into(),
+                format!("http://127.0.0.1:{}/v1", 2000 + i),
+                "--key-env".into(),
+                format!("OWN_{i}"),
+            ];
+            [deployment, own]
+        })
+        .map(|args| {
+            Command::new(env!("CARGO_BIN_EXE_dario"))
+                .args(&args)
+                .env_clear()
+                .env("DARIO_HOME", &home.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let l = list_json(&home);
+    for i in 0..8 {
+        assert!(backend(&l, &format!("b{i}")).is_some(), "b{i} lost: {l}");
+    }
+    let pool = backend(&l, "pool").unwrap();
+    let mut aliases: Vec<String> = pool["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["alias"].as_str().unwrap().to_string())
+        .collect();
+    aliases.sort();
+    let want: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    assert_eq!(aliases, want, "{pool}");
 }

@@ -181,6 +181,8 @@ fn add(home: &Home, args: AddArgs) -> anyhow::Result<ExitCode> {
             bail!("--model needs a glob such as 'llama-*'");
         }
     }
+    // Read, change and write under the lock: a concurrent `backend add` waits, loses nothing.
+    let _lock = config::lock_backends(home)?;
     // A malformed existing file is an error: it is never overwritten.
     let existing = config::read_backend_file(home, &args.name)?;
     let updating = existing.is_some();
@@ -505,6 +507,7 @@ fn remove(home: &Home, name: &str) -> anyhow::Result<ExitCode> {
             BackendSource::ConfigToml(p) => Some(p),
             _ => None,
         });
+    let _lock = config::lock_backends(home)?;
     match config::remove_backend(home, name) {
         Ok(path) => {
             println!("Removed backend `{name}` ({})", display_path(&path));

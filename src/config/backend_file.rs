@@ -618,6 +618,33 @@ fn render(file: &BackendFile) -> Vec<u8> {
 
 /// Writes `backends/<name>.json` atomically with mode 0600 (creating the home and `backends/`
 /// with 0700 when missing). Returns the path written.
+/// An exclusive lock on the home's backend files, held for one read-modify-write, so that
+/// `dario backend add/remove` run by several processes at once lose nothing (two deployments added
+/// to one backend at the same time both stay). Released when dropped.
+#[derive(Debug)]
+pub struct BackendsLock {
+    _file: std::fs::File,
+}
+
+/// Takes the [`BackendsLock`] (`<home>/backends/.lock`, mode 0600), waiting for another process
+/// that holds it.
+pub fn lock_backends(home: &Home) -> Result<BackendsLock, ConfigError> {
+    home.ensure()?;
+    let path = home.backends_dir().join(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&path)
+        .map_err(|e| ConfigError::io(&path, "open", e))?;
+    file.lock().map_err(|e| ConfigError::io(&path, "lock", e))?;
+    Ok(BackendsLock { _file: file })
+}
+
 pub fn write_backend(home: &Home, file: &BackendFile) -> Result<PathBuf, ConfigError> {
     file.validate()?;
     home.ensure()?;

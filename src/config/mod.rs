@@ -16,8 +16,8 @@ mod toml_file;
 mod validate;
 
 pub use backend_file::{
-    parse_backend_json, read_backend_file, remove_backend, write_backend, BackendFile,
-    DeploymentFile, FileCredential,
+    lock_backends, parse_backend_json, read_backend_file, remove_backend, write_backend,
+    BackendFile, BackendsLock, DeploymentFile, FileCredential,
 };
 pub use cluster::{ClusterConfig, TeamLimit};
 pub use error::{display_path, ConfigError};
