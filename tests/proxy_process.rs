@@ -208,3 +208,98 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
 
     terminate_and_expect_clean_exit(&mut p.child);
 }
+
+/// issue 13: a flood of wrong API keys gets 401s, never locks the real key out, and writes a
+/// bounded number of log lines (at most 20 a second, the rest summed up in one line).
+#[tokio::test]
+async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log() {
+    let up = StandIn::start().await;
+    let home = tempfile::tempdir().unwrap();
+    write_backend(
+        home.path(),
+        "openai",
+        &format!(
+            r#"{{"protocol":"openai","base_url":"{}","passthrough":true}}"#,
+            up.openai_url()
+        ),
+    );
+    let log = home.path().join("stderr.log");
+    let mut child = dario()
+        .arg("proxy")
+        .env("DARIO_HOME", home.path())
+        .env("HOME", home.path())
+        .env("DARIO_PORT", "0")
+        .env("DARIO_API_KEY", "the-real-dario-key-7c1e")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let base = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("listening on")) {
+            break line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .unwrap()
+                .to_string();
+        }
+        assert!(Instant::now() < deadline, "dario did not start: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+    let c = client();
+    let started = Instant::now();
+    const FLOOD: usize = 600;
+    for i in 0..FLOOD {
+        let r = c
+            .post(format!("{base}/v1/chat/completions"))
+            .header("authorization", format!("Bearer wrong-key-{i}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let secs = started.elapsed().as_secs() + 1;
+    // The real key still works at once.
+    let r = c
+        .post(format!("{base}/v1/chat/completions"))
+        .header("x-api-key", "the-real-dario-key-7c1e")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        up.requests().len() == 1,
+        "no wrong-key request went upstream"
+    );
+    // Every refusal is counted.
+    let a: serde_json::Value = json(
+        c.get(format!("{base}/analytics"))
+            .header("x-api-key", "the-real-dario-key-7c1e")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a["window"]["totals"]["requests"], FLOOD as u64 + 1, "{a}");
+    terminate_and_expect_clean_exit(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("failed with 401"))
+        .count();
+    assert!(lines >= 20, "the first failures are logged: {lines}");
+    assert!(
+        lines as u64 <= 20 * (secs + 1),
+        "{lines} failure lines for {FLOOD} refusals in {secs} s"
+    );
+    assert!(
+        !text.contains("wrong-key-"),
+        "a refused key was written to the log"
+    );
+}

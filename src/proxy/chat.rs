@@ -128,7 +128,7 @@ impl Meter {
         // At the default level, one line per failed request (a client that went away is not a
         // failure of dario's or the upstream's).
         let failed = (status >= 400 && status != 499) || end.error.is_some();
-        if failed {
+        if failed && state.failure_log.admit(state.started.elapsed().as_secs()) {
             let why = match (&end.error, reason) {
                 (Some(e), _) => format!(": stream error: {e}"),
                 (None, Some(r)) if !r.is_empty() => format!(": {r}"),

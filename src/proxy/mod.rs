@@ -15,6 +15,7 @@ pub mod client;
 pub mod dispatch;
 pub mod egress;
 pub mod error;
+pub mod failure_log;
 pub mod guard;
 pub mod handler;
 pub mod headers;

@@ -135,6 +135,8 @@ pub struct ProxyState {
     pub analytics: crate::analytics::Analytics,
     /// Upstream model lists for `GET /v1/models`.
     pub models: super::models::ModelCache,
+    /// Bounds the failure lines written at the default level.
+    pub failure_log: super::failure_log::FailureLog,
     /// Recent translated Responses API responses, for `previous_response_id`.
     pub responses: Arc<super::responses_store::ResponseStore>,
     /// Usage history on disk, when the binary attached it (`dario proxy` does; tests may).
@@ -190,6 +192,7 @@ impl ProxyState {
             started: Instant::now(),
             requests_total: AtomicU64::new(0),
             responses: Arc::default(),
+            failure_log: Default::default(),
             analytics,
             models: Default::default(),
             history: Default::default(),
