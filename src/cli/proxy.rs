@@ -288,6 +288,10 @@ pub fn startup_summary(
     );
     let _ = writeln!(
         out,
+        "Codex CLI:    dario codex --model <model>   (the Responses API at {base}/v1/responses, any backend)"
+    );
+    let _ = writeln!(
+        out,
         "{}",
         if verbose == 0 {
             "Failed requests are logged here; -v logs every request. Config changes are picked up as they are saved."
