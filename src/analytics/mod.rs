@@ -124,18 +124,29 @@ pub trait RecordSink: Send + Sync {
     fn accept(&self, record: &Record, cost_usd: f64, priced: bool);
 }
 
+/// The model prices and summaries go by: the upstream model, else the requested one. One rule
+/// for the in-memory records and the history on disk.
+pub fn summary_model<'a>(upstream_model: &'a str, requested_model: &'a str) -> &'a str {
+    if upstream_model.is_empty() {
+        requested_model
+    } else {
+        upstream_model
+    }
+}
+
+/// Whether a status counts as an error: 4xx/5xx, and 0 (no response at all).
+pub fn is_error_status(status: u16) -> bool {
+    status >= 400 || status == 0
+}
+
 impl Record {
     fn model(&self) -> &str {
-        if self.upstream_model.is_empty() {
-            &self.requested_model
-        } else {
-            &self.upstream_model
-        }
+        summary_model(&self.upstream_model, &self.requested_model)
     }
 
     /// 4xx/5xx (and 0 = no response at all).
     pub fn is_error(&self) -> bool {
-        self.status >= 400 || self.status == 0
+        is_error_status(self.status)
     }
 }
 

@@ -183,15 +183,11 @@ impl HistoryRow {
 
     /// The model prices and summaries go by: the upstream model, else the requested one.
     pub fn model(&self) -> &str {
-        if self.upstream_model.is_empty() {
-            &self.requested_model
-        } else {
-            &self.upstream_model
-        }
+        crate::analytics::summary_model(&self.upstream_model, &self.requested_model)
     }
 
     pub fn is_error(&self) -> bool {
-        self.status >= 400 || self.status == 0
+        crate::analytics::is_error_status(self.status)
     }
 }
 
