@@ -81,11 +81,8 @@ pub struct OutboundRequest<'a> {
 /// that is not a valid URL.
 pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String> {
     let same_protocol = out.passthrough;
-    let uri = upstream_uri(out.base_url, out.path)?;
-    let uri = match out.client_query.filter(|q| same_protocol && !q.is_empty()) {
-        Some(query) => with_query(&uri, query)?,
-        None => uri,
-    };
+    let query = out.client_query.filter(|_| same_protocol).unwrap_or("");
+    let uri = upstream_uri(out.base_url, out.path, query)?;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
     let connection_scoped: Vec<&str> = out
@@ -196,34 +193,37 @@ static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-versio
 static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
-/// `base_url` + `path`, parsed once per worker thread and reused: parsing a URL costs more
-/// than building the rest of the request. The cache is small and bounded (backends × paths).
+/// `base_url` + `path` (+ `?query` when not empty: the client's own on passthrough, such as
+/// Claude Code's `beta=true`), parsed once per worker thread and reused: parsing a URL costs more
+/// than building the rest of the request. The cache is small and bounded (64 entries).
 /// `Err` says which URL is not usable (not http(s), no host, not a URL at all).
-pub fn upstream_uri(base_url: &str, path: &'static str) -> Result<http::Uri, String> {
+pub fn upstream_uri(base_url: &str, path: &'static str, query: &str) -> Result<http::Uri, String> {
     use std::cell::RefCell;
     const CAP: usize = 64;
     thread_local! {
-        static CACHE: RefCell<Vec<(String, &'static str, http::Uri)>> =
+        static CACHE: RefCell<Vec<(String, &'static str, String, http::Uri)>> =
             const { RefCell::new(Vec::new()) };
     }
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, _, uri)) = cache.iter().find(|(b, p, _)| b == base_url && *p == path) {
+        if let Some((.., uri)) = cache
+            .iter()
+            .find(|(b, p, q, _)| b == base_url && *p == path && q == query)
+        {
             return Ok(uri.clone());
         }
-        let uri = parse_http_uri(&format!("{}{}", base_url.trim_end_matches('/'), path))?;
+        let base = base_url.trim_end_matches('/');
+        let uri = parse_http_uri(&if query.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{query}")
+        })?;
         if cache.len() >= CAP {
             cache.clear();
         }
-        cache.push((base_url.to_string(), path, uri.clone()));
+        cache.push((base_url.to_string(), path, query.to_string(), uri.clone()));
         Ok(uri)
     })
-}
-
-/// `uri` with `query` appended (the base URL's own query, if any, kept first).
-fn with_query(uri: &http::Uri, query: &str) -> Result<http::Uri, String> {
-    let sep = if uri.query().is_some() { '&' } else { '?' };
-    parse_http_uri(&format!("{uri}{sep}{query}"))
 }
 
 /// An absolute `http://` or `https://` URI with a host; anything else is refused with the reason.
@@ -248,24 +248,29 @@ mod tests {
     #[test]
     fn upstream_uris_are_parsed_once_and_reused() {
         for _ in 0..2 {
-            let u = upstream_uri("http://127.0.0.1:9/v1/", "/chat/completions").unwrap();
+            let u = upstream_uri("http://127.0.0.1:9/v1/", "/chat/completions", "").unwrap();
             assert_eq!(u.to_string(), "http://127.0.0.1:9/v1/chat/completions");
-            let u = upstream_uri("https://api.example.com", "/v1/messages").unwrap();
+            let u = upstream_uri("https://api.example.com", "/v1/messages", "").unwrap();
             assert_eq!(u.to_string(), "https://api.example.com/v1/messages");
+            let u = upstream_uri("https://api.example.com", "/v1/messages", "beta=true").unwrap();
+            assert_eq!(
+                u.to_string(),
+                "https://api.example.com/v1/messages?beta=true"
+            );
         }
-        let err = upstream_uri("not a url", "/v1/messages").unwrap_err();
+        let err = upstream_uri("not a url", "/v1/messages", "").unwrap_err();
         assert!(
             err.contains("`not a url/v1/messages` is not a valid URL"),
             "{err}"
         );
-        let err = upstream_uri("ftp://example.com", "/v1/messages").unwrap_err();
+        let err = upstream_uri("ftp://example.com", "/v1/messages", "").unwrap_err();
         assert!(err.contains("not an http:// or https:// URL"), "{err}");
-        let err = upstream_uri("/v1", "/v1/messages").unwrap_err();
+        let err = upstream_uri("/v1", "/v1/messages", "").unwrap_err();
         assert!(err.contains("not an http:// or https:// URL"), "{err}");
         // More distinct URLs than the cache holds: still correct.
         for i in 0..200 {
             let base = format!("http://127.0.0.1:{}", 1000 + i);
-            let u = upstream_uri(&base, "/v1/messages").unwrap();
+            let u = upstream_uri(&base, "/v1/messages", "").unwrap();
             assert_eq!(u.to_string(), format!("{base}/v1/messages"));
         }
     }
