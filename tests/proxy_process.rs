@@ -223,32 +223,12 @@ async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log
             up.openai_url()
         ),
     );
-    let log = home.path().join("stderr.log");
-    let mut child = dario()
-        .arg("proxy")
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
-        .env("DARIO_PORT", "0")
-        .env("DARIO_API_KEY", "the-real-dario-key-7c1e")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let base = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("listening on")) {
-            break line
-                .split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .unwrap()
-                .to_string();
-        }
-        assert!(Instant::now() < deadline, "dario did not start: {text}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut dario = start_process(
+        home.path(),
+        &["proxy"],
+        &[("DARIO_API_KEY", "the-real-dario-key-7c1e")],
+    );
+    let base = dario.base.clone();
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
     let c = client();
     let started = Instant::now();
@@ -287,8 +267,8 @@ async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log
     )
     .await;
     assert_eq!(a["window"]["totals"]["requests"], FLOOD as u64 + 1, "{a}");
-    terminate_and_expect_clean_exit(&mut child);
-    let text = std::fs::read_to_string(&log).unwrap();
+    terminate_and_expect_clean_exit(&mut dario.child);
+    let text = dario.stderr_after_exit().join("\n");
     let lines = text
         .lines()
         .filter(|l| l.contains("failed with 401"))

@@ -10,6 +10,19 @@ pub struct Running {
     pub child: Child,
     /// `http://127.0.0.1:<port>`, from the "listening on" line.
     pub base: String,
+    /// The stderr lines after "listening on", kept by the thread that drains the pipe.
+    drain: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Running {
+    /// Everything the process wrote to stderr after its "listening on" line, once it has exited
+    /// (wait for the exit first: this waits for the pipe to close).
+    pub fn stderr_after_exit(&mut self) -> Vec<String> {
+        self.drain
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Running {
@@ -55,7 +68,12 @@ where
                 .to_string();
         }
     };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Running { child, base }
+    // Keep draining stderr so the child never blocks on a full pipe; keep the lines for tests
+    // that read the log.
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Running {
+        child,
+        base,
+        drain: Some(drain),
+    }
 }
