@@ -916,16 +916,20 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
     )
     .await;
     let port = cluster.base(0).rsplit(':').next().unwrap().to_string();
+    // `dario stats --cluster ARGS`, as a user on instance 0's machine runs it.
+    let home0 = cluster.homes[0].path().to_path_buf();
     let stats = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
+        std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
             .args(["stats", "--cluster"])
             .args(args)
-            .env("DARIO_HOME", cluster.homes[0].path())
-            .env("HOME", cluster.homes[0].path())
+            .env("DARIO_HOME", &home0)
+            .env("HOME", &home0)
             .env("DARIO_PORT", &port)
             .env_remove("DARIO_API_KEY")
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let stdout_of = |out: std::process::Output| {
         assert!(
             out.status.success(),
             "{}",
@@ -933,10 +937,10 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    let v: Value = serde_json::from_str(&stats(&["--json"])).unwrap();
+    let v: Value = serde_json::from_str(&stdout_of(stats(&["--json"]))).unwrap();
     assert_eq!(v["scope"], "cluster");
     assert_eq!(v["all_time"]["totals"]["requests"], 5);
-    let text = stats(&[]);
+    let text = stdout_of(stats(&[]));
     assert!(text.contains("2 instance(s) publishing"), "{text}");
     assert!(
         text.lines()
@@ -948,13 +952,7 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
         cluster.terminate(i);
     }
     // With no proxy to ask, a clear error naming what to do.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["stats", "--cluster"])
-        .env("DARIO_HOME", cluster.homes[0].path())
-        .env("HOME", cluster.homes[0].path())
-        .env("DARIO_PORT", &port)
-        .output()
-        .unwrap();
+    let out = stats(&[]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("start it with `dario proxy`"),

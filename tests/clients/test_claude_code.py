@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from harness import PLACEHOLDER_KEY, ClaudeRun, run_claude
+from harness import ClaudeRun, claude_env, run_claude
 from standin import long_answer
 
 LANES = {
@@ -313,10 +313,10 @@ def test_dario_claude_command_runs_the_real_claude(lane_factory, netns, dario_bi
         d.mkdir()
     argv = [dario_bin, "claude", "--model", "llama-3.3-70b", "--port", port, "--claude-bin", claude_bin, "--",
             "-p", "SCENARIO:bash Run the marker command.", "--output-format", "json", "--allowedTools", "Bash"]
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb",
-           "DARIO_HOME": str(ln.dir / "dario-home"), "ANTHROPIC_API_KEY": PLACEHOLDER_KEY,
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
-           "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1"}
+    # The harness's quiet Claude Code environment, minus what `dario claude` must set itself.
+    env = claude_env("", home, {"DARIO_HOME": str(ln.dir / "dario-home")})
+    for k in ("ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_CONTEXT_TOKENS"):
+        del env[k]
     proc = subprocess.run(netns.cmd(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
                           stdin=subprocess.DEVNULL)
     r = ClaudeRun(argv, proc)
