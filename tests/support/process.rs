@@ -54,12 +54,17 @@ where
         command.env(k, v);
     }
     let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // One stderr line as text (lossy: a line that is not UTF-8 must not stop the reading).
+    fn next_line(r: &mut impl BufRead) -> Option<String> {
+        let mut line = Vec::new();
+        match r.read_until(b'\n', &mut line) {
+            Ok(n) if n > 0 => Some(String::from_utf8_lossy(&line).trim_end().to_string()),
+            _ => None,
+        }
+    }
     let base = loop {
-        let line = lines
-            .next()
-            .expect("dario exited before listening")
-            .unwrap();
+        let line = next_line(&mut stderr).expect("dario exited before listening");
         if line.contains("listening on") {
             break line
                 .split_whitespace()
@@ -70,7 +75,7 @@ where
     };
     // Keep draining stderr so the child never blocks on a full pipe; keep the lines for tests
     // that read the log.
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    let drain = std::thread::spawn(move || std::iter::from_fn(|| next_line(&mut stderr)).collect());
     Running {
         child,
         base,
