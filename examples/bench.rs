@@ -18,7 +18,7 @@
 mod load;
 #[path = "bench/procs.rs"]
 mod procs;
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 #[path = "bench/upstream.rs"]
 mod upstream;

@@ -4,7 +4,7 @@
 //! `listening <addr>` on stdout, and serves canned Anthropic and OpenAI replies (JSON and SSE)
 //! until killed. See `tests/support/standin.rs` for the scenarios.
 
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 
 use std::io::Write;
