@@ -10,7 +10,7 @@
 //!
 //! Updating Claude Code = rerun the capture script; every version directory present is replayed.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

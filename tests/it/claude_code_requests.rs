@@ -4,7 +4,7 @@
 //! discovery with context limits, and the fallback for upstreams that refuse a system message
 //! that is not first.
 
-mod support;
+use crate::support;
 
 use dario::config::Credential;
 use dario::protocol::Protocol;

@@ -8,16 +8,14 @@
 //! Without `redis-server` these tests FAIL (install it with scripts/install-redis), unless
 //! DARIO_SKIP_CLUSTER_TESTS=1 is set.
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
 use serde_json::{json, Value};
 use support::process::{start_process, Running};
+use support::redis_server::RedisServer;
 use support::standin::{canned_content, openai_json};
 use support::*;
 

@@ -467,7 +467,7 @@ fn sub_agent_state_is_reported() {
 
     // Stale: written by an older dario.
     let agent = sb.home.join(".claude/agents/dario.md");
-    let older = include_str!("../agents/dario.md").replace("{{version}}", "0.0.1");
+    let older = include_str!("../../agents/dario.md").replace("{{version}}", "0.0.1");
     fs::write(&agent, older).unwrap();
     let (report, code) = sb.json(&[]);
     assert_eq!(code, 0, "a stale sub-agent is a warning, not a failure");

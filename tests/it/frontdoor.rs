@@ -5,7 +5,7 @@
 //! (unset `key_env`, unknown provider prefix, base URL without `/v1`, analytics windows) and one
 //! log line per failed request at the default level.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! damaged database never stops the proxy (it says so in `/status` and `dario doctor`, and the
 //! file is left as it was).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! `:authority`, every `Host` header — and accept only a loopback literal or `localhost`.
 //! Requests are written on raw TCP (and an h2c connection) so nothing normalises them first.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

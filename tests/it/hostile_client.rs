@@ -3,7 +3,7 @@
 //! a colon, a NUL in a header value (400) — still get a JSON error body, readable by both SDKs'
 //! error parsers, and the server keeps serving.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,20 +1,24 @@
 //! Hostile-input suite, upstream faults (issue 19): a 200 MB event-stream line without a newline
 //! must not grow dario's memory — passthrough never buffers a line it only forwards, and a
-//! translated stream ends with an error event once the event passes its limit. One test, alone
-//! in its test binary, so the process's RSS is this test's.
-
-mod support;
+//! translated stream ends with an error event once the event passes its limit. dario runs as a
+//! child process, so the RSS measured is dario's alone (the other tests share this process).
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use support::raw::{config_for_raw, raw_upstream};
+use serde_json::json;
+
+use crate::support;
+use support::home::DarioHome;
+use support::process::{start_process, Running};
+use support::raw::raw_upstream;
 use support::*;
 
 const LINE: usize = 200 * 1024 * 1024;
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+/// The resident set of process `pid`, from `/proc/<pid>/status`.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -41,25 +45,40 @@ async fn long_line_upstream(head: &'static str) -> std::net::SocketAddr {
     .await
 }
 
+/// `dario proxy` as a child process whose `anthropic` and `openai` backends pass through to
+/// `addr`.
+fn dario_for(home: &DarioHome, addr: std::net::SocketAddr) -> Running {
+    home.backend(
+        "anthropic",
+        json!({"protocol": "anthropic", "base_url": format!("http://{addr}"), "passthrough": true}),
+    );
+    home.backend(
+        "openai",
+        json!({"protocol": "openai", "base_url": format!("http://{addr}/v1"), "passthrough": true}),
+    );
+    start_process::<&str, &str>(home.dir(), &["proxy"], &[])
+}
+
 /// Streams `body`'s response to the end; returns the bytes received, the RSS growth over the
 /// stream (the peak, sampled by a separate thread every 2 ms) and the last few KiB.
-async fn stream_and_measure(dario: &Dario, body: &'static str) -> (usize, u64, String) {
+async fn stream_and_measure(dario: &Running, body: &'static str) -> (usize, u64, String) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
-    let before = rss_bytes();
+    let pid = dario.child.id();
+    let before = rss_bytes(pid);
     let peak = Arc::new(AtomicU64::new(before));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (peak, done) = (peak.clone(), done.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(2));
             }
         })
     };
     let resp = client()
-        .post(dario.url("/v1/messages"))
+        .post(format!("{}/v1/messages", dario.base))
         .body(body)
         .send()
         .await
@@ -81,7 +100,7 @@ async fn stream_and_measure(dario: &Dario, body: &'static str) -> (usize, u64, S
     }
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
-    let peak = peak.load(Ordering::Relaxed).max(rss_bytes());
+    let peak = peak.load(Ordering::Relaxed).max(rss_bytes(pid));
     let growth = peak.saturating_sub(before);
     eprintln!(
         "RSS before {} MiB, peak {} MiB (+{} MiB) over a {} MiB line",
@@ -104,7 +123,8 @@ async fn a_200_mb_line_does_not_grow_memory() {
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\nevent: content_block_delta\r\ndata: ",
     )
     .await;
-    let dario = Dario::start(config_for_raw(addr)).await;
+    let home = DarioHome::new();
+    let dario = dario_for(&home, addr);
     let (received, growth, tail) = stream_and_measure(
         &dario,
         r#"{"model":"claude-x","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
@@ -126,7 +146,8 @@ async fn a_200_mb_line_does_not_grow_memory() {
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {\"x\":\"",
     )
     .await;
-    let dario = Dario::start(config_for_raw(addr)).await;
+    let home = DarioHome::new();
+    let dario = dario_for(&home, addr);
     let (_, growth, tail) = stream_and_measure(
         &dario,
         r#"{"model":"gpt-4o","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,

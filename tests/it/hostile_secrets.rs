@@ -3,7 +3,7 @@
 //! a response header — never reaches the client: passthrough and translated, both protocols,
 //! success and error bodies, JSON and event streams.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! bodies become an upstream error in the caller's envelope, error bodies are bounded and always
 //! arrive in the caller's envelope. The upstream is a raw TCP script so it can misbehave freely.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

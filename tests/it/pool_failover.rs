@@ -1,7 +1,7 @@
 //! Pools, failover, stickiness, exhaustion and accounting through the real server, against
 //! stand-in upstreams with injected faults.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

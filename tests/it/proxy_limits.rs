@@ -1,7 +1,7 @@
 //! Deadlines and lifecycle through real sockets: body read deadline, header read timeout,
 //! first-byte timeout, stream idle timeout, graceful shutdown.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

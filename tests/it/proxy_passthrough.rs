@@ -1,7 +1,7 @@
 //! The router through real sockets: passthrough fidelity, streaming without buffering, the guard,
 //! error envelopes, header rules, cancellation on client disconnect.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The real `dario` binary as a process: default command, refusal to bind off loopback without a
 //! key, SIGHUP hot reload (a bad file keeps the old config), SIGTERM exits 0.
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! stream: a stream whose events are closer together than the deadline is never cut, however
 //! long it runs; one that stalls is ended with an error event.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! passed through to a Responses-capable backend byte for byte, `previous_response_id` from the
 //! local store, errors in the OpenAI envelope, dropped fields reported, failures mid-stream.
 
-mod support;
+use crate::support;
 
 use dario::config::Credential;
 use dario::protocol::Protocol;

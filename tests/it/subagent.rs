@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const TEMPLATE: &str = include_str!("../agents/dario.md");
+const TEMPLATE: &str = include_str!("../../agents/dario.md");
 
 fn rendered(version: &str) -> String {
     TEMPLATE.replace("{{version}}", version)

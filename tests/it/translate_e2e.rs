@@ -1,7 +1,7 @@
 //! Translation through the real server: dropped-field reporting, error re-enveloping, token
 //! estimates, the Claude Code attribution line, and upstream failures mid-stream.
 
-mod support;
+use crate::support;
 
 use dario::config::Credential;
 use dario::protocol::Protocol;

@@ -3,7 +3,7 @@
 //! negotiates HTTP/2 by ALPN, reuses the connection, streams through it — and refuses a server
 //! whose certificate it cannot verify, saying why, without sending it the request.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

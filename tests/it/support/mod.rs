@@ -2,8 +2,10 @@
 //! ephemeral loopback port with a config built in code.
 #![allow(dead_code)]
 
+pub mod home;
 pub mod process;
 pub mod raw;
+pub mod redis_server;
 pub mod standin;
 
 use std::net::SocketAddr;
