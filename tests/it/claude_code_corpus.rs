@@ -14,8 +14,6 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use dario::config::Credential;
-use dario::protocol::Protocol;
 use dario::translate::{
     anthropic_request_to_openai, openai_request_to_anthropic, RequestContext, SystemMessages,
     DEFAULT_ANTHROPIC_VERSION,
@@ -542,13 +540,7 @@ async fn passthrough_replays_every_request_byte_for_byte() {
 #[tokio::test]
 async fn translated_replays_reach_an_openai_upstream_as_valid_chat() {
     let up = StandIn::start().await;
-    let mut compat = backend(
-        "compat",
-        Protocol::OpenAi,
-        &up.openai_url(),
-        Credential::None,
-    );
-    compat.models = vec!["llama-*".into()];
+    let compat = openai_backend("compat", &up, &["llama-*"]);
     let dario = Dario::start(config_for(&up, vec![compat])).await;
     let c = client();
     for f in messages_requests() {

@@ -6,8 +6,6 @@
 
 use crate::support;
 
-use dario::config::Credential;
-use dario::protocol::Protocol;
 use dario::translate::{
     anthropic_request_to_openai, openai_request_to_anthropic, RequestContext, SystemMessages,
     DEFAULT_ANTHROPIC_VERSION,
@@ -337,13 +335,7 @@ fn sampling_knobs_are_dropped_for_api_versions_that_reject_them() {
 
 async fn setup(system_messages: Option<SystemMessages>) -> (StandIn, Dario) {
     let up = StandIn::start().await;
-    let mut compat = backend(
-        "compat",
-        Protocol::OpenAi,
-        &up.openai_url(),
-        Credential::None,
-    );
-    compat.models = vec!["llama-*".into()];
+    let mut compat = openai_backend("compat", &up, &["llama-*"]);
     compat.system_messages = system_messages;
     let dario = Dario::start(config_for(&up, vec![compat])).await;
     (up, dario)

@@ -4,54 +4,57 @@
 //! stopping it afterwards. The real Codex CLI through `dario codex` is in
 //! tests/clients/test_codex.py.
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+use serde_json::json;
+
+use crate::support::home::{chmod, free_port, DarioHome};
+
+/// Writes an executable script `dir/name`.
+fn executable(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    chmod(&path, 0o755);
+    path
 }
 
 /// A `claude` that writes its environment and the proxy's `/health` answer to `out`.
-fn fake_claude(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
-    let script = dir.join("claude");
-    let mut f = std::fs::File::create(&script).unwrap();
-    write!(
-        f,
-        r#"#!/usr/bin/env python3
+fn fake_claude(dir: &Path, out: &Path) -> PathBuf {
+    executable(
+        dir,
+        "claude",
+        &format!(
+            r#"#!/usr/bin/env python3
 import json, os, sys, urllib.request
 with urllib.request.urlopen(os.environ["ANTHROPIC_BASE_URL"] + "/health", timeout=5) as r:
     health = json.load(r)
 json.dump({{"env": dict(os.environ), "args": sys.argv[1:], "health": health}}, open({out:?}, "w"))
 sys.exit(3)
 "#,
-        out = out.display().to_string()
+            out = out.display().to_string()
+        ),
     )
-    .unwrap();
-    drop(f);
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
+}
+
+/// A home with a `groq` backend (OpenAI protocol, `llama-*`, its key in GROQ_API_KEY, unset).
+fn home_with_groq() -> DarioHome {
+    let home = DarioHome::new();
+    home.backend(
+        "groq",
+        json!({"protocol": "openai", "base_url": "http://127.0.0.1:9/openai/v1",
+               "key_env": "GROQ_API_KEY", "models": ["llama-*"]}),
+    );
+    home
 }
 
 #[test]
 fn runs_claude_code_through_a_session_proxy_with_the_model_and_its_limits() {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("backends")).unwrap();
-    std::fs::write(
-        home.path().join("backends/groq.json"),
-        r#"{"name":"groq","protocol":"openai","base_url":"http://127.0.0.1:9/openai/v1","key_env":"GROQ_API_KEY","models":["llama-*"]}"#,
-    )
-    .unwrap();
-    let out = home.path().join("seen.json");
-    let claude = fake_claude(home.path(), &out);
+    let home = home_with_groq();
+    let out = home.home().join("seen.json");
+    let claude = fake_claude(home.home(), &out);
     let port = free_port();
-    let status = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args([
+    let status = home
+        .command(&[
             "claude",
             "--model",
             "llama-3.3-70b-versatile",
@@ -63,11 +66,6 @@ fn runs_claude_code_through_a_session_proxy_with_the_model_and_its_limits() {
             "-p",
             "hello there",
         ])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_AUTH_TOKEN")
-        .env_remove("DARIO_API_KEY")
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(3), "Claude Code's exit code is dario's");
@@ -102,12 +100,9 @@ fn runs_claude_code_through_a_session_proxy_with_the_model_and_its_limits() {
 
 #[test]
 fn a_claude_model_gets_only_the_base_url_and_a_missing_claude_is_a_clear_error() {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["claude", "--model", "sonnet", "--print-env"])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
-        .env_remove("ANTHROPIC_API_KEY")
+    let home = DarioHome::new();
+    let out = home
+        .command(&["claude", "--model", "sonnet", "--print-env"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -122,23 +117,21 @@ fn a_claude_model_gets_only_the_base_url_and_a_missing_claude_is_a_clear_error()
         "passthrough: Claude Code's own login: {text}"
     );
 
-    let err = missing_client(home.path(), "claude");
+    let err = missing_client(&home, "claude");
     assert!(err.contains("install Claude Code"), "{err}");
 }
 
 /// Runs `dario <command> --<command>-bin /nonexistent/…`, which must fail; returns its stderr.
-fn missing_client(home: &std::path::Path, command: &str) -> String {
+fn missing_client(home: &DarioHome, command: &str) -> String {
     let port = free_port();
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args([
+    let out = home
+        .command(&[
             command,
             "--port",
             &port.to_string(),
             &format!("--{command}-bin"),
             &format!("/nonexistent/{command}"),
         ])
-        .env("DARIO_HOME", home)
-        .env("HOME", home)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -147,13 +140,13 @@ fn missing_client(home: &std::path::Path, command: &str) -> String {
 
 #[test]
 fn runs_codex_with_a_dario_provider_through_a_session_proxy() {
-    let home = tempfile::tempdir().unwrap();
-    let out = home.path().join("seen.json");
-    let script = home.path().join("codex");
-    let mut f = std::fs::File::create(&script).unwrap();
-    write!(
-        f,
-        r#"#!/usr/bin/env python3
+    let home = DarioHome::new();
+    let out = home.home().join("seen.json");
+    let script = executable(
+        home.home(),
+        "codex",
+        &format!(
+            r#"#!/usr/bin/env python3
 import json, os, re, sys, urllib.request
 args = sys.argv[1:]
 base = next(re.search(r'"(.*)"', a).group(1) for a in args if a.startswith("model_providers.dario.base_url="))
@@ -162,14 +155,12 @@ with urllib.request.urlopen(base.removesuffix("/v1") + "/health", timeout=5) as 
 json.dump({{"env": dict(os.environ), "args": args, "health": health}}, open({out:?}, "w"))
 sys.exit(5)
 "#,
-        out = out.display().to_string()
-    )
-    .unwrap();
-    drop(f);
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            out = out.display().to_string()
+        ),
+    );
     let port = free_port();
-    let status = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args([
+    let status = home
+        .command(&[
             "codex",
             "--model",
             "claude-sonnet-4-5",
@@ -181,10 +172,6 @@ sys.exit(5)
             "exec",
             "hello there",
         ])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("DARIO_API_KEY")
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(5), "Codex's exit code is dario's");
@@ -222,11 +209,9 @@ sys.exit(5)
 
 #[test]
 fn print_env_hides_the_key_and_a_missing_codex_is_a_clear_error() {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["codex", "--print-env", "--", "exec", "hi"])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
+    let home = DarioHome::new();
+    let out = home
+        .command(&["codex", "--print-env", "--", "exec", "hi"])
         .env("DARIO_API_KEY", "dario-secret-canary-123")
         .output()
         .unwrap();
@@ -236,31 +221,21 @@ fn print_env_hides_the_key_and_a_missing_codex_is_a_clear_error() {
     assert!(!text.contains("canary"), "{text}");
     assert!(text.contains("wire_api=\"responses\""), "{text}");
 
-    let err = missing_client(home.path(), "codex");
+    let err = missing_client(&home, "codex");
     assert!(err.contains("install the Codex CLI"), "{err}");
 }
 
 #[test]
 fn print_env_never_shows_the_dario_key_claude_code_gets() {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("backends")).unwrap();
-    std::fs::write(
-        home.path().join("backends/groq.json"),
-        r#"{"name":"groq","protocol":"openai","base_url":"http://127.0.0.1:9/openai/v1","key_env":"GROQ_API_KEY","models":["llama-*"]}"#,
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args([
+    let home = home_with_groq();
+    let out = home
+        .command(&[
             "claude",
             "--model",
             "llama-3.3-70b-versatile",
             "--print-env",
         ])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
         .env("DARIO_API_KEY", "dario-secret-canary-456")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_AUTH_TOKEN")
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::home::DarioHome;
 use support::process::{start_process, Running};
 use support::redis_server::RedisServer;
 use support::standin::{canned_content, openai_json};
@@ -23,9 +24,9 @@ use support::*;
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// One instance's home with `config.toml` (mode 0600: no stored keys, but tidy).
-fn home_with(toml: &str) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join("config.toml"), toml).unwrap();
+fn home_with(toml: &str) -> DarioHome {
+    let home = DarioHome::new();
+    home.config_toml(toml);
     home
 }
 
@@ -67,7 +68,7 @@ fn team_backend(up: &StandIn) -> String {
 
 struct Instances {
     procs: Vec<Running>,
-    homes: Vec<tempfile::TempDir>,
+    homes: Vec<DarioHome>,
 }
 
 impl Instances {
@@ -109,7 +110,7 @@ impl Instances {
                 cluster_section(redis_url, i, cluster_extra)
             );
             let home = home_with(&toml);
-            procs.push(start_process(home.path(), args, env));
+            procs.push(start_process(home.dir(), args, env));
             homes.push(home);
         }
         Instances { procs, homes }
@@ -617,8 +618,8 @@ fn config_refuses_a_password_in_the_url() {
     let home = home_with("[cluster]\nredis_url = \"redis://:hunter2@127.0.0.1:6379\"\n");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
         .args(["proxy"])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
+        .env("DARIO_HOME", home.dir())
+        .env("HOME", home.dir())
         .env("DARIO_PORT", "0")
         .output()
         .unwrap();
@@ -672,11 +673,11 @@ async fn doctor_has_a_cluster_row() {
         cluster_section(&redis.url(), 9, "")
     ));
     // This Redis has no password: AUTH with one fails, and the row says so.
-    let row = cluster_row(&doctor(home.path()));
+    let row = cluster_row(&doctor(home.dir()));
     assert_eq!(row["status"], "fail", "{row}");
 
     let home = home_with(&cluster_section(&redis.url(), 9, ""));
-    let row = cluster_row(&doctor(home.path()));
+    let row = cluster_row(&doctor(home.dir()));
     assert_eq!(row["status"], "ok", "{row}");
     let detail = row["detail"].as_str().unwrap();
     assert!(
@@ -685,7 +686,7 @@ async fn doctor_has_a_cluster_row() {
     );
 
     redis.kill();
-    let row = cluster_row(&doctor(home.path()));
+    let row = cluster_row(&doctor(home.dir()));
     assert_eq!(row["status"], "fail", "{row}");
     assert!(row["fix"].as_str().unwrap().contains("redis_url"), "{row}");
 }
@@ -915,7 +916,7 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
     .await;
     let port = cluster.base(0).rsplit(':').next().unwrap().to_string();
     // `dario stats --cluster ARGS`, as a user on instance 0's machine runs it.
-    let home0 = cluster.homes[0].path().to_path_buf();
+    let home0 = cluster.homes[0].dir().to_path_buf();
     let stats = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
             .args(["stats", "--cluster"])
@@ -959,7 +960,7 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
     );
     for (i, n) in [(0usize, 2i64), (1, 3)] {
         let db =
-            rusqlite::Connection::open(cluster.homes[i].path().join("history.sqlite3")).unwrap();
+            rusqlite::Connection::open(cluster.homes[i].dir().join("history.sqlite3")).unwrap();
         let tags: Vec<(Option<String>, i64)> = db
             .prepare("SELECT instance, count(*) FROM requests GROUP BY instance")
             .unwrap()

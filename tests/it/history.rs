@@ -7,9 +7,10 @@ use crate::support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::home::DarioHome;
 use support::process::{start_process, Running};
 use support::standin::StandIn;
 use support::*;
@@ -17,22 +18,13 @@ use support::*;
 /// The batch size `dario::history` documents (a SIGKILL loses at most this many records).
 const BATCH: u64 = dario::history::BATCH_SIZE as u64;
 
-fn home_with_standin(standin: &StandIn) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("backends");
-    std::fs::create_dir_all(&dir).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let file = dir.join("compat.json");
-    std::fs::write(
-        &file,
-        json!({"name": "compat", "protocol": "openai", "base_url": standin.openai_url(),
-               "key": "sk-compat-history-test-0001", "models": ["llama-*"]})
-        .to_string(),
-    )
-    .unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+fn home_with_standin(standin: &StandIn) -> DarioHome {
+    let home = DarioHome::new();
+    home.backend(
+        "compat",
+        json!({"protocol": "openai", "base_url": standin.openai_url(),
+               "key": "sk-compat-history-test-0001", "models": ["llama-*"]}),
+    );
     home
 }
 
@@ -90,24 +82,8 @@ fn stats_json(home: &Path, since: &str) -> Value {
     v["periods"][0]["summary"].clone()
 }
 
-fn wait_exit(p: &mut Running) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "dario did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn signal(p: &Running, sig: &str) {
-    assert!(Command::new("kill")
-        .args([sig, &p.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
+/// How long a stopped or killed dario may take to exit.
+const EXIT: Duration = Duration::from_secs(15);
 
 async fn get_json(url: String) -> Value {
     json(client().get(url).send().await.unwrap()).await
@@ -127,7 +103,7 @@ async fn history_survives_sigterm_and_restart() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
 
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     traffic(&p.base, 9).await;
     // Before the restart, /analytics?since= (history) agrees with the in-memory window.
     let since = get_json(format!("{}/analytics?since=24h", p.base)).await;
@@ -142,11 +118,11 @@ async fn history_survives_sigterm_and_restart() {
         since["window"]["totals"]["requests"],
         memory["window"]["totals"]["requests"]
     );
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
 
     // Stopped: `dario stats` reads the file itself.
-    let stopped = stats_json(home.path(), "24h");
+    let stopped = stats_json(home.dir(), "24h");
     assert_eq!(stopped["source"], "history");
     assert_eq!(totals(&stopped), totals(&since));
     let sessions = stopped["sessions"].as_array().unwrap();
@@ -164,7 +140,7 @@ async fn history_survives_sigterm_and_restart() {
     assert!(clients.contains(&"claude-code"), "{clients:?}");
 
     // Started again: the old records are there, and new ones add to them.
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     traffic(&p.base, 4).await;
     let after = get_json(format!("{}/analytics?since=7d", p.base)).await;
     assert_eq!(totals(&after).0, 13);
@@ -176,9 +152,9 @@ async fn history_survives_sigterm_and_restart() {
         after["window"]["totals"]
     );
     assert_eq!(state["recent"].as_array().unwrap().len(), 13);
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
-    let stats = stats_json(home.path(), "30d");
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
+    let stats = stats_json(home.dir(), "30d");
     assert_eq!(totals(&stats), totals(&after));
     // Percentiles are the same arithmetic over the same rows.
     assert_eq!(
@@ -187,12 +163,12 @@ async fn history_survives_sigterm_and_restart() {
     );
 
     // Nothing secret in the file: not the backend key, not the prompt.
-    let bytes = std::fs::read(home.path().join("history.sqlite3")).unwrap();
+    let bytes = std::fs::read(home.dir().join("history.sqlite3")).unwrap();
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains("sk-compat-history-test"));
     assert!(text.contains("session-history-test"));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(home.path().join("history.sqlite3"))
+    let mode = std::fs::metadata(home.dir().join("history.sqlite3"))
         .unwrap()
         .permissions()
         .mode();
@@ -203,33 +179,33 @@ async fn history_survives_sigterm_and_restart() {
 async fn sigkill_loses_at_most_one_batch() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     let sent = 2 * BATCH as usize + 50;
     traffic(&p.base, sent).await;
-    signal(&p, "-KILL");
-    let _ = wait_exit(&mut p);
-    let stats = stats_json(home.path(), "24h");
+    p.signal("-KILL");
+    let _ = p.wait_exit(EXIT);
+    let stats = stats_json(home.dir(), "24h");
     let kept = totals(&stats).0;
     assert!(
         kept <= sent as u64 && kept + BATCH >= sent as u64,
         "kept {kept} of {sent}: a SIGKILL may lose at most one batch ({BATCH})"
     );
     // The database is intact after the kill (WAL recovery) and takes new records.
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     traffic(&p.base, 3).await;
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
-    assert_eq!(totals(&stats_json(home.path(), "24h")).0, kept + 3);
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
+    assert_eq!(totals(&stats_json(home.dir(), "24h")).0, kept + 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_database_is_reported_and_left_alone() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
-    let db = home.path().join("history.sqlite3");
+    let db = home.dir().join("history.sqlite3");
     let junk = b"not a database; dario must neither replace nor rename me\n".repeat(200);
     std::fs::write(&db, &junk).unwrap();
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     traffic(&p.base, 3).await;
     let status = get_json(format!("{}/status", p.base)).await;
     assert_eq!(status["history"]["state"], "unavailable", "{status}");
@@ -251,8 +227,8 @@ async fn a_damaged_database_is_reported_and_left_alone() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_dario"))
         .args(["doctor", "--json"])
-        .env("DARIO_HOME", home.path())
-        .env("HOME", home.path())
+        .env("DARIO_HOME", home.dir())
+        .env("HOME", home.dir())
         .env("DARIO_PORT", p.base.rsplit(':').next().unwrap())
         .output()
         .unwrap();
@@ -267,12 +243,12 @@ async fn a_damaged_database_is_reported_and_left_alone() {
     assert_eq!(row["status"], "fail", "{row}");
     assert!(row["fix"].as_str().unwrap().contains(".broken"));
     assert!(!out.status.success());
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
     assert_eq!(std::fs::read(&db).unwrap(), junk);
     let err = Command::new(env!("CARGO_BIN_EXE_dario"))
         .args(["stats"])
-        .env("DARIO_HOME", home.path())
+        .env("DARIO_HOME", home.dir())
         .output()
         .unwrap();
     assert!(!err.status.success());
@@ -284,24 +260,24 @@ async fn history_off_writes_nothing() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
     std::fs::write(
-        home.path().join("config.toml"),
+        home.dir().join("config.toml"),
         "[history]\nenabled = false\n",
     )
     .unwrap();
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     traffic(&p.base, 2).await;
     let status = get_json(format!("{}/status", p.base)).await;
     assert_eq!(status["history"]["state"], "disabled");
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
-    assert!(!home.path().join("history.sqlite3").exists());
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
+    assert!(!home.dir().join("history.sqlite3").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_page_feed_and_root() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
-    let mut p = start(home.path());
+    let mut p = start(home.dir());
     let c = client();
     // Non-browser clients keep the JSON root; a browser is sent to the dashboard.
     let root = c.get(format!("{}/", p.base)).send().await.unwrap();
@@ -365,8 +341,8 @@ async fn dashboard_page_feed_and_root() {
     assert_eq!(rec["endpoint"], "/v1/chat/completions");
     assert!(!record_line.contains("sk-compat"));
     // SIGTERM ends the open feed instead of waiting out the grace period.
-    signal(&p, "-TERM");
-    assert!(wait_exit(&mut p).success());
+    p.signal("-TERM");
+    assert!(p.wait_exit(EXIT).success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +350,7 @@ async fn dashboard_data_needs_the_api_key() {
     let standin = StandIn::start().await;
     let home = home_with_standin(&standin);
     let p = start_process(
-        home.path(),
+        home.dir(),
         &["proxy"],
         &[("DARIO_API_KEY", "dario-test-key-123")],
     );

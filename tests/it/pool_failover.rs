@@ -5,7 +5,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use dario::config::{Credential, DeploymentConfig, RouteRule};
+use dario::config::{DeploymentConfig, RouteRule};
 use dario::protocol::Protocol;
 use serde_json::{json, Value};
 use support::*;
@@ -172,15 +172,7 @@ async fn headroom_steers_new_requests() {
 async fn cross_protocol_fallback_keeps_the_anthropic_client_whole() {
     let up = StandIn::start().await;
     let fallback = StandIn::start().await;
-    let mut cfg = config_for(
-        &up,
-        vec![backend(
-            "compat",
-            Protocol::OpenAi,
-            &fallback.openai_url(),
-            Credential::None,
-        )],
-    );
+    let mut cfg = config_for(&up, vec![openai_backend("compat", &fallback, &[])]);
     cfg.routes = vec![RouteRule {
         model: "claude-*".into(),
         backend: "anthropic".into(),
@@ -452,15 +444,7 @@ async fn hot_reload_under_load_loses_no_request() {
 async fn count_tokens_never_falls_back_into_a_completion() {
     let up = StandIn::start().await;
     let fallback = StandIn::start().await;
-    let mut cfg = config_for(
-        &up,
-        vec![backend(
-            "compat",
-            Protocol::OpenAi,
-            &fallback.openai_url(),
-            Credential::None,
-        )],
-    );
+    let mut cfg = config_for(&up, vec![openai_backend("compat", &fallback, &[])]);
     cfg.routes = vec![RouteRule {
         model: "claude-*".into(),
         backend: "anthropic".into(),

@@ -3,9 +3,10 @@
 
 use crate::support;
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::home::DarioHome;
 use support::process::{start_process, Running};
 use support::*;
 
@@ -18,60 +19,32 @@ fn start(home: &std::path::Path, args: &[&str]) -> Running {
     start_process::<&str, &str>(home, args, &[])
 }
 
-fn write_backend(home: &std::path::Path, name: &str, json: &str) {
-    let dir = home.join("backends");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), json).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(
-        dir.join(format!("{name}.json")),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 /// SIGTERM, then a successful exit within 10 s.
-fn terminate_and_expect_clean_exit(child: &mut Child) {
-    signal(child, "-TERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "dario did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn terminate_and_expect_clean_exit(p: &mut Running) {
+    p.signal("-TERM");
+    let status = p.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
 async fn no_command_runs_the_proxy_and_sigterm_exits_zero() {
-    let home = tempfile::tempdir().unwrap();
-    let mut p = start(home.path(), &[]);
+    let home = DarioHome::new();
+    let mut p = start(home.dir(), &[]);
     let r = client()
         .get(format!("{}/health", p.base))
         .send()
         .await
         .unwrap();
     assert_eq!(json(r).await["service"], "dario");
-    terminate_and_expect_clean_exit(&mut p.child);
+    terminate_and_expect_clean_exit(&mut p);
 }
 
 #[test]
 fn refuses_a_public_bind_without_an_api_key() {
-    let home = tempfile::tempdir().unwrap();
+    let home = DarioHome::new();
     let out = dario()
         .args(["proxy", "--host", "0.0.0.0", "--port", "0"])
-        .env("DARIO_HOME", home.path())
+        .env("DARIO_HOME", home.dir())
         .env_remove("DARIO_API_KEY")
         .output()
         .unwrap();
@@ -86,8 +59,8 @@ fn refuses_a_public_bind_without_an_api_key() {
 #[tokio::test]
 async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
     let up = StandIn::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let p = start(home.path(), &["proxy"]);
+    let home = DarioHome::new();
+    let p = start(home.dir(), &["proxy"]);
     let c = client();
     let ask = |model: &'static str| {
         let c = c.clone();
@@ -104,15 +77,14 @@ async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
     };
     assert_eq!(ask("llama-local").await, 404);
 
-    write_backend(
-        home.path(),
+    home.backend_file(
         "local",
         &format!(
             r#"{{"name":"local","protocol":"openai","base_url":"{}","models":["llama-*"]}}"#,
             up.openai_url()
         ),
     );
-    signal(&p.child, "-HUP");
+    p.signal("-HUP");
     let mut status = 0;
     for _ in 0..100 {
         status = ask("llama-local").await;
@@ -125,15 +97,15 @@ async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
 
     // A malformed config.toml is rejected; the running config stays.
     std::fs::write(
-        home.path().join("config.toml"),
+        home.dir().join("config.toml"),
         "default_backend = [unclosed\n",
     )
     .unwrap();
-    signal(&p.child, "-HUP");
+    p.signal("-HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(ask("llama-local").await, 200);
     assert_eq!(
-        std::fs::read_to_string(home.path().join("config.toml")).unwrap(),
+        std::fs::read_to_string(home.dir().join("config.toml")).unwrap(),
         "default_backend = [unclosed\n",
         "a corrupt file is never rewritten"
     );
@@ -145,16 +117,15 @@ async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
 #[tokio::test]
 async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
     let up = StandIn::start().await;
-    let home = tempfile::tempdir().unwrap();
-    write_backend(
-        home.path(),
+    let home = DarioHome::new();
+    home.backend_file(
         "openai",
         &format!(
             r#"{{"name":"openai","protocol":"openai","base_url":"{}","passthrough":true}}"#,
             up.openai_url()
         ),
     );
-    let mut p = start(home.path(), &["proxy", "--workers", "2"]);
+    let mut p = start(home.dir(), &["proxy", "--workers", "2"]);
 
     let clients: Vec<_> = (0..16)
         .map(|_| {
@@ -206,7 +177,7 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
     .await;
     assert_eq!(s["window"]["totals"]["requests"], 16 * 20, "{s}");
 
-    terminate_and_expect_clean_exit(&mut p.child);
+    terminate_and_expect_clean_exit(&mut p);
 }
 
 /// issue 13: a flood of wrong API keys gets 401s, never locks the real key out, and writes a
@@ -214,9 +185,8 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
 #[tokio::test]
 async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log() {
     let up = StandIn::start().await;
-    let home = tempfile::tempdir().unwrap();
-    write_backend(
-        home.path(),
+    let home = DarioHome::new();
+    home.backend_file(
         "openai",
         &format!(
             r#"{{"protocol":"openai","base_url":"{}","passthrough":true}}"#,
@@ -224,7 +194,7 @@ async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log
         ),
     );
     let mut dario = start_process(
-        home.path(),
+        home.dir(),
         &["proxy"],
         &[("DARIO_API_KEY", "the-real-dario-key-7c1e")],
     );
@@ -267,7 +237,7 @@ async fn a_flood_of_wrong_keys_neither_locks_out_the_real_one_nor_floods_the_log
     )
     .await;
     assert_eq!(a["window"]["totals"]["requests"], FLOOD as u64 + 1, "{a}");
-    terminate_and_expect_clean_exit(&mut dario.child);
+    terminate_and_expect_clean_exit(&mut dario);
     let text = dario.stderr_after_exit().join("\n");
     let lines = text
         .lines()

@@ -5,7 +5,6 @@
 
 use crate::support;
 
-use dario::config::Credential;
 use dario::protocol::Protocol;
 use dario::sse::SseParser;
 use serde_json::{json, Value};
@@ -16,20 +15,8 @@ use support::*;
 /// `anthropic` (`claude-*`), all the stand-in.
 async fn setup() -> (StandIn, Dario) {
     let up = StandIn::start().await;
-    let mut compat = backend(
-        "compat",
-        Protocol::OpenAi,
-        &up.openai_url(),
-        Credential::None,
-    );
-    compat.models = vec!["llama-*".into()];
-    let mut native = backend(
-        "native",
-        Protocol::OpenAi,
-        &up.openai_url(),
-        Credential::None,
-    );
-    native.models = vec!["gpt-r-*".into()];
+    let compat = openai_backend("compat", &up, &["llama-*"]);
+    let mut native = openai_backend("native", &up, &["gpt-r-*"]);
     native.responses = true;
     let dario = Dario::start(config_for(&up, vec![compat, native])).await;
     (up, dario)
@@ -774,15 +761,7 @@ fn chat_to_responses_stream_is_chunking_independent_and_equals_the_json_translat
 async fn a_failing_anthropic_backend_fails_over_to_a_chat_fallback() {
     let up = StandIn::start().await;
     let fallback = StandIn::start().await;
-    let mut cfg = config_for(
-        &up,
-        vec![backend(
-            "compat",
-            Protocol::OpenAi,
-            &fallback.openai_url(),
-            Credential::None,
-        )],
-    );
+    let mut cfg = config_for(&up, vec![openai_backend("compat", &fallback, &[])]);
     cfg.routes = vec![dario::config::RouteRule {
         model: "claude-*".into(),
         backend: "anthropic".into(),

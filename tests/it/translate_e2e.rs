@@ -3,21 +3,13 @@
 
 use crate::support;
 
-use dario::config::Credential;
-use dario::protocol::Protocol;
 use serde_json::json;
 use support::*;
 
 /// `anthropic` → stand-in, `compat` (OpenAI protocol, models `llama-*`) → stand-in.
 async fn setup() -> (StandIn, Dario) {
     let up = StandIn::start().await;
-    let mut compat = backend(
-        "compat",
-        Protocol::OpenAi,
-        &up.openai_url(),
-        Credential::None,
-    );
-    compat.models = vec!["llama-*".into()];
+    let compat = openai_backend("compat", &up, &["llama-*"]);
     let dario = Dario::start(config_for(&up, vec![compat])).await;
     (up, dario)
 }

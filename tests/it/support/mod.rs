@@ -27,6 +27,19 @@ pub fn backend(
     BackendConfig::new(name, protocol, base_url, credential)
 }
 
+/// An OpenAI-protocol backend `name` at the stand-in, without a credential, serving `models`
+/// (the usual "compat" backend of an OpenAI-compatible server).
+pub fn openai_backend(name: &str, standin: &StandIn, models: &[&str]) -> BackendConfig {
+    let mut b = backend(
+        name,
+        Protocol::OpenAi,
+        &standin.openai_url(),
+        Credential::None,
+    );
+    b.models = models.iter().map(|m| m.to_string()).collect();
+    b
+}
+
 pub fn key(k: &str) -> Credential {
     Credential::Key {
         key: Secret::new(k),
