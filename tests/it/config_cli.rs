@@ -2,10 +2,12 @@
 //! and `dario route`, file modes, key handling, Node dario files, malformed files.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+use crate::support::home::{chmod as set_mode, mode};
 
 struct Home {
     _tmp: tempfile::TempDir,
@@ -29,20 +31,6 @@ impl Home {
         std::fs::write(&path, text).unwrap();
         set_mode(&path, mode);
     }
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) {}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 struct Run {

@@ -4,11 +4,13 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+use crate::support::home::{chmod, dario_command, free_port};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const CANARY: &str = "sk-canary-7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b";
@@ -69,28 +71,13 @@ impl Sandbox {
         self.env.push((k.to_string(), v.to_string()));
     }
 
+    /// `dario <args>` in `work`, with nothing from the test machine's environment but PATH
+    /// (no keys, no proxy settings, no CLAUDE_CONFIG_DIR) and the variables set with `set`.
     fn dario(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
-        cmd.args(args)
-            .current_dir(&self.work)
-            .env("HOME", &self.home)
-            .env("DARIO_HOME", &self.dario_home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+        let mut cmd = dario_command(&self.home, &self.dario_home, args);
+        cmd.current_dir(&self.work)
             .env("DARIO_HOST", "127.0.0.1")
             .env("DARIO_PORT", self.port.to_string());
-        for var in [
-            "CLAUDE_CONFIG_DIR",
-            "ANTHROPIC_API_KEY",
-            "OPENAI_API_KEY",
-            "DARIO_API_KEY",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "ALL_PROXY",
-        ] {
-            cmd.env_remove(var);
-        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -111,20 +98,6 @@ impl Sandbox {
         });
         (v, out.status.code().unwrap())
     }
-}
-
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// A port nothing listens on (bound then released; nothing else in this test binds it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Rows whose label equals `label` (or starts with it when it ends with `*`).

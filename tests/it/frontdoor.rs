@@ -8,83 +8,36 @@
 use crate::support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::home::{dario_command, free_port, DarioHome};
 use support::*;
 
 const CANARY: &str = "sk-frontdoor-canary-3b9f2c7e1d4a6f80";
 
-/// A temporary dario home, private modes.
-struct Home {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
+/// The built-in backends pointed at the stand-in (passthrough).
+fn builtins_at(home: &DarioHome, up: &StandIn) {
+    home.passthrough_builtins(&up.anthropic_url(), &up.openai_url());
 }
 
-impl Home {
-    fn new() -> Home {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(".dario");
-        std::fs::create_dir_all(dir.join("backends")).unwrap();
-        chmod(&dir, 0o700);
-        chmod(&dir.join("backends"), 0o700);
-        Home { _tmp: tmp, dir }
-    }
-
-    fn backend(&self, name: &str, spec: Value) {
-        let mut spec = spec;
-        spec["name"] = json!(name);
-        let path = self.dir.join("backends").join(format!("{name}.json"));
-        std::fs::write(&path, spec.to_string()).unwrap();
-        chmod(&path, 0o600);
-    }
-
-    fn config_toml(&self, text: &str) {
-        let path = self.dir.join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        chmod(&path, 0o600);
-    }
-
-    /// The built-in backends pointed at the stand-in (passthrough).
-    fn builtins_at(&self, up: &StandIn) {
-        self.backend(
-            "anthropic",
-            json!({"protocol": "anthropic", "base_url": up.anthropic_url(), "passthrough": true}),
-        );
-        self.backend(
-            "openai",
-            json!({"protocol": "openai", "base_url": up.openai_url(), "passthrough": true}),
-        );
-    }
-
-    /// `dario <args>` with this home, talking to a proxy on `port`.
-    fn dario(&self, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
-        dario_at(&self.dir, port, args, env)
-    }
+/// `dario <args>` with `home`, talking to a proxy on `port`.
+fn dario(home: &DarioHome, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
+    dario_at(home.home(), home.dir(), port, args, env)
 }
 
-/// `dario <args>` with `dir` as its home, talking to a proxy on `port`.
-fn dario_at(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.parent().unwrap())
-        .env("DARIO_HOME", dir)
-        .env("DARIO_HOST", "127.0.0.1")
+/// `dario <args>` with `home` as HOME and `dir` as its home, talking to a proxy on `port`.
+fn dario_at(home: &Path, dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = dario_command(home, dir, args);
+    cmd.env("DARIO_HOST", "127.0.0.1")
         .env("DARIO_PORT", port.to_string());
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn text(out: &Output) -> String {
@@ -111,15 +64,9 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
-    fn start(home: &Home, env: &[(&str, &str)]) -> Proxy {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
-        cmd.args(["proxy", "--port", "0"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", home.dir.parent().unwrap())
-            .env("DARIO_HOME", &home.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+    fn start(home: &DarioHome, env: &[(&str, &str)]) -> Proxy {
+        let mut cmd = home.command(&["proxy", "--port", "0"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -217,12 +164,12 @@ async fn wait_routed(base: &str, model: &str, backend: &str) -> reqwest::Respons
 
 #[test]
 fn a_route_naming_a_missing_backend_is_refused_at_start_with_file_and_line() {
-    let home = Home::new();
+    let home = DarioHome::new();
     // The README's old example: a fallback that does not exist.
     home.config_toml(
         "[[routes]]\nmodel = \"claude-*\"\nbackend = \"anthropic\"\nfallbacks = [\"openrouter\"]\n",
     );
-    let out = home.dario(0, &["proxy", "--port", "0"], &[]);
+    let out = dario(&home, 0, &["proxy", "--port", "0"], &[]);
     assert!(!out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("config.toml:4:"), "{err}");
@@ -233,7 +180,7 @@ fn a_route_naming_a_missing_backend_is_refused_at_start_with_file_and_line() {
         "{err}"
     );
     // `dario doctor` names the same problem.
-    let doctor = home.dario(0, &["doctor"], &[]);
+    let doctor = dario(&home, 0, &["doctor"], &[]);
     assert!(!doctor.status.success());
     assert!(text(&doctor).contains("openrouter"), "{}", text(&doctor));
 }
@@ -243,8 +190,8 @@ fn a_route_naming_a_missing_backend_is_refused_at_start_with_file_and_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_up_summary_names_backends_default_problems_and_base_urls_never_a_key() {
     let up = StandIn::start().await;
-    let home = Home::new();
-    home.builtins_at(&up);
+    let home = DarioHome::new();
+    builtins_at(&home, &up);
     home.backend(
         "compat",
         json!({"protocol": "openai", "base_url": up.openai_url(), "key": CANARY, "models": ["llama-*"]}),
@@ -296,8 +243,8 @@ async fn the_start_up_summary_names_backends_default_problems_and_base_urls_neve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unset_key_env_is_a_401_naming_the_variable_before_any_upstream_call() {
     let up = StandIn::start().await;
-    let home = Home::new();
-    home.builtins_at(&up);
+    let home = DarioHome::new();
+    builtins_at(&home, &up);
     home.backend(
         "needs-key",
         json!({"protocol": "openai", "base_url": up.openai_url(), "key_env": "FRONTDOOR_MISSING_KEY", "models": ["x-*"]}),
@@ -340,8 +287,8 @@ async fn an_unset_key_env_is_a_401_naming_the_variable_before_any_upstream_call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_prefix_analytics_windows_and_a_missing_v1_get_clear_answers() {
     let up = StandIn::start().await;
-    let home = Home::new();
-    home.builtins_at(&up);
+    let home = DarioHome::new();
+    builtins_at(&home, &up);
     // A base URL without /v1, whose server answers 404 there.
     home.backend(
         "nov1",
@@ -361,7 +308,7 @@ async fn unknown_prefix_analytics_windows_and_a_missing_v1_get_clear_answers() {
             && msg.contains("dario backend add openrouter"),
         "{msg}"
     );
-    let route = home.dario(p.port, &["route", "openrouter:x"], &[]);
+    let route = dario(&home, p.port, &["route", "openrouter:x"], &[]);
     assert!(text(&route).contains("no backend `openrouter` is configured"));
 
     // The upstream's 404 on a URL without /v1 comes with the hint.
@@ -443,8 +390,9 @@ fn has_long_decimal(v: &Value) -> bool {
 
 #[test]
 fn backend_add_warns_about_a_missing_v1_and_gives_known_providers_their_models() {
-    let home = Home::new();
-    let out = home.dario(
+    let home = DarioHome::new();
+    let out = dario(
+        &home,
         1,
         &[
             "backend",
@@ -467,7 +415,8 @@ fn backend_add_warns_about_a_missing_v1_and_gives_known_providers_their_models()
         "{}",
         text(&out)
     );
-    let out = home.dario(
+    let out = dario(
+        &home,
         1,
         &[
             "backend",
@@ -481,11 +430,11 @@ fn backend_add_warns_about_a_missing_v1_and_gives_known_providers_their_models()
     assert!(out.status.success(), "{}", text(&out));
     // A second one removes the implicit default: said too.
     assert!(text(&out).contains("No default backend"), "{}", text(&out));
-    let route = home.dario(1, &["route", "deepseek-chat", "--json"], &[]);
+    let route = dario(&home, 1, &["route", "deepseek-chat", "--json"], &[]);
     let d: Value = serde_json::from_slice(&route.stdout).unwrap();
     assert_eq!(d["backend"], "deepseek", "{d}");
     // `route` shows the default (or its absence) for any model.
-    let route = home.dario(1, &["route", "deepseek-chat"], &[]);
+    let route = dario(&home, 1, &["route", "deepseek-chat"], &[]);
     assert!(
         String::from_utf8_lossy(&route.stdout)
             .lines()
@@ -500,14 +449,15 @@ fn backend_add_warns_about_a_missing_v1_and_gives_known_providers_their_models()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_add_and_file_changes_reach_a_running_proxy_and_doctor_sees_a_refused_one() {
     let up = StandIn::start().await;
-    let home = Home::new();
-    home.builtins_at(&up);
+    let home = DarioHome::new();
+    builtins_at(&home, &up);
     let p = Proxy::start(&home, &[]);
     assert_eq!(chat(&p.base, "newprov-1").await.status(), 404);
 
     // `dario backend add` tells the running proxy, which routes the new model at once.
     let url = up.openai_url();
-    let out = home.dario(
+    let out = dario(
+        &home,
         p.port,
         &[
             "backend",
@@ -544,14 +494,14 @@ async fn backend_add_and_file_changes_reach_a_running_proxy_and_doctor_sees_a_re
     home.config_toml("default_backend = \"nowhere\"\n");
     p.wait_log("configuration change refused");
     assert_eq!(chat(&p.base, "hand-1").await.status(), 200);
-    let out = home.dario(p.port, &["reload"], &[]);
+    let out = dario(&home, p.port, &["reload"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("config.toml:1:") && text(&out).contains("`nowhere`"),
         "{}",
         text(&out)
     );
-    let doctor = home.dario(p.port, &["doctor", "--json"], &[]);
+    let doctor = dario(&home, p.port, &["doctor", "--json"], &[]);
     let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
     let row = report["checks"]
         .as_array()
@@ -564,10 +514,10 @@ async fn backend_add_and_file_changes_reach_a_running_proxy_and_doctor_sees_a_re
 
     // Fixed: `dario reload` applies it, and doctor no longer complains.
     home.config_toml("default_backend = \"handmade\"\n");
-    let out = home.dario(p.port, &["reload"], &[]);
+    let out = dario(&home, p.port, &["reload"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     wait_routed(&p.base, "anything-else", "handmade").await;
-    let doctor = home.dario(p.port, &["doctor", "--json"], &[]);
+    let doctor = dario(&home, p.port, &["doctor", "--json"], &[]);
     let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
     assert!(
         !report["checks"]
@@ -581,12 +531,9 @@ async fn backend_add_and_file_changes_reach_a_running_proxy_and_doctor_sees_a_re
 
 #[test]
 fn reload_without_a_proxy_says_how_to_start_one() {
-    let home = Home::new();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let out = home.dario(port, &["reload"], &[]);
+    let home = DarioHome::new();
+    let port = free_port();
+    let out = dario(&home, port, &["reload"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("dario proxy"), "{}", text(&out));
 }
@@ -594,8 +541,8 @@ fn reload_without_a_proxy_says_how_to_start_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_does_not_cut_a_stream_in_flight() {
     let up = StandIn::start().await;
-    let home = Home::new();
-    home.builtins_at(&up);
+    let home = DarioHome::new();
+    builtins_at(&home, &up);
     let p = Proxy::start(&home, &[]);
     let events = support::standin::openai_sse(
         &support::standin::canned_content("plain"),
@@ -621,11 +568,12 @@ async fn a_reload_does_not_cut_a_stream_in_flight() {
 
     // The configuration changes under the stream: a new backend, reloaded at once.
     let url = up.openai_url();
-    let home_dir = home.dir.clone();
+    let (home_dir, dir) = (home.home().to_path_buf(), home.dir().to_path_buf());
     let port = p.port;
     let out = tokio::task::spawn_blocking(move || {
         dario_at(
             &home_dir,
+            &dir,
             port,
             &[
                 "backend",

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use serde_json::json;
-
 use crate::support;
+use futures_util::StreamExt;
 use support::home::DarioHome;
 use support::process::{start_process, Running};
 use support::raw::raw_upstream;
@@ -48,14 +46,7 @@ async fn long_line_upstream(head: &'static str) -> std::net::SocketAddr {
 /// `dario proxy` as a child process whose `anthropic` and `openai` backends pass through to
 /// `addr`.
 fn dario_for(home: &DarioHome, addr: std::net::SocketAddr) -> Running {
-    home.backend(
-        "anthropic",
-        json!({"protocol": "anthropic", "base_url": format!("http://{addr}"), "passthrough": true}),
-    );
-    home.backend(
-        "openai",
-        json!({"protocol": "openai", "base_url": format!("http://{addr}/v1"), "passthrough": true}),
-    );
+    home.passthrough_builtins(&format!("http://{addr}"), &format!("http://{addr}/v1"));
     start_process::<&str, &str>(home.dir(), &["proxy"], &[])
 }
 

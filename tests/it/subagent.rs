@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::support::home::dario_command;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const TEMPLATE: &str = include_str!("../../agents/dario.md");
@@ -55,13 +57,8 @@ impl Sandbox {
     }
 
     fn dario(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dario"));
-        cmd.args(args)
-            .current_dir(&self.work)
-            .env("HOME", &self.home)
-            .env("DARIO_HOME", self.home.join(".dario"))
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env_remove("CLAUDE_CONFIG_DIR");
+        let mut cmd = dario_command(&self.home, &self.home.join(".dario"), args);
+        cmd.current_dir(&self.work);
         if let Some(dir) = &self.claude_config_dir {
             cmd.env("CLAUDE_CONFIG_DIR", dir);
         }

@@ -46,6 +46,19 @@ impl DarioHome {
         self.backend_file(name, &spec.to_string())
     }
 
+    /// The built-in `anthropic` and `openai` backends pointed at other base URLs, passing the
+    /// client's own credential through.
+    pub fn passthrough_builtins(&self, anthropic_url: &str, openai_url: &str) {
+        self.backend(
+            "anthropic",
+            json!({"protocol": "anthropic", "base_url": anthropic_url, "passthrough": true}),
+        );
+        self.backend(
+            "openai",
+            json!({"protocol": "openai", "base_url": openai_url, "passthrough": true}),
+        );
+    }
+
     /// Writes `backends/<name>.json` (mode 0600) with exactly `text` (for malformed files).
     pub fn backend_file(&self, name: &str, text: &str) -> PathBuf {
         self.write(&format!("backends/{name}.json"), text, 0o600)
