@@ -1,6 +1,5 @@
 //! Shared test support: the stand-in upstream and a helper that runs the real dario server on an
 //! ephemeral loopback port with a config built in code.
-#![allow(dead_code)]
 
 pub mod home;
 pub mod process;
@@ -14,7 +13,6 @@ use dario::config::{BackendConfig, Config, Credential, Secret};
 use dario::protocol::Protocol;
 use dario::proxy::{self, ProxyOptions};
 
-#[allow(unused_imports)]
 pub use standin::{Reply, StandIn};
 
 /// A backend pointing at a stand-in.

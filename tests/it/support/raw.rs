@@ -1,7 +1,6 @@
 //! A raw TCP upstream for tests that need a misbehaving server: it reads each request (head and
 //! announced body) and hands the socket to a script that writes whatever bytes it likes —
 //! bodies cut without a proper end, huge lines, bad encodings, redirects.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,7 +4,6 @@
 //! A missing `redis-server` FAILS the test, with the command that installs it, unless
 //! `DARIO_SKIP_CLUSTER_TESTS=1` is set (then [`RedisServer::start`] returns `None` and the test
 //! says it skipped). `REDIS_SERVER` names another binary (e.g. `valkey-server`).
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
