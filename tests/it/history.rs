@@ -7,7 +7,7 @@ use crate::support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::home::DarioHome;
@@ -182,6 +182,23 @@ async fn sigkill_loses_at_most_one_batch() {
     let mut p = start(home.dir());
     let sent = 2 * BATCH as usize + 50;
     traffic(&p.base, sent).await;
+    // The kill lands once the full batches are committed (`written` in /status): the writer
+    // thread commits a batch when it fills, and how soon it runs on a loaded machine is not
+    // what this test is about (a kill during that commit lost two batches under load).
+    let full = sent as u64 / BATCH * BATCH;
+    let deadline = Instant::now() + EXIT;
+    loop {
+        let status = get_json(format!("{}/status", p.base)).await;
+        let written = status["history"]["written"].as_u64().unwrap();
+        if written >= full {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the writer committed {written} of {full} records: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     p.signal("-KILL");
     let _ = p.wait_exit(EXIT);
     let stats = stats_json(home.dir(), "24h");
