@@ -1,5 +1,12 @@
-//! Shared test support: the stand-in upstream and a helper that runs the real dario server on an
-//! ephemeral loopback port with a config built in code.
+//! Shared test support, declared once in `main.rs`: here the real dario server in this process
+//! on an ephemeral loopback port with a config built in code, the backends tests point at the
+//! stand-in, and the test HTTP client. `standin` is the upstream stand-in (also built into the
+//! examples), `raw` a raw TCP upstream for misbehaving servers, `home` temporary homes and the
+//! clean `dario` command, `process` `dario proxy` as a child process, `redis_server` a real
+//! `redis-server` for the cluster tests.
+//!
+//! Must not: touch process-wide state (environment variables, the current directory) — every
+//! test of the binary shares this process.
 
 pub mod home;
 pub mod process;
