@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::home::DarioHome;
+use support::home::{dario_command, DarioHome};
 use support::process::{start_process, Running};
 use support::redis_server::RedisServer;
 use support::standin::{canned_content, openai_json};
@@ -616,10 +616,8 @@ async fn killing_redis_mid_traffic_loses_no_request_and_recovery_needs_no_restar
 #[test]
 fn config_refuses_a_password_in_the_url() {
     let home = home_with("[cluster]\nredis_url = \"redis://:hunter2@127.0.0.1:6379\"\n");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["proxy"])
-        .env("DARIO_HOME", home.dir())
-        .env("HOME", home.dir())
+    let out = home
+        .command(&["proxy"])
         .env("DARIO_PORT", "0")
         .output()
         .unwrap();
@@ -630,11 +628,9 @@ fn config_refuses_a_password_in_the_url() {
 }
 
 /// `dario doctor --json` in `home`, parsed, with the cluster's password variable set.
-fn doctor(home: &std::path::Path) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["doctor", "--json"])
-        .env("DARIO_HOME", home)
-        .env("HOME", home)
+fn doctor(home: &DarioHome) -> Value {
+    let out = home
+        .command(&["doctor", "--json"])
         .env("DARIO_HOST", "127.0.0.1")
         .env("DARIO_PORT", "9")
         .env("CLUSTER_TEST_PW", "pw-canary-123")
@@ -673,11 +669,11 @@ async fn doctor_has_a_cluster_row() {
         cluster_section(&redis.url(), 9, "")
     ));
     // This Redis has no password: AUTH with one fails, and the row says so.
-    let row = cluster_row(&doctor(home.dir()));
+    let row = cluster_row(&doctor(&home));
     assert_eq!(row["status"], "fail", "{row}");
 
     let home = home_with(&cluster_section(&redis.url(), 9, ""));
-    let row = cluster_row(&doctor(home.dir()));
+    let row = cluster_row(&doctor(&home));
     assert_eq!(row["status"], "ok", "{row}");
     let detail = row["detail"].as_str().unwrap();
     assert!(
@@ -686,7 +682,7 @@ async fn doctor_has_a_cluster_row() {
     );
 
     redis.kill();
-    let row = cluster_row(&doctor(home.dir()));
+    let row = cluster_row(&doctor(&home));
     assert_eq!(row["status"], "fail", "{row}");
     assert!(row["fix"].as_str().unwrap().contains("redis_url"), "{row}");
 }
@@ -916,15 +912,12 @@ async fn each_instance_tags_its_history_and_stats_cluster_sums_them() {
     .await;
     let port = cluster.base(0).rsplit(':').next().unwrap().to_string();
     // `dario stats --cluster ARGS`, as a user on instance 0's machine runs it.
-    let home0 = cluster.homes[0].dir().to_path_buf();
+    let home0 = &cluster.homes[0];
+    let (home0, dir0) = (home0.home().to_path_buf(), home0.dir().to_path_buf());
     let stats = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dario"))
-            .args(["stats", "--cluster"])
+        dario_command(&home0, &dir0, &["stats", "--cluster"])
             .args(args)
-            .env("DARIO_HOME", &home0)
-            .env("HOME", &home0)
             .env("DARIO_PORT", &port)
-            .env_remove("DARIO_API_KEY")
             .output()
             .unwrap()
     };

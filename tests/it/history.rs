@@ -6,7 +6,6 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -66,11 +65,9 @@ async fn traffic(base: &str, n: usize) {
     }
 }
 
-fn stats_json(home: &Path, since: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["stats", "--json", "--since", since])
-        .env("DARIO_HOME", home)
-        .env("HOME", home)
+fn stats_json(home: &DarioHome, since: &str) -> Value {
+    let out = home
+        .command(&["stats", "--json", "--since", since])
         .output()
         .unwrap();
     assert!(
@@ -122,7 +119,7 @@ async fn history_survives_sigterm_and_restart() {
     assert!(p.wait_exit(EXIT).success());
 
     // Stopped: `dario stats` reads the file itself.
-    let stopped = stats_json(home.dir(), "24h");
+    let stopped = stats_json(&home, "24h");
     assert_eq!(stopped["source"], "history");
     assert_eq!(totals(&stopped), totals(&since));
     let sessions = stopped["sessions"].as_array().unwrap();
@@ -154,7 +151,7 @@ async fn history_survives_sigterm_and_restart() {
     assert_eq!(state["recent"].as_array().unwrap().len(), 13);
     p.signal("-TERM");
     assert!(p.wait_exit(EXIT).success());
-    let stats = stats_json(home.dir(), "30d");
+    let stats = stats_json(&home, "30d");
     assert_eq!(totals(&stats), totals(&after));
     // Percentiles are the same arithmetic over the same rows.
     assert_eq!(
@@ -201,7 +198,7 @@ async fn sigkill_loses_at_most_one_batch() {
     }
     p.signal("-KILL");
     let _ = p.wait_exit(EXIT);
-    let stats = stats_json(home.dir(), "24h");
+    let stats = stats_json(&home, "24h");
     let kept = totals(&stats).0;
     assert!(
         kept <= sent as u64 && kept + BATCH >= sent as u64,
@@ -212,7 +209,7 @@ async fn sigkill_loses_at_most_one_batch() {
     traffic(&p.base, 3).await;
     p.signal("-TERM");
     assert!(p.wait_exit(EXIT).success());
-    assert_eq!(totals(&stats_json(home.dir(), "24h")).0, kept + 3);
+    assert_eq!(totals(&stats_json(&home, "24h")).0, kept + 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,10 +239,8 @@ async fn a_damaged_database_is_reported_and_left_alone() {
     assert_eq!(r.status(), 503);
     assert!(json(r).await.to_string().contains("not available"));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["doctor", "--json"])
-        .env("DARIO_HOME", home.dir())
-        .env("HOME", home.dir())
+    let out = home
+        .command(&["doctor", "--json"])
         .env("DARIO_PORT", p.base.rsplit(':').next().unwrap())
         .output()
         .unwrap();
@@ -263,11 +258,7 @@ async fn a_damaged_database_is_reported_and_left_alone() {
     p.signal("-TERM");
     assert!(p.wait_exit(EXIT).success());
     assert_eq!(std::fs::read(&db).unwrap(), junk);
-    let err = Command::new(env!("CARGO_BIN_EXE_dario"))
-        .args(["stats"])
-        .env("DARIO_HOME", home.dir())
-        .output()
-        .unwrap();
+    let err = home.command(&["stats"]).output().unwrap();
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("move it aside"));
 }
