@@ -8,6 +8,7 @@ use crate::support;
 use std::sync::Arc;
 
 use serde_json::json;
+use support::home::DarioHome;
 use support::process::{start_process, Running};
 use support::standin::{Reply, StandIn};
 use support::*;
@@ -50,38 +51,21 @@ fn pki() -> Pki {
 
 /// `dario proxy` with both backends pointing at `https://localhost:<port>` and `SSL_CERT_FILE`
 /// naming `trusted` (a PEM file).
-fn start_dario(home: &std::path::Path, port: u16, trusted: &std::path::Path) -> Running {
-    write_backends(
-        home,
+fn start_dario(home: &DarioHome, port: u16, trusted: &std::path::Path) -> Running {
+    home.passthrough_builtins(
         &format!("https://localhost:{port}"),
         &format!("https://localhost:{port}/v1"),
     );
     spawn_dario(home, trusted)
 }
 
-fn write_backends(home: &std::path::Path, anthropic_url: &str, openai_url: &str) {
-    let backends = home.join("backends");
-    std::fs::create_dir_all(&backends).unwrap();
-    for (name, protocol, url) in [
-        ("anthropic", "anthropic", anthropic_url),
-        ("openai", "openai", openai_url),
-    ] {
-        std::fs::write(
-            backends.join(format!("{name}.json")),
-            json!({"name": name, "protocol": protocol, "base_url": url, "passthrough": true})
-                .to_string(),
-        )
-        .unwrap();
-    }
-}
-
 /// `dario proxy` with `SSL_CERT_FILE` naming `trusted` and an empty `SSL_CERT_DIR`, so the
 /// trust store is exactly that file.
-fn spawn_dario(home: &std::path::Path, trusted: &std::path::Path) -> Running {
-    let cert_dir = home.join("no-certs");
+fn spawn_dario(home: &DarioHome, trusted: &std::path::Path) -> Running {
+    let cert_dir = home.home().join("no-certs");
     std::fs::create_dir_all(&cert_dir).unwrap();
     start_process(
-        home,
+        home.dir(),
         &["proxy"],
         &[
             ("SSL_CERT_FILE", trusted),
@@ -94,10 +78,10 @@ fn spawn_dario(home: &std::path::Path, trusted: &std::path::Path) -> Running {
 async fn https_upstream_over_http2_with_the_platform_trust_store() {
     let pki = pki();
     let standin = StandIn::start_tls(pki.server.clone()).await;
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = home.path().join("ca.pem");
+    let home = DarioHome::new();
+    let ca_file = home.home().join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let dario = start_dario(home.path(), standin.addr.port(), &ca_file);
+    let dario = start_dario(&home, standin.addr.port(), &ca_file);
     let http = client();
 
     // Non-streaming, both protocols.
@@ -219,10 +203,10 @@ async fn an_untrusted_certificate_is_refused_before_any_request_is_sent() {
     let standin = StandIn::start_tls(pki.server.clone()).await;
     // dario trusts a different CA only.
     let other = pki_other_ca();
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = home.path().join("other-ca.pem");
+    let home = DarioHome::new();
+    let ca_file = home.home().join("other-ca.pem");
     std::fs::write(&ca_file, other).unwrap();
-    let dario = start_dario(home.path(), standin.addr.port(), &ca_file);
+    let dario = start_dario(&home, standin.addr.port(), &ca_file);
 
     let r = post_openai(
         &client(),
@@ -292,15 +276,14 @@ async fn without_ca_certificates_http_backends_still_work() {
     let plain = StandIn::start().await;
     let pki = pki();
     let tls = StandIn::start_tls(pki.server.clone()).await;
-    let home = tempfile::tempdir().unwrap();
-    let empty = home.path().join("empty.pem");
+    let home = DarioHome::new();
+    let empty = home.home().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
-    write_backends(
-        home.path(),
+    home.passthrough_builtins(
         &format!("https://localhost:{}", tls.addr.port()),
         &plain.openai_url(),
     );
-    let dario = spawn_dario(home.path(), &empty);
+    let dario = spawn_dario(&home, &empty);
     let http = client();
 
     let r = post_openai(
