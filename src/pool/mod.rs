@@ -920,6 +920,17 @@ impl Drop for Lease {
     }
 }
 
+/// One deployment's gauges (`/metrics`, rendered by `analytics`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentGauge {
+    pub backend: String,
+    pub deployment: String,
+    /// 0.0–1.0.
+    pub headroom: f64,
+    /// Seconds until the cooldown ends; 0 when not cooling.
+    pub cooldown_seconds: f64,
+}
+
 /// Every pool at one moment (`GET /pool`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolSnapshot {
@@ -929,18 +940,16 @@ pub struct PoolSnapshot {
 
 impl PoolSnapshot {
     /// The per-deployment gauges of `/metrics`.
-    pub fn deployment_gauges(&self) -> Vec<crate::analytics::DeploymentGauge> {
+    pub fn deployment_gauges(&self) -> Vec<DeploymentGauge> {
         self.backends
             .iter()
             .flat_map(|b| {
-                b.deployments
-                    .iter()
-                    .map(|d| crate::analytics::DeploymentGauge {
-                        backend: b.backend.clone(),
-                        deployment: d.alias.clone(),
-                        headroom: d.headroom,
-                        cooldown_seconds: d.cooldown_remaining_ms as f64 / 1000.0,
-                    })
+                b.deployments.iter().map(|d| DeploymentGauge {
+                    backend: b.backend.clone(),
+                    deployment: d.alias.clone(),
+                    headroom: d.headroom,
+                    cooldown_seconds: d.cooldown_remaining_ms as f64 / 1000.0,
+                })
             })
             .collect()
     }

@@ -622,7 +622,6 @@ fn shared_types_are_send_and_sync() {
     check::<Pools>();
     check::<Lease>();
     check::<AcquireError>();
-    check::<crate::analytics::Analytics>();
 }
 
 /// Collects what the pools would share with other instances.
