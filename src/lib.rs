@@ -22,7 +22,6 @@ pub mod analytics;
 pub mod cli;
 pub mod cluster;
 pub mod config;
-pub mod dashboard;
 pub mod doctor;
 pub mod history;
 pub mod mcp;

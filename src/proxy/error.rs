@@ -5,9 +5,11 @@
 //! are written by dario, and upstream text reaching here must already be scrubbed.
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 
+use super::body::{full, Body};
 use crate::protocol::Protocol;
+use crate::translate::TranslateError;
 
 /// The kind of failure, one per Anthropic error type (OpenAI types are derived).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +138,184 @@ impl ProxyError {
 
     pub fn status(&self) -> StatusCode {
         self.status.unwrap_or_else(|| self.kind.status())
+    }
+
+    /// The whole response in the caller's protocol: status, JSON envelope, `content-type`, and
+    /// this error's own headers (`retry-after`, `allow`).
+    pub fn into_response(self, protocol: Protocol) -> Response<Body> {
+        let mut resp = Response::new(full(self.body(protocol)));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (k, v) in self.extra_headers() {
+            h.insert(k, v);
+        }
+        resp
+    }
+
+    // ---- the messages dario answers with (one constructor each) --------------------------
+
+    /// A path dario does not serve.
+    pub fn unknown_endpoint(method: &http::Method, path: &str, endpoints: &[&str]) -> Self {
+        Self::new(
+            ErrorKind::UnknownEndpoint,
+            format!(
+                "no such endpoint `{method} {path}`: dario serves {}",
+                endpoints.join(", ")
+            ),
+        )
+    }
+
+    /// A known path asked for with the wrong method (405 with `Allow`).
+    pub fn method_not_allowed(
+        method: &http::Method,
+        path: &str,
+        expected: &http::Method,
+        allow: &'static str,
+    ) -> Self {
+        let mut e = Self::new(
+            ErrorKind::MethodNotAllowed,
+            format!("method {method} is not allowed on {path}: use {expected}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    /// A request body over `[limits] max_body_bytes`.
+    pub fn body_too_large(max: usize) -> Self {
+        Self::new(
+            ErrorKind::RequestTooLarge,
+            format!("request body exceeds dario's limit of {max} bytes: shorten the conversation or raise [limits] max_body_bytes"),
+        )
+    }
+
+    /// A request body not received within `[limits] body_read_timeout` (408).
+    pub fn body_timeout(deadline: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            format!(
+                "request body was not received within {} s",
+                deadline.as_secs()
+            ),
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT)
+    }
+
+    /// A request body that could not be read.
+    pub fn body_unreadable(why: impl std::fmt::Display) -> Self {
+        Self::invalid(format!("could not read the request body: {why}"))
+    }
+
+    /// The 500 for a request whose handler panicked (the panic's message goes to the log only).
+    pub fn internal(request_id: &str) -> Self {
+        Self::new(
+            ErrorKind::Api,
+            format!(
+                "dario failed on this request with an internal error (a bug, logged with request id \
+                 {request_id}); other requests are unaffected: retry it, and please report it"
+            ),
+        )
+        .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// No upstream slot (`[limits] max_in_flight`) free, nor room or time in the queue.
+    pub fn overloaded(why: &str) -> Self {
+        Self::new(
+            ErrorKind::Overloaded,
+            format!("dario is at capacity: {why}; retry shortly"),
+        )
+        .with_retry_after(1)
+    }
+
+    /// A model name no route takes.
+    pub fn no_route(e: &crate::routing::RouteError) -> Self {
+        let kind = match e {
+            crate::routing::RouteError::EmptyModel { .. } => ErrorKind::InvalidRequest,
+            _ => ErrorKind::NotFound,
+        };
+        Self::new(kind, e.to_string()).with_param("model")
+    }
+
+    /// A route that names a backend the configuration does not have.
+    pub fn backend_not_configured(model: &str, backend: &str) -> Self {
+        Self::new(
+            ErrorKind::NotFound,
+            format!(
+                "route for `{model}` names backend `{backend}`, which is not configured: run `dario backend list`"
+            ),
+        )
+    }
+
+    /// A backend whose key comes from an environment variable that is not set.
+    pub fn key_env_unset(backend: &str, deployment: &str, var: &str) -> Self {
+        Self::new(
+            ErrorKind::Authentication,
+            format!(
+                "backend `{backend}`{deployment} takes its key from the environment variable \
+                 {var}, which is not set where dario runs: nothing was sent upstream. \
+                 Export {var} in the shell that starts `dario proxy` and restart it, or \
+                 store the key: `dario backend add {backend} --key …`"
+            ),
+        )
+    }
+
+    /// Every deployment of a backend cooling down.
+    pub fn pool_exhausted(backend: &str, retry_after: u64) -> Self {
+        Self::new(
+            ErrorKind::RateLimit,
+            format!("every deployment of backend `{backend}` is cooling down after rate limits or errors; retry in {retry_after} s (see `GET /pool`)"),
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// A team-wide limit of `[cluster.limits.<backend>]` used up.
+    pub fn team_limited(limited: &crate::cluster::TeamLimited) -> Self {
+        Self::new(ErrorKind::RateLimit, limited.to_string())
+            .with_retry_after(limited.retry_after_secs)
+    }
+
+    /// No candidate backend could take the request, and nothing more telling happened.
+    pub fn no_usable_backend(model: &str) -> Self {
+        Self::new(
+            ErrorKind::Api,
+            format!("no usable backend for model `{model}`: check `dario route {model}`"),
+        )
+    }
+
+    /// An upstream 404 from an OpenAI-style base URL that most likely lacks `/v1`.
+    pub fn wrong_base_url(backend: &str, upstream_said: &str, hint: &str) -> Self {
+        Self::new(
+            ErrorKind::UnknownEndpoint,
+            format!(
+                "backend `{backend}` answered 404 ({upstream_said}). The likely cause: its {hint}"
+            ),
+        )
+    }
+
+    /// An upstream reply that cannot be translated into the caller's protocol.
+    pub fn untranslatable_response(backend: &str, why: &str) -> Self {
+        Self::new(
+            ErrorKind::Api,
+            format!("the upstream response from `{backend}` could not be translated: {why}"),
+        )
+    }
+
+    /// A request that cannot be translated: the client's mistake (400) with the reason.
+    pub fn untranslatable_request(e: TranslateError) -> Self {
+        if let TranslateError::PreviousResponseNotFound(_) = e {
+            return Self::new(ErrorKind::InvalidRequest, e.to_string())
+                .with_param("previous_response_id")
+                .with_code("previous_response_not_found");
+        }
+        let kind = if e.status() >= 500 {
+            ErrorKind::Api
+        } else {
+            ErrorKind::InvalidRequest
+        };
+        Self::new(kind, e.to_string())
     }
 
     /// The JSON body in the given protocol's envelope.

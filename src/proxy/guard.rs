@@ -1,8 +1,12 @@
-//! Guard: dario's own API key, CORS and the security headers on every response.
+//! Guard: dario's own API key, CORS, the request body's size and read deadline, and the security
+//! headers on every response.
 //!
 //! Owns: who may call dario. Must not: forward the client's dario key anywhere.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -197,6 +201,34 @@ pub fn decorate(state: &ProxyState, h: &mut HeaderMap, request_id: &str) {
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSED),
     );
+}
+
+/// Reads the whole request body within the size and time limits.
+pub async fn read_body(
+    state: &ProxyState,
+    req: Request<Incoming>,
+) -> Result<(http::request::Parts, Bytes), ProxyError> {
+    let limits = &state.snapshot.load().config.limits;
+    let (max, deadline) = (limits.max_body_bytes, limits.body_read_timeout);
+    let too_large = || ProxyError::body_too_large(max);
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max as u64 {
+            return Err(too_large());
+        }
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(ProxyError::body_timeout(deadline)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(ProxyError::body_unreadable(e)),
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
+    }
 }
 
 #[cfg(test)]
