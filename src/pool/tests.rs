@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::{BackendConfig, BackendSource, DeploymentConfig, Limits, Secret};
 use crate::protocol::Protocol;
+use http::HeaderMap;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
