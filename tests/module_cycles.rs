@@ -5,8 +5,8 @@
 //! How: every `src/**/*.rs` file of the library (not `main.rs`) is read as text; comments,
 //! string and character literals are removed; every path that starts with `crate::` or
 //! `super::` (use trees with braces included) is a dependency of the file's module on the module
-//! the path names. A dependency of `proxy::chat` on `proxy::handler::x` is the edge
-//! `chat → handler` at the `proxy` level; on `analytics::Record`, `proxy → analytics` at the
+//! the path names. A dependency of `proxy::failover` on `proxy::meter::x` is the edge
+//! `failover → meter` at the `proxy` level; on `analytics::Record`, `proxy → analytics` at the
 //! top level. A parent using its child, or a child its parent, is not an edge (only siblings).
 //! Paths through a re-export (`crate::proxy::ProxyState`) count for the module that re-exports.
 //!
@@ -22,8 +22,8 @@ type ModPath = Vec<String>;
 /// Where one sibling edge was first seen, for the failure message.
 type Edges = BTreeMap<ModPath, BTreeMap<(String, String), String>>;
 
-/// The module a file under `src/` defines: `proxy/chat.rs` and `proxy/chat/mod.rs` →
-/// `proxy::chat`; `lib.rs` → the root.
+/// The module a file under `src/` defines: `proxy/egress.rs` and `proxy/egress/mod.rs` →
+/// `proxy::egress`; `lib.rs` → the root.
 fn module_of(rel: &str) -> ModPath {
     let mut parts: Vec<String> = rel
         .trim_end_matches(".rs")

@@ -44,7 +44,7 @@ pub enum PoolEvent {
     },
 }
 
-/// A [`LimitReading`] with its reset time on the wall clock.
+/// A [`super::LimitReading`] with its reset time on the wall clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct WallReading {
     #[serde(default, skip_serializing_if = "Option::is_none")]
