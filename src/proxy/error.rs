@@ -184,6 +184,40 @@ impl ProxyError {
         e
     }
 
+    /// A browser request from an origin other than the allowed one.
+    pub fn origin_not_allowed(origin: &str, allowed: &str) -> Self {
+        Self::new(
+            ErrorKind::Permission,
+            format!(
+                "requests from origin `{origin}` are not allowed: dario only accepts browser requests from {allowed} (set DARIO_CORS_ORIGIN to change it)"
+            ),
+        )
+    }
+
+    /// A request naming another host than this machine while dario listens on loopback.
+    pub fn not_loopback(what: &str, port: u16) -> Self {
+        Self::new(
+            ErrorKind::Permission,
+            format!("{what} is not this machine: dario listens on loopback only; use http://127.0.0.1:{port}"),
+        )
+    }
+
+    /// No dario API key presented while `DARIO_API_KEY` is set.
+    pub fn api_key_missing() -> Self {
+        Self::new(
+            ErrorKind::Authentication,
+            "dario requires its API key: send DARIO_API_KEY in `x-api-key` or `Authorization: Bearer`",
+        )
+    }
+
+    /// A dario API key that is not `DARIO_API_KEY`.
+    pub fn api_key_invalid() -> Self {
+        Self::new(
+            ErrorKind::Authentication,
+            "invalid dario API key: use the value of DARIO_API_KEY the proxy was started with",
+        )
+    }
+
     /// A request body over `[limits] max_body_bytes`.
     pub fn body_too_large(max: usize) -> Self {
         Self::new(
@@ -295,6 +329,42 @@ impl ProxyError {
         )
     }
 
+    /// A backend whose base URL cannot make a request URL.
+    pub fn unusable_base_url(backend: &str, why: &dyn std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Api,
+            format!("backend `{backend}` has an unusable base URL: {why}; fix it with `dario backend add` or in config.toml"),
+        )
+    }
+
+    /// No response head from a backend within `[limits] first_byte_timeout`.
+    pub fn first_byte_timeout(backend: &str, deadline: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            format!(
+                "backend `{backend}` sent no response within {} s",
+                deadline.as_secs()
+            ),
+        )
+    }
+
+    /// A request to a backend that failed before a response: `connect` when no connection was
+    /// made. `reason` must already be scrubbed.
+    pub fn upstream_unreachable(backend: &str, connect: bool, reason: &str) -> Self {
+        let message = if connect {
+            format!("could not connect to backend `{backend}` ({reason}): check its base URL with `dario backend list` and that the server is up")
+        } else {
+            format!("request to backend `{backend}` failed: {reason}")
+        };
+        Self::new(ErrorKind::Api, message)
+    }
+
+    /// An upstream response dario must not relay (a redirect, an encoding it did not ask for):
+    /// `why` says which, from `egress::unrelayable`.
+    pub fn unrelayable(why: String) -> Self {
+        Self::new(ErrorKind::Api, why)
+    }
+
     /// An upstream reply that cannot be translated into the caller's protocol.
     pub fn untranslatable_response(backend: &str, why: &str) -> Self {
         Self::new(
@@ -363,5 +433,30 @@ mod tests {
         assert_eq!(o["error"]["type"], "not_found_error");
         assert_eq!(o["error"]["message"], "no route for model `x`");
         assert_eq!(e.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn into_response_is_status_envelope_and_headers() {
+        let e = ProxyError::method_not_allowed(
+            &http::Method::GET,
+            "/v1/messages",
+            &http::Method::POST,
+            "POST, OPTIONS",
+        );
+        let body = e.body(Protocol::OpenAi);
+        let r = e.into_response(Protocol::OpenAi);
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["allow"], "POST, OPTIONS");
+        let o: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            o["error"]["message"],
+            "method GET is not allowed on /v1/messages: use POST"
+        );
+        assert_eq!(o["error"]["code"], "method_not_allowed");
+
+        let r = ProxyError::pool_exhausted("groq", 7).into_response(Protocol::Anthropic);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "7");
     }
 }

@@ -16,13 +16,12 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use super::body::Body;
 use super::dispatch::{self, Prepared};
-use super::egress::relay::EndInfo;
 use super::egress;
-use super::error::{ErrorKind, ProxyError};
+use super::egress::relay::EndInfo;
+use super::error::ProxyError;
 use super::ingress::{ChatKind, Inbound};
 use super::meter::Tracker;
 use super::state::{ProxyState, Snapshot};
-use super::upstream::client::UpstreamError;
 use super::upstream::{self, OutboundRequest};
 use crate::pool::{self, AcquireError};
 use crate::protocol::Protocol;
@@ -38,13 +37,11 @@ enum Failure {
         backend: String,
         protocol: Protocol,
     },
-    Connect(String),
-    Timeout(String),
+    /// No usable answer from the last deployment tried: unreachable, unusable base URL, or no
+    /// first byte in time.
+    Unanswered(ProxyError),
     /// Every deployment was cooling.
-    Exhausted {
-        backend: String,
-        retry_after: u64,
-    },
+    Exhausted { backend: String, retry_after: u64 },
     /// A team-wide limit of `[cluster.limits.<backend>]` was used up.
     TeamLimited(crate::cluster::TeamLimited),
 }
@@ -207,8 +204,8 @@ pub async fn send(
                 Err(why) => {
                     // As unreachable as a refused connection: cool the deployment down too.
                     lease.report_connect_error(Instant::now());
-                    failure = Some(Failure::Connect(format!(
-                        "backend `{name}` has an unusable base URL: {why}; fix it with `dario backend add` or in config.toml"
+                    failure = Some(Failure::Unanswered(ProxyError::unusable_base_url(
+                        name, &why,
                     )));
                     continue;
                 }
@@ -220,15 +217,20 @@ pub async fn send(
             let response = match outcome {
                 Err(_) => {
                     lease.report_timeout(Instant::now());
-                    failure = Some(Failure::Timeout(format!(
-                        "backend `{name}` sent no response within {} s",
-                        limits.first_byte_timeout.as_secs()
+                    failure = Some(Failure::Unanswered(ProxyError::first_byte_timeout(
+                        name,
+                        limits.first_byte_timeout,
                     )));
                     continue;
                 }
                 Ok(Err(e)) => {
                     lease.report_connect_error(Instant::now());
-                    failure = Some(Failure::Connect(connect_message(name, &e, snapshot)));
+                    let reason = e.to_string();
+                    failure = Some(Failure::Unanswered(ProxyError::upstream_unreachable(
+                        name,
+                        e.is_connect(),
+                        &snapshot.scrub(&reason),
+                    )));
                     continue;
                 }
                 Ok(Ok(r)) => r,
@@ -237,7 +239,7 @@ pub async fn send(
             lease.report_response(status.as_u16(), response.headers(), Instant::now());
             if let Some(why) = egress::unrelayable(name, status, response.headers()) {
                 drop(response);
-                return Err(ProxyError::new(ErrorKind::Api, why));
+                return Err(ProxyError::unrelayable(why));
             }
             if pool::is_retryable_status(status.as_u16()) {
                 let headers = response.headers().clone();
@@ -384,8 +386,7 @@ pub async fn send(
             tracker.backend = limited.backend.clone();
             ProxyError::team_limited(&limited)
         }
-        Some(Failure::Connect(msg)) => ProxyError::new(ErrorKind::Api, msg),
-        Some(Failure::Timeout(msg)) => ProxyError::new(ErrorKind::Timeout, msg),
+        Some(Failure::Unanswered(e)) => e,
         None => first_error.unwrap_or_else(|| ProxyError::no_usable_backend(&peek.model)),
     };
     Err(error)
@@ -418,14 +419,4 @@ fn upstream_reason(body: &[u8], snapshot: &Snapshot) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     format!("upstream said {}", snapshot.scrub(one_line.trim()))
-}
-
-fn connect_message(backend: &str, e: &UpstreamError, snapshot: &Snapshot) -> String {
-    let text = e.to_string();
-    let reason = snapshot.scrub(&text);
-    if e.is_connect() {
-        format!("could not connect to backend `{backend}` ({reason}): check its base URL with `dario backend list` and that the server is up")
-    } else {
-        format!("request to backend `{backend}` failed: {reason}")
-    }
 }

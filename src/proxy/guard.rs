@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::body::{empty, Body};
-use super::error::{ErrorKind, ProxyError};
+use super::error::ProxyError;
 use super::state::ProxyState;
 
 /// The credential a client presented: `x-api-key`, else `Authorization: Bearer …`.
@@ -48,13 +48,9 @@ pub fn check_origin(
 ) -> Result<(), ProxyError> {
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         if origin != state.cors_origin {
-            return Err(ProxyError::new(
-                ErrorKind::Permission,
-                format!(
-                    "requests from origin `{}` are not allowed: dario only accepts browser requests from {} (set DARIO_CORS_ORIGIN to change it)",
-                    origin.to_str().unwrap_or("?"),
-                    state.cors_origin.to_str().unwrap_or("?"),
-                ),
+            return Err(ProxyError::origin_not_allowed(
+                origin.to_str().unwrap_or("?"),
+                state.cors_origin.to_str().unwrap_or("?"),
             ));
         }
     }
@@ -69,12 +65,7 @@ pub fn check_origin(
         ));
     }
     let port = state.options.listen.port();
-    let refuse = |what: &str| {
-        ProxyError::new(
-            ErrorKind::Permission,
-            format!("{what} is not this machine: dario listens on loopback only; use http://127.0.0.1:{port}"),
-        )
-    };
+    let refuse = |what: &str| ProxyError::not_loopback(what, port);
     if let Some(authority) = uri.authority() {
         if !is_loopback_host(authority.as_str().as_bytes()) {
             return Err(refuse("the request URI's authority"));
@@ -140,15 +131,9 @@ pub fn authorize(state: &ProxyState, headers: &HeaderMap) -> Result<(), ProxyErr
         return Ok(());
     };
     match presented_key(headers) {
-        None => Err(ProxyError::new(
-            ErrorKind::Authentication,
-            "dario requires its API key: send DARIO_API_KEY in `x-api-key` or `Authorization: Bearer`",
-        )),
+        None => Err(ProxyError::api_key_missing()),
         Some(p) if keys_match(p, expected.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(ProxyError::new(
-            ErrorKind::Authentication,
-            "invalid dario API key: use the value of DARIO_API_KEY the proxy was started with",
-        )),
+        Some(_) => Err(ProxyError::api_key_invalid()),
     }
 }
 
