@@ -15,7 +15,7 @@ use crate::config::{BackendConfig, BackendSource, Config, Credential};
 use crate::doctor::Report;
 use crate::mcp::live::{Fetch, ProxyState};
 use crate::protocol::Protocol;
-use crate::proxy::headers;
+use crate::proxy::header_policy as headers;
 use crate::routing::{RouteDecision, Template};
 
 /// Input of the tools that take no argument.
@@ -746,7 +746,7 @@ pub fn template_info(
         responses_passthrough: cfg
             .backends
             .values()
-            .filter(|b| crate::proxy::dispatch::serves_responses(b))
+            .filter(|b| crate::proxy::serves_responses(b))
             .map(|b| b.name.clone())
             .collect(),
     }

@@ -371,7 +371,7 @@ async fn unknown_prefix_analytics_windows_and_a_missing_v1_get_clear_answers() {
     let body: Value = json(r).await;
     assert_eq!(body["error"]["code"], "unknown_url");
     let msg = body["error"]["message"].as_str().unwrap();
-    for e in dario::proxy::admin::ENDPOINTS {
+    for e in dario::proxy::ENDPOINTS {
         assert!(msg.contains(e), "{e} missing: {msg}");
     }
 }

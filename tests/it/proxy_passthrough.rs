@@ -705,7 +705,7 @@ async fn a_broken_passthrough_stream_gets_a_parseable_error_event() {
 async fn speaks_h2c_on_the_same_port() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
-    dario::proxy::client::install_crypto_provider();
+    dario::proxy::install_crypto_provider();
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()

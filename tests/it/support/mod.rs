@@ -136,7 +136,7 @@ impl Drop for Dario {
 
 /// A plain HTTP client for tests (no connection reuse surprises).
 pub fn client() -> reqwest::Client {
-    dario::proxy::client::install_crypto_provider();
+    dario::proxy::install_crypto_provider();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

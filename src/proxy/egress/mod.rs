@@ -10,15 +10,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
-use super::body::{full, Body};
-use super::dispatch::Prepared;
-use super::relay::{self, EndHook, EndInfo, RelayMode, StreamTranslator, UsageWatcher};
-use super::responses_store::ResponseStore;
-use super::state::Snapshot;
+use crate::proxy::body::{full, Body};
+use crate::proxy::dispatch::Prepared;
+use crate::proxy::error::ProxyError;
+use crate::proxy::ingress::Inbound;
+pub mod relay;
+
 use crate::protocol::{Protocol, Usage};
+use crate::proxy::responses_store::ResponseStore;
+use crate::proxy::state::Snapshot;
 use crate::redact::Redactor;
 use crate::translate::responses::{self, ChatToResponsesStream, ResponsesMeta, TranslatedResponse};
 use crate::translate::{self, ResponseContext};
+use relay::{EndHook, EndInfo, RelayMode, StreamTranslator, UsageWatcher};
 
 /// Response headers every relayed response starts with: the upstream's allowed headers plus
 /// dario's own. The upstream's map is kept and the few headers not meant for the client are
@@ -33,7 +37,7 @@ pub fn base_headers(
 ) -> HeaderMap {
     let unwanted: Vec<HeaderName> = upstream
         .keys()
-        .filter(|name| !super::headers::forward_response_header(name.as_str()))
+        .filter(|name| !crate::proxy::headers::forward_response_header(name.as_str()))
         .cloned()
         .collect();
     for name in &unwanted {
@@ -84,6 +88,28 @@ pub fn unrelayable(backend: &str, status: StatusCode, headers: &HeaderMap) -> Op
         "backend `{backend}` sent {named} body (HTTP {}), which dario did not ask for and does not decode: check the server, or a proxy in front of it, for response compression",
         status.as_u16()
     ))
+}
+
+/// The answer to `count_tokens` on a backend that cannot count: dario's local estimate, flagged
+/// as such.
+pub fn token_estimate(input_tokens: u64, backend: &str) -> Response<Body> {
+    let mut resp = Response::new(full(
+        serde_json::to_vec(&serde_json::json!({ "input_tokens": input_tokens }))
+            .unwrap_or_default(),
+    ));
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        "x-dario-token-count",
+        HeaderValue::from_static("estimate; tiktoken o200k_base"),
+    );
+    if let Ok(v) = HeaderValue::from_str(backend) {
+        h.insert("x-dario-backend", v);
+    }
+    resp
 }
 
 static X_DARIO_BACKEND: HeaderName = HeaderName::from_static("x-dario-backend");
@@ -340,18 +366,18 @@ fn responses_json(
     Ok((body, usage, dropped))
 }
 
-/// The client's response for a successful upstream response.
-#[allow(clippy::too_many_arguments)]
+/// The client's response for a successful upstream response to `request`.
 pub async fn success(
-    upstream: super::client::UpstreamResponse,
-    inbound: Protocol,
+    upstream: crate::proxy::upstream::client::UpstreamResponse,
+    request: &Inbound,
     prepared: &Prepared,
-    client_model: &str,
     backend: &str,
     snapshot: &Snapshot,
     hook: EndHook,
     store: &Arc<ResponseStore>,
 ) -> Response<Body> {
+    let inbound = request.protocol;
+    let client_model = request.peek.model.as_str();
     let idle = snapshot.config.limits.stream_idle_timeout;
     let redactor = &snapshot.redactor;
     let mut upstream = upstream;
@@ -427,7 +453,7 @@ pub async fn success(
                 HeaderValue::from_static("application/json"),
             );
             let started = std::time::Instant::now();
-            let raw = relay::read_body(upstream, idle).await;
+            let raw = crate::proxy::upstream::read_body(upstream, idle).await;
             let translated = raw.map_err(|e| e.to_string()).and_then(|raw| {
                 match (&prepared.responses, from) {
                     (Some(meta), from) => responses_json(&raw, from, meta, &ctx, store),
@@ -458,10 +484,7 @@ pub async fn success(
                     full(bytes)
                 }
                 Err(message) => {
-                    let err = super::error::ProxyError::new(
-                        super::error::ErrorKind::Api,
-                        format!("the upstream response from `{backend}` could not be translated: {message}"),
-                    );
+                    let err = ProxyError::untranslatable_response(backend, &message);
                     hook.fire(EndInfo {
                         error: Some(message),
                         ..EndInfo::default()

@@ -16,9 +16,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame};
 use http_body_util::BodyExt;
 
-use super::body::{Body, BoxError};
-use super::client::{next_chunk, UpstreamBody, UpstreamResponse};
 use crate::protocol::{Protocol, Usage};
+use crate::proxy::body::{Body, BoxError};
+use crate::proxy::upstream::client::{UpstreamBody, UpstreamResponse};
 use crate::redact::StreamScrubber;
 
 /// Turns upstream stream bytes into client stream bytes (a per-stream translation state).
@@ -170,7 +170,7 @@ impl RelayBody {
                 Some(Err(e)) => {
                     return Poll::Ready(Upstream::Failed(format!(
                         "upstream connection failed mid-response: {}",
-                        super::scrub::scrub(&e.to_string())
+                        crate::proxy::scrub::scrub(&e.to_string())
                     )))
                 }
                 Some(Ok(frame)) => {
@@ -420,46 +420,4 @@ pub fn relay(
         hook,
     }
     .boxed_unsync()
-}
-
-/// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut)
-/// and bounded in time by `idle` between chunks (a stalled body ends where it stalled).
-pub async fn read_error_body(upstream: UpstreamResponse, idle: Duration) -> Bytes {
-    const CAP: usize = 64 * 1024;
-    let mut body = upstream.into_body();
-    let mut buf = Vec::new();
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(idle, next_chunk(&mut body)).await {
-        let room = CAP - buf.len();
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= CAP {
-            break;
-        }
-    }
-    Bytes::from(buf)
-}
-
-/// Reads a whole (non-streamed) upstream body for translation, with the idle deadline between
-/// chunks and a 64 MiB bound.
-pub async fn read_body(upstream: UpstreamResponse, idle: Duration) -> Result<Bytes, String> {
-    const CAP: usize = 64 * 1024 * 1024;
-    let mut body = upstream.into_body();
-    let mut buf = BytesMut::new();
-    loop {
-        match tokio::time::timeout(idle, next_chunk(&mut body)).await {
-            Err(_) => return Err(format!("upstream sent nothing for {} s", idle.as_secs())),
-            Ok(Some(Err(e))) => {
-                return Err(format!(
-                    "upstream connection failed mid-response: {}",
-                    super::scrub::scrub(&e.to_string())
-                ))
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Ok(Some(Ok(chunk))) => {
-                if buf.len() + chunk.len() > CAP {
-                    return Err("upstream response exceeds 64 MiB".to_string());
-                }
-                buf.extend_from_slice(&chunk);
-            }
-        }
-    }
 }

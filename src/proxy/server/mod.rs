@@ -12,9 +12,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use super::handler;
-use super::state::{ProxyOptions, ProxyState};
+mod endpoints;
+mod rejects;
+
 use crate::config::Config;
+use crate::proxy::state::{ProxyOptions, ProxyState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -26,7 +28,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error("could not build the upstream HTTP client: {0}")]
-    Client(#[from] super::client::ClientBuildError),
+    Client(#[from] crate::proxy::upstream::client::ClientBuildError),
 }
 
 /// A bound, not yet serving, proxy.
@@ -80,7 +82,7 @@ impl BoundProxy {
             let spawned = std::thread::Builder::new()
                 .name(format!("dario-worker-{index}"))
                 .spawn(move || {
-                    super::client::set_worker_index(index);
+                    crate::proxy::upstream::client::set_worker_index(index);
                     let runtime = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
@@ -185,9 +187,9 @@ async fn serve_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = service_fn(move |req| handler::handle(state.clone(), req));
+                let service = service_fn(move |req| endpoints::handle(state.clone(), req));
                 // hyper's own refusals (unparsable heads) get a JSON body on the way out.
-                let io = TokioIo::new(super::rejects::JsonRefusals::new(stream));
+                let io = TokioIo::new(rejects::JsonRefusals::new(stream));
                 let conn = builder.serve_connection(io, service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

@@ -11,7 +11,6 @@
 //! Served with a strict CSP (scripts and styles from `'self'` only, no inline code, no eval) and
 //! only on a loopback bind unless `[dashboard] allow_remote = true`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,11 +20,11 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde_json::{json, Value};
 
-use crate::analytics::{Record, RecordSink};
-use crate::history::{self, HistoryRow};
+use crate::history;
 use crate::proxy::body::{full, Body, BoxError};
 use crate::proxy::error::{ErrorKind, ProxyError};
-use crate::proxy::ProxyState;
+use crate::proxy::feed::{row_view, Watching};
+use crate::proxy::state::ProxyState;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -228,41 +227,6 @@ async fn history_summary(state: Arc<ProxyState>, since: history::Since) -> Resul
     .await
 }
 
-/// A record as the dashboard shows it: names, counts and times; never a key or a prompt.
-pub fn row_view(r: &HistoryRow) -> Value {
-    json!({
-        "timestamp": crate::pool::timefmt::format_rfc3339(
-            std::time::UNIX_EPOCH + Duration::from_millis(r.ts_ms.max(0) as u64)),
-        "request_id": r.request_id,
-        "endpoint": r.endpoint,
-        "inbound": r.inbound,
-        "client": r.client,
-        "session_id": r.session_id,
-        "agent_id": r.agent_id,
-        "backend": r.backend,
-        "deployment": r.deployment,
-        "requested_model": r.requested_model,
-        "upstream_model": r.upstream_model,
-        "status": r.status,
-        "streamed": r.streamed,
-        "attempts": r.attempts,
-        "latency_ms": r.latency_us as f64 / 1000.0,
-        "ttfb_ms": r.ttfb_us.map(|t| t as f64 / 1000.0),
-        "overhead_ms": r.overhead_us as f64 / 1000.0,
-        "tokens": {
-            "input": r.input_tokens,
-            "output": r.output_tokens,
-            "cache_read": r.cache_read_tokens,
-            "cache_write": r.cache_write_tokens,
-            "reasoning": r.reasoning_tokens,
-            "total": r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens,
-        },
-        "cost_usd": r.cost_usd,
-        "priced": r.priced,
-        "dropped": r.dropped.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-    })
-}
-
 /// Everything the page shows, at once.
 async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value {
     let from_history = with_history(state.clone(), move |conn| {
@@ -342,49 +306,6 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
     })
 }
 
-/// The live feed's publisher: a [`RecordSink`] that serialises a record only while someone
-/// watches, and sends it on a broadcast channel (a slow watcher skips, never blocks).
-pub struct Feed {
-    tx: tokio::sync::broadcast::Sender<Arc<str>>,
-    watchers: AtomicUsize,
-}
-
-impl Default for Feed {
-    fn default() -> Self {
-        Feed {
-            tx: tokio::sync::broadcast::Sender::new(256),
-            watchers: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl std::fmt::Debug for Feed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed")
-            .field("watchers", &self.watchers.load(Ordering::Relaxed))
-            .finish()
-    }
-}
-
-impl RecordSink for Feed {
-    fn accept(&self, record: &Record, cost_usd: f64, priced: bool) {
-        if self.watchers.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let view = row_view(&HistoryRow::from_record(record, cost_usd, priced));
-        let _ = self.tx.send(Arc::from(view.to_string()));
-    }
-}
-
-/// Counts a watcher for as long as it lives.
-struct Watching(Arc<Feed>);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.0.watchers.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 struct FeedState {
     state: Arc<ProxyState>,
     rx: tokio::sync::broadcast::Receiver<Arc<str>>,
@@ -404,17 +325,16 @@ fn sse(event: &str, data: &str) -> Result<Frame<Bytes>, BoxError> {
 /// `GET /dashboard/events`: `record` events as requests finish, a `state` event at once and
 /// every few seconds, until the client leaves or the server stops.
 fn events(state: Arc<ProxyState>, since: history::Since) -> Response<Body> {
-    let feed = state.feed.clone();
-    feed.watchers.fetch_add(1, Ordering::Relaxed);
+    let (rx, watching) = state.feed.watch();
     let mut tick = tokio::time::interval(STATE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let st = FeedState {
-        rx: feed.tx.subscribe(),
+        rx,
         stopping: state.stopping.subscribe(),
         state,
         tick,
         since,
-        _watching: Watching(feed),
+        _watching: watching,
         done: false,
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {

@@ -3,6 +3,9 @@
 //! Owns: the text that registers this binary's MCP server with Claude Desktop, Cursor and Claude
 //! Code, and where that text goes. Must not: write any client's config file, or put a credential
 //! in a snippet (`DARIO_API_KEY` is named, never copied).
+//!
+//! It lives in `doctor` next to `clients` (which finds the registrations) so that `doctor` does not
+//! depend on `mcp`, whose tools run doctor's checks.
 
 use std::path::{Path, PathBuf};
 

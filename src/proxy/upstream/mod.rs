@@ -4,13 +4,17 @@
 //! Owns: the credential decision and the outbound header set. Must not: look inside bodies or
 //! send anything.
 
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::Full;
+use std::time::Duration;
 
-use super::client::UpstreamRequest;
-use super::headers;
+pub mod client;
+
 use crate::config::{BackendConfig, Credential, Secret};
 use crate::protocol::Protocol;
+use crate::proxy::headers;
+use client::UpstreamRequest;
 
 /// `<client UA> dario/<version>`, or `dario/<version>` alone.
 pub fn user_agent(client_ua: Option<&HeaderValue>) -> HeaderValue {
@@ -239,6 +243,52 @@ pub fn parse_http_uri(text: &str) -> Result<http::Uri, String> {
         return Err(format!("`{text}` has no host"));
     }
     Ok(uri)
+}
+
+/// Reads an upstream error body, capped at 64 KiB (error bodies are small; a larger one is cut)
+/// and bounded in time by `idle` between chunks (a stalled body ends where it stalled).
+pub async fn read_error_body(upstream: client::UpstreamResponse, idle: Duration) -> Bytes {
+    const CAP: usize = 64 * 1024;
+    let mut body = upstream.into_body();
+    let mut buf = Vec::new();
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(idle, client::next_chunk(&mut body)).await
+    {
+        let room = CAP - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= CAP {
+            break;
+        }
+    }
+    Bytes::from(buf)
+}
+
+/// Reads a whole (non-streamed) upstream body for translation, with the idle deadline between
+/// chunks and a 64 MiB bound.
+pub async fn read_body(
+    upstream: client::UpstreamResponse,
+    idle: Duration,
+) -> Result<Bytes, String> {
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut body = upstream.into_body();
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, client::next_chunk(&mut body)).await {
+            Err(_) => return Err(format!("upstream sent nothing for {} s", idle.as_secs())),
+            Ok(Some(Err(e))) => {
+                return Err(format!(
+                    "upstream connection failed mid-response: {}",
+                    crate::proxy::scrub::scrub(&e.to_string())
+                ))
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > CAP {
+                    return Err("upstream response exceeds 64 MiB".to_string());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
