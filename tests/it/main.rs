@@ -24,6 +24,7 @@ mod hostile_memory;
 mod hostile_secrets;
 mod hostile_upstream;
 mod mcp;
+mod module_cycles;
 mod pool_failover;
 mod proxy_limits;
 mod proxy_passthrough;
