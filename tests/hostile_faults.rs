@@ -152,7 +152,8 @@ async fn pipelined_requests_in_one_write_are_each_answered_in_order() {
     let up = StandIn::start().await;
     let dario = Dario::start(config_for(&up, vec![])).await;
     let chat = |model: &str, close: bool| {
-        let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
+        let body =
+            format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
         format!(
             "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n{body}",
             body.len(),
@@ -252,7 +253,11 @@ async fn a_client_gone_mid_translated_stream_cancels_the_upstream_stream() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(up.streams_cut(), 1, "the upstream stream outlived its client");
+    assert_eq!(
+        up.streams_cut(),
+        1,
+        "the upstream stream outlived its client"
+    );
     no_request_in_flight(&dario).await;
 }
 
@@ -381,7 +386,11 @@ async fn a_translated_stream_that_stalls_ends_with_an_error_event() {
     assert!(text.contains("event: error\ndata: "), "{text}");
     assert!(!text.contains("message_stop"), "{text}");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(up.streams_cut(), 1, "the stalled upstream stream was let go");
+    assert_eq!(
+        up.streams_cut(),
+        1,
+        "the stalled upstream stream was let go"
+    );
 
     // And the other direction: an OpenAI client on a stalled Anthropic stream.
     up.push(

@@ -75,7 +75,11 @@ fn a_backend_write_killed_before_its_rename_leaves_the_old_file_intact() {
         );
     }
     // The old file: byte-identical, still 0600.
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the old file changed");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the old file changed"
+    );
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
     // The new bytes did reach the disk, in the temporary file the rename would have moved.
@@ -92,7 +96,6 @@ fn a_backend_write_killed_before_its_rename_leaves_the_old_file_intact() {
     );
     #[cfg(unix)]
     assert_eq!(mode(&leftovers[0]), 0o600, "the temporary file too");
-
 
     // The next list works, sees the old backend, and is not confused by the leftover.
     let list = dario(&home, &["backend", "list", "--json"], &[]);
