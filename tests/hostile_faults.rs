@@ -261,6 +261,125 @@ async fn a_client_gone_mid_translated_stream_cancels_the_upstream_stream() {
     no_request_in_flight(&dario).await;
 }
 
+#[tokio::test]
+async fn an_oversized_body_is_refused_from_its_length_before_it_is_sent() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    // 1 GiB announced, a few bytes sent: the 413 comes without waiting for the rest.
+    let mut s = TcpStream::connect(dario.addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1073741824\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("dario answers before the body is sent")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    anthropic_error(body);
+    // A chunked body (no length to judge) is cut at the limit instead.
+    let mut cfg = config_for(&up, vec![]);
+    cfg.limits.max_body_bytes = 64 * 1024;
+    let small = Dario::start(cfg).await;
+    let mut s = TcpStream::connect(small.addr).await.unwrap();
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+    let _ = s.write_all(chunk.as_bytes()).await;
+    let _ = s.write_all(b"10\r\n0123456789abcdef\r\n").await;
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("dario answers at the limit")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_400_in_the_callers_envelope_and_nothing_goes_upstream() {
+    let up = StandIn::start().await;
+    let dario = Dario::start(config_for(&up, vec![])).await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_in_model = format!(
+        r#"{{"model":"gpt-4o","max_tokens":5,"messages":[{{"role":"user","content":{}}}]}}"#,
+        format!("{}1{}", "[".repeat(50_000), "]".repeat(50_000))
+    );
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("not JSON", b"{not json".to_vec()),
+        (
+            "invalid UTF-8",
+            b"{\"model\":\"gpt-4o\xff\xfe\",\"messages\":[]}".to_vec(),
+        ),
+        ("a bare array", b"[1,2,3]".to_vec()),
+        ("deeply nested", deep.into_bytes()),
+        (
+            "model is a number",
+            br#"{"model":5,"messages":[]}"#.to_vec(),
+        ),
+        (
+            "model missing",
+            br#"{"max_tokens":5,"messages":[]}"#.to_vec(),
+        ),
+        ("model empty", br#"{"model":"","messages":[]}"#.to_vec()),
+    ];
+    for path in ["/v1/messages", "/v1/chat/completions", "/v1/responses"] {
+        for (what, body) in &bodies {
+            let r = client()
+                .post(dario.url(path))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert_eq!(status, 400, "{path} {what}: {text}");
+            if path == "/v1/messages" {
+                anthropic_error(&text);
+            } else {
+                openai_error(&text);
+            }
+        }
+    }
+    // Nesting deep enough to overflow a recursive parser, in a request that must be
+    // translated (an Anthropic client for an OpenAI model) and in wrong-typed fields.
+    for (path, body) in [
+        ("/v1/messages", deep_in_model.clone()),
+        (
+            "/v1/chat/completions",
+            deep_in_model.replace("gpt-4o", "claude-x"),
+        ),
+        (
+            "/v1/messages",
+            r#"{"model":"gpt-4o","max_tokens":"five","messages":"hi"}"#.to_string(),
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"claude-x","messages":[{"role":7,"content":{}}]}"#.to_string(),
+        ),
+    ] {
+        let (status, text) = post(&dario, path, &body).await;
+        assert_eq!(status, 400, "{path}: {}", &text[..text.len().min(400)]);
+        if path == "/v1/messages" {
+            anthropic_error(&text);
+        } else {
+            openai_error(&text);
+        }
+    }
+    assert!(
+        up.requests().is_empty(),
+        "a malformed request went upstream"
+    );
+    let (status, _) = post(&dario, "/v1/messages", ANTHROPIC_JSON).await;
+    assert_eq!(status, 200, "still serving");
+}
+
 // ---- Upstream faults ------------------------------------------------------------------------
 
 fn both_backends_at(openai: &str, anthropic: &str) -> dario::config::Config {
