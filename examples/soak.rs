@@ -12,7 +12,6 @@
 //! docs/hardening.md.
 
 #[path = "../tests/support/standin.rs"]
-#[allow(dead_code)]
 mod standin;
 
 use std::collections::BTreeMap;
@@ -82,9 +81,9 @@ fn write_home(home: &std::path::Path, clean: &StandIn, faulty: &StandIn) {
 
 /// One clean request; its outcome class ("ok" or what went wrong).
 async fn clean_request(http: &reqwest::Client, base: &str, i: u64) -> &'static str {
-    let stream = i % 2 == 0;
+    let stream = i.is_multiple_of(2);
     let model = if i % 4 < 2 { "clean-a-1" } else { "clean-o-1" };
-    let anthropic_client = (i / 4) % 2 == 0;
+    let anthropic_client = (i / 4).is_multiple_of(2);
     let (path, body) = if anthropic_client {
         (
             "/v1/messages",
