@@ -691,10 +691,24 @@ pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<(), Conf
     tmp.as_file()
         .sync_all()
         .map_err(|e| ConfigError::io(tmp.path(), "sync", e))?;
+    crash_point_after_temp_write();
     tmp.persist(path)
         .map_err(|e| ConfigError::io(path, "replace", e.error))?;
     sync_dir(dir)
 }
+
+/// Test builds only (issue 13's crash test, tests/hostile_files.rs): with
+/// `DARIO_TEST_CRASH_AFTER_TEMP_WRITE` set, the process dies here — the new bytes written and
+/// synced to the temporary file, the rename not yet done — as a writer killed mid-way would.
+#[cfg(debug_assertions)]
+fn crash_point_after_temp_write() {
+    if std::env::var_os("DARIO_TEST_CRASH_AFTER_TEMP_WRITE").is_some() {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn crash_point_after_temp_write() {}
 
 fn sync_dir(dir: &Path) -> Result<(), ConfigError> {
     #[cfg(unix)]

@@ -304,6 +304,12 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::Connect(e) => e.as_ref(),
             UpstreamError::Handshake(e) | UpstreamError::Send(e) => e,
         };
+        // rustls' own words ("received corrupt message of type InvalidContentType") do not say
+        // that it was the TLS handshake that failed: a server speaking plain HTTP on an https
+        // URL, or one that is no TLS server at all, would otherwise read as a mystery.
+        if matches!(self, UpstreamError::Connect(_)) && is_tls_error(top) {
+            f.write_str("TLS handshake failed: ")?;
+        }
         write!(f, "{top}")?;
         let mut source = top.source();
         while let Some(s) = source {
@@ -315,6 +321,23 @@ impl std::fmt::Display for UpstreamError {
 }
 
 impl std::error::Error for UpstreamError {}
+
+/// Whether `e`'s cause chain holds a rustls error: directly, or inside an `io::Error` (whose
+/// `source()` skips the error it wraps, and which hyper-rustls wraps in one more `io::Error`).
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        if is_tls_error(inner) {
+            return true;
+        }
+    }
+    e.source().is_some_and(is_tls_error)
+}
 
 /// Reads the next data chunk of an upstream body; trailers are skipped.
 pub async fn next_chunk(body: &mut UpstreamBody) -> Option<Result<Bytes, hyper::Error>> {
