@@ -11,7 +11,7 @@
 //! (default: the `dario` next to this example's build directory). Numbers of a run are in
 //! docs/hardening.md.
 
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 
 use std::collections::BTreeMap;
@@ -243,7 +243,7 @@ async fn main() {
         base
     );
 
-    dario::proxy::client::install_crypto_provider();
+    dario::proxy::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

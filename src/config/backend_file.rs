@@ -697,7 +697,7 @@ pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<(), Conf
     sync_dir(dir)
 }
 
-/// Test builds only (issue 13's crash test, tests/hostile_files.rs): with
+/// Test builds only (issue 13's crash test, tests/it/hostile_files.rs): with
 /// `DARIO_TEST_CRASH_AFTER_TEMP_WRITE` set, the process dies here — the new bytes written and
 /// synced to the temporary file, the rename not yet done — as a writer killed mid-way would.
 #[cfg(debug_assertions)]

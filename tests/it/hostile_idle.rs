@@ -4,7 +4,7 @@
 //! to where they were (no connection, and no task holding one, is leaked). Alone in its test
 //! binary: it needs ~10,000 descriptors on each side.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! a translated stream, answer 200 with an error body, send a non-JSON error to a translated
 //! request, a gigantic translated body, or trickle a good answer byte by byte.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! and not one 8-character run of it may appear in any stdout, stderr, HTTP response or file
 //! under DARIO_HOME (other than the backend files that hold it).
 
-mod support;
+use crate::support;
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
