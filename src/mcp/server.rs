@@ -26,9 +26,9 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::mcp::live::LiveClient;
-use crate::mcp::redact::Redactor;
 use crate::mcp::sources;
 use crate::mcp::tools::{self, AnalyticsArgs, NoArgs, RouteArgs};
+use crate::redact::Scrubber;
 
 /// The tools, exactly (SPEC §8). Every one is read-only.
 pub const TOOL_NAMES: [&str; 9] = [
@@ -162,12 +162,12 @@ impl DarioMcp {
 
     /// The redaction pass for one result: secrets of the configuration on disk plus those in
     /// this process's environment.
-    pub async fn redactor(&self) -> Redactor {
-        let mut secrets = Redactor::env_secrets();
+    pub async fn redactor(&self) -> Scrubber {
+        let mut secrets = Scrubber::env_secrets();
         if let Ok(cfg) = load_config().await {
             secrets.extend(config_secrets(&cfg));
         }
-        Redactor::new(secrets)
+        Scrubber::new(secrets)
     }
 
     #[tool(

@@ -25,7 +25,6 @@ pub mod rejects;
 pub mod relay;
 pub mod reload;
 pub mod responses_store;
-pub mod scrub;
 pub mod server;
 pub mod state;
 pub mod upstream;

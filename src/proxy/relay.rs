@@ -170,7 +170,7 @@ impl RelayBody {
                 Some(Err(e)) => {
                     return Poll::Ready(Upstream::Failed(format!(
                         "upstream connection failed mid-response: {}",
-                        super::scrub::scrub(&e.to_string())
+                        crate::redact::scrub_key_shapes(&e.to_string())
                     )))
                 }
                 Some(Ok(frame)) => {
@@ -450,7 +450,7 @@ pub async fn read_body(upstream: UpstreamResponse, idle: Duration) -> Result<Byt
             Ok(Some(Err(e))) => {
                 return Err(format!(
                     "upstream connection failed mid-response: {}",
-                    super::scrub::scrub(&e.to_string())
+                    crate::redact::scrub_key_shapes(&e.to_string())
                 ))
             }
             Ok(None) => return Ok(buf.freeze()),
