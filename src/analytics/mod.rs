@@ -34,7 +34,7 @@ mod prices;
 mod prometheus;
 
 pub use histogram::{LogHistogram, PromHistogram, LATENCY_BOUNDS, OVERHEAD_BOUNDS};
-pub use prices::{default_prices, glob_match, Price, PriceMatch, PriceTable};
+pub use prices::{default_prices, Price, PriceMatch, PriceTable};
 pub use prometheus::{escape_label, DeploymentGauge, LiveGauges};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -53,8 +53,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::config::PriceConfig;
-use crate::pool::timefmt::format_rfc3339;
 use crate::protocol::{Protocol, Usage};
+use crate::timefmt::format_rfc3339;
 
 /// How summaries compute percentiles (shown in `/analytics`).
 pub const QUANTILE_METHOD: &str = "nearest-rank over log-linear histograms (8 sub-buckets per power of two, bucket midpoint, clamped to min/max; relative error <= 6.25%)";
