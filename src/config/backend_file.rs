@@ -6,7 +6,6 @@
 //! Must not: print or log a key, or leave a window in which a key file is readable by others.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -660,7 +659,8 @@ pub fn remove_backend(home: &Home, name: &str) -> Result<PathBuf, ConfigError> {
     let path = home.backend_file(name);
     match std::fs::remove_file(&path) {
         Ok(()) => {
-            sync_dir(&home.backends_dir())?;
+            crate::atomic_file::sync_dir(&home.backends_dir())
+                .map_err(|e| ConfigError::io(&e.path, e.action, e.source))?;
             Ok(path)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::BackendNotFound {
@@ -671,43 +671,10 @@ pub fn remove_backend(home: &Home, name: &str) -> Result<PathBuf, ConfigError> {
     }
 }
 
-/// temp file in the same directory (created 0600) → write → fsync → rename → fsync directory.
+/// Replaces `path` atomically with a file of mode 0600 (`atomic_file::write`).
 pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| ConfigError::invalid(path, "has no parent directory"))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-").suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| ConfigError::io(dir, "create a temporary file in", e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| ConfigError::io(tmp.path(), "write", e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| ConfigError::io(tmp.path(), "sync", e))?;
-    tmp.persist(path)
-        .map_err(|e| ConfigError::io(path, "replace", e.error))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), ConfigError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| ConfigError::io(dir, "sync directory", e))?;
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-    }
-    Ok(())
+    crate::atomic_file::write(path, bytes, 0o600)
+        .map_err(|e| ConfigError::io(&e.path, e.action, e.source))
 }
 
 #[cfg(test)]

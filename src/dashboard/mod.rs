@@ -231,7 +231,7 @@ async fn history_summary(state: Arc<ProxyState>, since: history::Since) -> Resul
 /// A record as the dashboard shows it: names, counts and times; never a key or a prompt.
 pub fn row_view(r: &HistoryRow) -> Value {
     json!({
-        "timestamp": crate::pool::timefmt::format_rfc3339(
+        "timestamp": crate::timefmt::format_rfc3339(
             std::time::UNIX_EPOCH + Duration::from_millis(r.ts_ms.max(0) as u64)),
         "request_id": r.request_id,
         "endpoint": r.endpoint,
@@ -323,7 +323,7 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
         })
         .collect();
     json!({
-        "generated_at": crate::pool::timefmt::format_rfc3339(SystemTime::now()),
+        "generated_at": crate::timefmt::format_rfc3339(SystemTime::now()),
         "version": crate::VERSION,
         "uptime_secs": state.started.elapsed().as_secs(),
         "requests_total": state.analytics.total_requests(),

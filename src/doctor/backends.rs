@@ -172,7 +172,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         if let Err(problem) = check_url(b.protocol, t.base_url) {
             problems.push(format!(
                 "{who}base URL {}: {problem}",
-                display_url(t.base_url)
+                crate::safe_url::display_marked(t.base_url)
             ));
             fix.get_or_insert_with(|| {
                 format!(
@@ -188,7 +188,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         if let Some(alias) = t.alias {
             parts.push(format!(
                 "{alias}: {} ({})",
-                display_url(t.base_url),
+                crate::safe_url::display_marked(t.base_url),
                 t.credential.source_label()
             ));
         }
@@ -197,7 +197,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         format!(
             "{} {} · credential: {} · {source}",
             b.protocol,
-            display_url(&b.base_url),
+            crate::safe_url::display_marked(&b.base_url),
             b.credential.source_label()
         )
     } else {
@@ -261,31 +261,6 @@ fn credential_problem(
             format!("dario backend add {target} --key …"),
         )),
         _ => None,
-    }
-}
-
-/// A URL as shown in a row: userinfo and query values replaced by `***` (either can carry a key).
-pub fn display_url(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((b, _)) => (b, Some("***")),
-        None => (url, None),
-    };
-    let shown = match before_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => before_query.to_string(),
-            }
-        }
-        None => before_query.to_string(),
-    };
-    match query {
-        Some(q) => format!("{shown}?{q}"),
-        None => shown,
     }
 }
 
@@ -354,7 +329,7 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
             return Check::new(
                 Status::Fail,
                 label,
-                format!("GET {}: {what}", display_url(&url)),
+                format!("GET {}: {what}", crate::safe_url::display_marked(&url)),
             )
             .with_fix("check the base URL and the network, then: dario doctor --online");
         }
@@ -362,7 +337,7 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
     let status = response.status();
     let body = super::read_capped(response, 4 * 1024 * 1024).await;
     let ms = started.elapsed().as_millis();
-    let shown = display_url(&url);
+    let shown = crate::safe_url::display_marked(&url);
     let has_own_key = secret.is_some();
     match status.as_u16() {
         200..=299 => {
@@ -582,19 +557,6 @@ pub(super) fn extra_secret_files(home: &Home) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_shown_without_userinfo_or_query() {
-        assert_eq!(display_url("https://api.x.com/v1"), "https://api.x.com/v1");
-        assert_eq!(
-            display_url("https://u:sk-abc@api.x.com/v1"),
-            "https://***@api.x.com/v1"
-        );
-        assert_eq!(
-            display_url("https://api.x.com/v1/models?key=sk-abc"),
-            "https://api.x.com/v1/models?***"
-        );
-    }
 
     #[test]
     fn rule_destinations() {

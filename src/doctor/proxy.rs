@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use super::{Check, Status};
 
-/// Default bind address of `dario proxy` (SPEC §2).
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 3456;
+use crate::{DEFAULT_HOST, DEFAULT_PORT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -171,7 +169,7 @@ pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
                     format!(
                         "dario {version} is running on {shown} (same version as this binary{})",
                         uptime_secs
-                            .map(|s| format!(", up {}", human_duration(s)))
+                            .map(|s| format!(", up {}", crate::timefmt::human_duration(s)))
                             .unwrap_or_default()
                     ),
                 ),
@@ -222,31 +220,9 @@ pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
     }
 }
 
-/// `42s`, `5m 3s`, `3h 12m`, `2d 4h`.
-fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(42), "42s");
-        assert_eq!(human_duration(303), "5m 3s");
-        assert_eq!(human_duration(3 * 3600 + 12 * 60 + 5), "3h 12m");
-        assert_eq!(human_duration(2 * 86_400 + 4 * 3600), "2d 4h");
-    }
 
     #[test]
     fn address_display() {

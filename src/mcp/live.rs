@@ -17,9 +17,7 @@ use serde_json::Value;
 
 use crate::config::Secret;
 
-/// Default listening address of `dario proxy` (SPEC §2).
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 3456;
+use crate::{DEFAULT_HOST, DEFAULT_PORT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -89,7 +87,7 @@ pub struct ProxyState {
     pub running: bool,
     /// The address asked (`host:port`).
     pub address: String,
-    /// One line for humans: "running (dario 0.1.0, up 42 s)" or "proxy not running: …".
+    /// One line for humans: "running (dario 0.1.0, up 42s)" or "proxy not running: …".
     pub detail: String,
     /// Version the running proxy reports.
     pub version: Option<String>,
@@ -310,7 +308,7 @@ pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) 
                 version.as_deref().unwrap_or("unknown version")
             );
             if let Some(up) = uptime_secs {
-                detail.push_str(&format!(", up {}", human_duration(up)));
+                detail.push_str(&format!(", up {}", crate::timefmt::human_duration(up)));
             }
             if let Some(n) = requests_total {
                 detail.push_str(&format!(", {n} requests"));
@@ -337,17 +335,6 @@ pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) 
                 Some(body.clone()),
             )
         }
-    }
-}
-
-/// `90061` → `1d 1h 1m`.
-pub fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h {m}m"),
     }
 }
 

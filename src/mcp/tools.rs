@@ -50,35 +50,6 @@ pub struct RouteArgs {
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
 
-/// `https://user:pw@api.example.com:8443/v1?x` → (`https`, `api.example.com:8443`).
-pub fn url_host(url: &str) -> (String, String) {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => (String::new(), url),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    (scheme, host.to_string())
-}
-
-/// A base URL without user-info or query (those may carry credentials).
-pub fn display_url(url: &str) -> String {
-    let (scheme, host) = url_host(url);
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest
-        .find('/')
-        .map(|i| &rest[i..])
-        .unwrap_or("")
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("");
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
-    }
-}
-
 fn source_label(source: &BackendSource) -> String {
     match source {
         BackendSource::BuiltIn => "built-in".to_string(),
@@ -398,7 +369,7 @@ fn backend_info(b: &BackendConfig, live: Option<&Value>) -> BackendInfo {
     BackendInfo {
         name: b.name.clone(),
         protocol: b.protocol.to_string(),
-        base_url: display_url(&b.base_url),
+        base_url: crate::safe_url::display(&b.base_url),
         credential: b.credential.source_label(),
         models: b.models.clone(),
         extra_headers: b.headers.iter().map(|(n, _)| n.clone()).collect(),
@@ -407,7 +378,7 @@ fn backend_info(b: &BackendConfig, live: Option<&Value>) -> BackendInfo {
             .iter()
             .map(|d| DeploymentInfo {
                 alias: d.alias.clone(),
-                base_url: display_url(d.base_url.as_deref().unwrap_or(&b.base_url)),
+                base_url: crate::safe_url::display(d.base_url.as_deref().unwrap_or(&b.base_url)),
                 credential: d
                     .credential
                     .as_ref()
@@ -998,7 +969,7 @@ pub fn fingerprint_info(
     let config_error = match cfg {
         Ok(cfg) => {
             for b in cfg.backends.values() {
-                let (scheme, host) = url_host(&b.base_url);
+                let (scheme, host) = crate::safe_url::scheme_and_host(&b.base_url);
                 upstream_hosts.push(UpstreamHost {
                     backend: b.name.clone(),
                     deployment: None,
@@ -1008,7 +979,7 @@ pub fn fingerprint_info(
                 });
                 for d in &b.deployments {
                     if let Some(url) = &d.base_url {
-                        let (scheme, host) = url_host(url);
+                        let (scheme, host) = crate::safe_url::scheme_and_host(url);
                         upstream_hosts.push(UpstreamHost {
                             backend: b.name.clone(),
                             deployment: Some(d.alias.clone()),
@@ -1211,7 +1182,7 @@ pub fn route_explain(cfg: &Config, d: &RouteDecision) -> RouteExplainOut {
         requested_model: d.requested_model.clone(),
         backend: d.backend.clone(),
         protocol: d.protocol.to_string(),
-        base_url: backend.map(|b| display_url(&b.base_url)),
+        base_url: backend.map(|b| crate::safe_url::display(&b.base_url)),
         backend_source: backend.map(|b| source_label(&b.source)),
         upstream_model: d.upstream_model.clone(),
         fallbacks: d.fallbacks.clone(),
@@ -1567,22 +1538,6 @@ mod tests {
             &Fetch::NotRunning("proxy not running: test".into()),
         )
         .0
-    }
-
-    #[test]
-    fn urls_lose_credentials() {
-        assert_eq!(
-            url_host("https://u:p@east.example:8443/v1?key=zz"),
-            ("https".to_string(), "east.example:8443".to_string())
-        );
-        assert_eq!(
-            display_url("https://u:p@east.example/v1?key=zz"),
-            "https://east.example/v1"
-        );
-        assert_eq!(
-            display_url("http://127.0.0.1:11434/v1"),
-            "http://127.0.0.1:11434/v1"
-        );
     }
 
     #[test]
