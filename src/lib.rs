@@ -36,6 +36,7 @@ pub mod safe_url;
 pub mod sse;
 pub mod subagent;
 pub mod timefmt;
+pub mod tool_http;
 pub mod translate;
 
 /// Default address of `dario proxy` (SPEC §2): the host…

@@ -225,8 +225,10 @@ fn backend_row(b: &BackendConfig) -> Check {
 
 fn check_url(protocol: Protocol, url: &str) -> Result<(), String> {
     config::normalize_base_url(protocol, url)?;
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
+    let parsed = url
+        .parse::<http::Uri>()
+        .map_err(|e| format!("not a valid URL ({e})"))?;
+    if parsed.host().is_none_or(str::is_empty) {
         return Err("it has no host".to_string());
     }
     Ok(())
@@ -284,7 +286,7 @@ pub(super) async fn online_rows(cfg: &Config, timeout: Duration) -> Vec<Check> {
     futures_util::future::join_all(probes).await
 }
 
-async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
+async fn probe(client: &crate::tool_http::ToolClient, t: Target<'_>) -> Check {
     let b = t.backend;
     let label = match t.alias {
         Some(alias) => format!("online {}/{alias}", b.name),
@@ -299,32 +301,35 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
             "not probed: invalid base URL (see above)",
         );
     }
-    let mut req = client.get(&url);
-    for (k, v) in &b.headers {
-        req = req.header(k, v);
-    }
+    let mut headers: Vec<(&str, &str)> = b
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let secret = t.credential.secret().filter(|s| !s.is_empty());
+    let bearer;
     match b.protocol {
         Protocol::Anthropic => {
-            req = req.header("anthropic-version", "2023-06-01");
+            headers.push(("anthropic-version", "2023-06-01"));
             if let Some(s) = secret {
-                req = req.header("x-api-key", s.expose());
+                headers.push(("x-api-key", s.expose()));
             }
         }
         Protocol::OpenAi | Protocol::Responses => {
             if let Some(s) = secret {
-                req = req.bearer_auth(s.expose());
+                bearer = format!("Bearer {}", s.expose());
+                headers.push(("authorization", &bearer));
             }
         }
     }
     let started = Instant::now();
-    let response = match req.send().await {
+    let response = match client.get(&url, &headers).await {
         Ok(r) => r,
         Err(err) => {
             let what = if err.is_timeout() {
                 format!("no answer within {} s", super::ONLINE_TIMEOUT.as_secs())
             } else {
-                format!("request failed: {}", super::proxy::short_reqwest_error(err))
+                format!("request failed: {err}")
             };
             return Check::new(
                 Status::Fail,
@@ -335,7 +340,7 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
         }
     };
     let status = response.status();
-    let body = super::read_capped(response, 4 * 1024 * 1024).await;
+    let body = response.read_capped(4 * 1024 * 1024).await;
     let ms = started.elapsed().as_millis();
     let shown = crate::safe_url::display_marked(&url);
     let has_own_key = secret.is_some();

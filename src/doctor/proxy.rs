@@ -91,18 +91,19 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
         }
     };
     for target in addr.probe_addrs().await {
-        let response = match client.get(format!("http://{target}/health")).send().await {
+        let response = match client.get(&format!("http://{target}/health"), &[]).await {
             Ok(r) => r,
             // Nothing accepts connections on this address: try the next one.
             Err(err) if err.is_connect() => continue,
             Err(err) => {
                 return ProxyState::Other {
-                    what: format!("it does not answer HTTP ({})", short_reqwest_error(err)),
+                    what: format!("it does not answer HTTP ({err})"),
                 }
             }
         };
         let status = response.status();
-        let body: Option<serde_json::Value> = super::read_capped(response, 64 * 1024)
+        let body: Option<serde_json::Value> = response
+            .read_capped(64 * 1024)
             .await
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         return match body {
@@ -129,17 +130,6 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
         };
     }
     ProxyState::Free
-}
-
-pub fn short_reqwest_error(err: reqwest::Error) -> String {
-    if err.is_timeout() {
-        "timed out".to_string()
-    } else if err.is_connect() {
-        "connection failed".to_string()
-    } else {
-        // The URL is ours (loopback or a configured base URL); strip it anyway to keep rows short.
-        err.without_url().to_string()
-    }
 }
 
 /// The `port` and `proxy` rows; with the digest of the configuration on disk, also whether the
