@@ -33,8 +33,8 @@ pub fn analytics_summary(window_minutes: u32, proxy: ProxyState, fetch: Fetch) -
     }
 }
 
-impl AnalyticsOut {
-    pub fn render(&self) -> String {
+impl Rendered for AnalyticsOut {
+    fn render(&self) -> String {
         let mut out = format!(
             "Usage over the last {} minute(s).\n{}\n\n",
             self.window_minutes,

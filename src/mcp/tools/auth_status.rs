@@ -131,8 +131,8 @@ pub fn auth_status(cfg: &Config, proxy: ProxyState, status: Option<&Value>) -> A
     }
 }
 
-impl AuthStatusOut {
-    pub fn render(&self) -> String {
+impl Rendered for AuthStatusOut {
+    fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
             "Credentials of {} backend(s); {} missing.\n{}\n\n",

@@ -79,8 +79,8 @@ pub fn backends_list(cfg: &Config, proxy: ProxyState, status: Option<&Value>) ->
     }
 }
 
-impl BackendsListOut {
-    pub fn render(&self) -> String {
+impl Rendered for BackendsListOut {
+    fn render(&self) -> String {
         let mut out = format!(
             "{} backend(s); default backend: {}.\n{}\n\n",
             self.backends.len(),

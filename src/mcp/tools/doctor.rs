@@ -17,8 +17,8 @@ pub fn doctor(report: Report, proxy: ProxyState) -> DoctorOut {
     DoctorOut { proxy, report }
 }
 
-impl DoctorOut {
-    pub fn render(&self) -> String {
+impl Rendered for DoctorOut {
+    fn render(&self) -> String {
         let headline = if self.report.ok {
             "healthy"
         } else {

@@ -214,8 +214,8 @@ pub fn fingerprint_info(
     }
 }
 
-impl FingerprintOut {
-    pub fn render(&self) -> String {
+impl Rendered for FingerprintOut {
+    fn render(&self) -> String {
         let mut out = String::from("What upstreams see from dario.\n");
         out.push_str(&proxy_line(&self.proxy));
         out.push_str("\n\n");

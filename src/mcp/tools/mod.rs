@@ -71,6 +71,13 @@ pub use template_info::*;
 
 // Shared pieces.
 
+/// A tool's output: structured content (its JSON schema is the tool's output schema) that also
+/// reads as text.
+pub trait Rendered: Serialize {
+    /// The text content: what a person reads in the client.
+    fn render(&self) -> String;
+}
+
 fn source_label(source: &BackendSource) -> String {
     match source {
         BackendSource::BuiltIn => "built-in".to_string(),

@@ -53,8 +53,8 @@ pub fn pool_status(cfg: Result<&Config, &str>, proxy: ProxyState, pool: Fetch) -
     }
 }
 
-impl PoolStatusOut {
-    pub fn render(&self) -> String {
+impl Rendered for PoolStatusOut {
+    fn render(&self) -> String {
         let mut out = format!("Pool status.\n{}\n\n", proxy_line(&self.proxy));
         match (&self.pool, &self.pool_error) {
             (Some(pool), _) => {

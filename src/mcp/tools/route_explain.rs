@@ -83,8 +83,8 @@ pub fn route_explain(cfg: &Config, d: &RouteDecision) -> RouteExplainOut {
     }
 }
 
-impl RouteExplainOut {
-    pub fn render(&self) -> String {
+impl Rendered for RouteExplainOut {
+    fn render(&self) -> String {
         let mut rows: Vec<(&str, String)> = vec![
             ("model", self.requested_model.clone()),
             (

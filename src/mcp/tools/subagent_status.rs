@@ -28,8 +28,8 @@ pub struct SubagentOut {
     pub targets: Vec<SubagentTarget>,
 }
 
-impl SubagentOut {
-    pub fn render(&self) -> String {
+impl Rendered for SubagentOut {
+    fn render(&self) -> String {
         let mut out = String::from("Claude Code sub-agent:\n");
         for t in &self.targets {
             out.push_str(&format!("- {} ({}): {}\n", t.scope, t.path, t.detail));

@@ -142,8 +142,8 @@ pub(super) fn render_endpoints(endpoints: &[EndpointInfo]) -> String {
     out
 }
 
-impl TemplateInfoOut {
-    pub fn render(&self) -> String {
+impl Rendered for TemplateInfoOut {
+    fn render(&self) -> String {
         let t = &self.table;
         let mut out = format!(
             "Routing table (config digest {}, table digest {}).\n{}\n{}\n\n",
