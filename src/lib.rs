@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::await_holding_lock)]
 
+pub mod admin_api;
 #[allow(unsafe_code)] // the GlobalAlloc glue; every block says why it is sound
 pub mod allocator;
 pub mod analytics;

@@ -102,25 +102,16 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
             }
         };
         let status = response.status();
-        let body: Option<serde_json::Value> = response
+        let body: Option<crate::admin_api::Health> = response
             .read_capped(64 * 1024)
             .await
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         return match body {
-            Some(json) if json.get("service").and_then(|s| s.as_str()) == Some("dario") => {
-                ProxyState::Dario {
-                    version: json
-                        .get("version")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    uptime_secs: json.get("uptime_secs").and_then(|u| u.as_u64()),
-                    config_digest: json
-                        .get("config_digest")
-                        .and_then(|d| d.as_str())
-                        .map(str::to_string),
-                }
-            }
+            Some(health) if health.service == crate::admin_api::SERVICE => ProxyState::Dario {
+                version: health.version.unwrap_or_else(|| "unknown".to_string()),
+                uptime_secs: health.uptime_secs,
+                config_digest: health.config_digest,
+            },
             _ => ProxyState::Other {
                 what: format!(
                     "GET /health answered HTTP {} without dario's signature",

@@ -272,16 +272,13 @@ pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) 
             None,
         ),
         Fetch::Ok(body) => {
-            let version = body
-                .get("version")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let uptime_secs = body.get("uptime_secs").and_then(Value::as_u64);
-            let config_digest = body
-                .get("config_digest")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let requests_total = body.get("requests_total").and_then(Value::as_u64);
+            // A field of the wrong type reads as absent, like a missing one (an older proxy).
+            let crate::admin_api::StatusHead {
+                version,
+                uptime_secs,
+                config_digest,
+                requests_total,
+            } = serde_json::from_value(body.clone()).unwrap_or_default();
             let mut detail = format!(
                 "running (dario {}",
                 version.as_deref().unwrap_or("unknown version")

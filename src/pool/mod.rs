@@ -905,7 +905,7 @@ impl Drop for Lease {
 }
 
 /// Every pool at one moment (`GET /pool`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PoolSnapshot {
     /// Sorted by backend name.
     pub backends: Vec<BackendPoolSnapshot>,
@@ -934,7 +934,7 @@ impl PoolSnapshot {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct BackendPoolSnapshot {
     pub backend: String,
     /// Deployments not cooling down.
@@ -944,7 +944,7 @@ pub struct BackendPoolSnapshot {
     pub deployments: Vec<DeploymentSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeploymentSnapshot {
     pub alias: String,
     /// Without userinfo, query or fragment.
@@ -970,7 +970,7 @@ pub struct DeploymentSnapshot {
     pub limits: Vec<LimitSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LimitSnapshot {
     pub dimension: Dimension,
     pub limit: Option<u64>,

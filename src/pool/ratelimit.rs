@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::timefmt::{duration_from_secs, parse_go_duration, parse_rfc3339};
 
 /// The limit dimensions providers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Requests,

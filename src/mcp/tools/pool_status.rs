@@ -90,70 +90,70 @@ impl Rendered for PoolStatusOut {
     }
 }
 
-/// The proxy's `/pool` snapshot, one line per backend and deployment. `None` when the body
-/// does not have the expected shape (the generic rendering is used then).
+/// The proxy's `/pool` snapshot (`admin_api::Pool`, the type the proxy writes), one line per
+/// backend and deployment. `None` when the body is not of that type (the generic rendering of
+/// the body is used then, so a field renamed on one side never shows as 0).
 pub fn render_pool(pool: &Value) -> Option<String> {
-    let backends = pool.get("backends")?.as_array()?;
+    let pool: crate::admin_api::Pool = serde_json::from_value(pool.clone()).ok()?;
+    // The wire name of a cooldown reason (`rate_limited`).
+    let reason = |r: crate::pool::CooldownReason| {
+        serde_json::to_value(r)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
     let mut out = String::new();
-    for b in backends {
-        let name = b.get("backend")?.as_str()?;
-        let deployments = b.get("deployments")?.as_array()?;
+    for b in &pool.pools.backends {
         out.push_str(&format!(
-            "- {name}: {} of {} deployment(s) available, {} sticky conversation(s)\n",
-            b.get("available").and_then(Value::as_u64).unwrap_or(0),
-            deployments.len(),
-            b.get("sticky_keys").and_then(Value::as_u64).unwrap_or(0)
+            "- {}: {} of {} deployment(s) available, {} sticky conversation(s)\n",
+            b.backend,
+            b.available,
+            b.deployments.len(),
+            b.sticky_keys
         ));
-        for d in deployments {
+        for d in &b.deployments {
             let mut line = format!(
-                "    {}: headroom {}, {} in flight",
-                d.get("alias").and_then(Value::as_str).unwrap_or("?"),
-                num(d, "/headroom").map_or("?".to_string(), |h| format!("{:.0}%", h * 100.0)),
-                d.get("in_flight").and_then(Value::as_u64).unwrap_or(0)
+                "    {}: headroom {:.0}%, {} in flight",
+                d.alias,
+                d.headroom * 100.0,
+                d.in_flight
             );
-            if d.get("cooling").and_then(Value::as_bool) == Some(true) {
+            if d.cooling {
                 line.push_str(&format!(
                     ", COOLING {:.1} s",
-                    num(d, "/cooldown_remaining_ms").unwrap_or(0.0) / 1000.0
+                    d.cooldown_remaining_ms as f64 / 1000.0
                 ));
-                if let Some(r) = d.get("cooldown_reason").and_then(Value::as_str) {
-                    line.push_str(&format!(" ({r})"));
+                if let Some(r) = d.cooldown_reason {
+                    line.push_str(&format!(" ({})", reason(r)));
                 }
             }
-            if d.get("credential_missing").and_then(Value::as_bool) == Some(true) {
+            if d.credential_missing {
                 line.push_str(", credential MISSING");
             }
-            if let Some(st) = d.get("last_status").and_then(Value::as_u64) {
+            if let Some(st) = d.last_status {
                 line.push_str(&format!(", last status {st}"));
             }
-            if let Some(e) = d.get("last_error").and_then(Value::as_str) {
-                line.push_str(&format!(", last error: {e}"));
+            if let Some(e) = d.last_error {
+                line.push_str(&format!(", last error: {}", reason(e)));
             }
             out.push_str(&line);
             out.push('\n');
         }
     }
-    if backends.is_empty() {
+    if pool.pools.backends.is_empty() {
         out.push_str("  (no backends)\n");
     }
-    if let Some(c) = pool.get("cluster").filter(|c| c.is_object()) {
-        let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?");
+    if let Some(c) = &pool.cluster {
         out.push_str(&format!(
             "Cluster: instance {} via {} (namespace {}): {}",
-            text("instance_id"),
-            text("redis"),
-            text("namespace"),
-            text("state")
+            c.instance_id, c.redis, c.namespace, c.state
         ));
-        if let Some(e) = c.get("last_error").and_then(Value::as_str) {
+        if let Some(e) = &c.last_error {
             out.push_str(&format!(" — {e}"));
         }
         out.push_str(&format!(
             "; {} request(s) on local state, {} refused by team limits\n",
-            c.get("local_fallbacks")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-            c.get("team_limited").and_then(Value::as_u64).unwrap_or(0)
+            c.local_fallbacks, c.team_limited
         ));
     }
     Some(out)

@@ -179,23 +179,74 @@ fn analytics_window_bounds() {
 
 #[test]
 fn pool_and_analytics_rendering() {
-    let pool = json!({"backends": [{"backend": "groq", "available": 1, "sticky_keys": 2,
-        "deployments": [{"alias": "east", "headroom": 0.25, "in_flight": 3, "cooling": true,
-          "cooldown_remaining_ms": 1500, "cooldown_reason": "429", "last_status": 429,
-          "credential_missing": false, "last_error": null}]}]});
+    // The bodies as the proxy writes them (`admin_api::Pool`).
+    let deployment = crate::pool::DeploymentSnapshot {
+        alias: "east".into(),
+        base_url: "https://east.example/v1".into(),
+        credential: "env GROQ_API_KEY".into(),
+        credential_missing: false,
+        headroom: 0.25,
+        in_flight: 3,
+        cooling: true,
+        cooldown_remaining_ms: 1500,
+        cooldown_reason: Some(crate::pool::CooldownReason::RateLimited),
+        consecutive_failures: 1,
+        last_status: Some(429),
+        last_error: None,
+        responses: 5,
+        failures: 1,
+        limits: vec![],
+    };
+    let body = |backends, cluster| {
+        serde_json::to_value(crate::admin_api::Pool {
+            pools: crate::pool::PoolSnapshot { backends },
+            cluster,
+        })
+        .unwrap()
+    };
+    let pool = body(
+        vec![crate::pool::BackendPoolSnapshot {
+            backend: "groq".into(),
+            available: 1,
+            sticky_keys: 2,
+            deployments: vec![deployment],
+        }],
+        None,
+    );
     let text = render_pool(&pool).unwrap();
     assert!(
         text.contains("groq: 1 of 1 deployment(s) available, 2 sticky"),
         "{text}"
     );
     assert!(
-        text.contains("east: headroom 25%, 3 in flight, COOLING 1.5 s (429), last status 429"),
+        text.contains(
+            "east: headroom 25%, 3 in flight, COOLING 1.5 s (rate_limited), last status 429"
+        ),
         "{text}"
     );
     assert!(render_pool(&json!({"other": 1})).is_none());
-    let clustered = json!({"backends": [], "cluster": {"instance_id": "i1",
-        "redis": "redis://r:6379", "namespace": "team", "state": "unreachable: routing on local state",
-        "last_error": "connection refused", "local_fallbacks": 3, "team_limited": 1}});
+    let clustered = body(
+        vec![],
+        Some(crate::cluster::ClusterStatus {
+            instance_id: "i1".into(),
+            redis: "redis://r:6379".into(),
+            namespace: "team".into(),
+            state: "unreachable: routing on local state".into(),
+            connected: false,
+            down_for_secs: Some(4),
+            last_error: Some("connection refused".into()),
+            timeout_ms: 50,
+            team_limits: Default::default(),
+            events_published: 0,
+            events_received: 0,
+            events_dropped: 0,
+            sticky_lookups: 0,
+            sticky_lookup_hits: 0,
+            local_fallbacks: 3,
+            team_limited: 1,
+            resyncs: 0,
+        }),
+    );
     let text = render_pool(&clustered).unwrap();
     assert!(
         text.contains("Cluster: instance i1 via redis://r:6379 (namespace team): unreachable: routing on local state — connection refused; 3 request(s) on local state, 1 refused by team limits"),
