@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dario::config::{BackendConfig, BackendSource, Config, Credential, Limits};
 use dario::protocol::Protocol;
-use dario::proxy::ingress;
+use dario::proxy::{peek, splice_model};
 use dario::routing::RouteTable;
 
 fn config() -> Config {
@@ -87,7 +87,7 @@ fn ingress_peek(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingress_peek");
     for (size, last) in [(2 * 1024, false), (2 * 1024, true), (200 * 1024, true)] {
         let b = body("claude-sonnet-4-5", size, last);
-        let p = ingress::peek(&b).expect("valid body");
+        let p = peek(&b).expect("valid body");
         assert_eq!(p.model, "claude-sonnet-4-5");
         g.throughput(Throughput::Bytes(b.len() as u64));
         let id = format!(
@@ -96,7 +96,7 @@ fn ingress_peek(c: &mut Criterion) {
             if last { "last" } else { "first" }
         );
         g.bench_with_input(BenchmarkId::from_parameter(id), &b, |bench, b| {
-            bench.iter(|| ingress::peek(std::hint::black_box(b)))
+            bench.iter(|| peek(std::hint::black_box(b)))
         });
     }
     g.finish();
@@ -106,20 +106,16 @@ fn ingress_splice(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingress_splice");
     for size in [2 * 1024, 200 * 1024] {
         let b = body("sonnet", size, false);
-        let p = ingress::peek(&b).expect("valid body");
-        let out = ingress::splice_model(&b, &p.model_span, "claude-sonnet-4-5");
-        assert_eq!(ingress::peek(&out).unwrap().model, "claude-sonnet-4-5");
+        let p = peek(&b).expect("valid body");
+        let out = splice_model(&b, &p.model_span, "claude-sonnet-4-5");
+        assert_eq!(peek(&out).unwrap().model, "claude-sonnet-4-5");
         g.throughput(Throughput::Bytes(b.len() as u64));
         g.bench_with_input(
             BenchmarkId::from_parameter(format!("{}KiB", size / 1024)),
             &b,
             |bench, b| {
                 bench.iter(|| {
-                    ingress::splice_model(
-                        std::hint::black_box(b),
-                        &p.model_span,
-                        "claude-sonnet-4-5",
-                    )
+                    splice_model(std::hint::black_box(b), &p.model_span, "claude-sonnet-4-5")
                 })
             },
         );

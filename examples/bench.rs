@@ -18,7 +18,7 @@
 mod load;
 #[path = "bench/procs.rs"]
 mod procs;
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 #[path = "bench/upstream.rs"]
 mod upstream;
@@ -793,7 +793,7 @@ async fn run(opts: Opts) -> Result<(), String> {
         }
     ));
     rep.line(format!(
-        "- upstream: lean stand-in (`--serve-upstream`, current-thread runtime, TCP_NODELAY, canned replies from tests/support/standin.rs); streams {EVENTS} events paced {} ms",
+        "- upstream: lean stand-in (`--serve-upstream`, current-thread runtime, TCP_NODELAY, canned replies from tests/it/support/standin.rs); streams {EVENTS} events paced {} ms",
         PACE.as_millis()
     ));
     rep.line(format!("- RLIMIT_NOFILE raised to {nofile}"));

@@ -21,7 +21,7 @@ mod load;
 #[path = "bench/procs.rs"]
 #[allow(dead_code)]
 mod procs;
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 #[path = "bench/upstream.rs"]
 #[allow(dead_code)]

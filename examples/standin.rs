@@ -2,9 +2,9 @@
 //!
 //! `cargo run --example standin -- [PORT]` listens on 127.0.0.1:PORT (0 = any free port), prints
 //! `listening <addr>` on stdout, and serves canned Anthropic and OpenAI replies (JSON and SSE)
-//! until killed. See `tests/support/standin.rs` for the scenarios.
+//! until killed. See `tests/it/support/standin.rs` for the scenarios.
 
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 
 use std::io::Write;

@@ -2,8 +2,10 @@
 //!
 //! The request path (see `ARCHITECTURE.md`; `SPEC §N` in comments is `docs/SPEC.md`, `TRANSLATION.md`
 //! is `docs/TRANSLATION.md`):
-//! `proxy::server` → `proxy::guard` → `proxy::ingress` → `routing` → `pool` → `proxy::dispatch`
-//! → `proxy::upstream` → `proxy::egress` (with `translate` when protocols differ) → `analytics`.
+//! `proxy::server` → `proxy::guard` → `proxy::ingress` → `routing` → `proxy::failover` (per
+//! attempt: `pool` → `proxy::dispatch` → `proxy::upstream` → `proxy::egress`, with `translate`
+//! when protocols differ) → `proxy::meter` → `analytics`. The `proxy` submodules are private;
+//! `src/proxy/mod.rs` maps them.
 //!
 //! Side faces: `mcp` (read-only MCP server), `subagent` (Claude Code sub-agent), `doctor`
 //! (health report), `cli` (the command line). Beside the path: `cluster` (with `[cluster]`,
@@ -24,7 +26,6 @@ pub mod atomic_file;
 pub mod cli;
 pub mod cluster;
 pub mod config;
-pub mod dashboard;
 pub mod doctor;
 pub mod history;
 pub mod mcp;

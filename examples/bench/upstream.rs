@@ -1,6 +1,6 @@
 //! The benchmark's upstream: a lean stand-in that answers `/v1/messages` in the Anthropic format
 //! and `…/chat/completions` in the OpenAI format, with the stand-in's canned content
-//! (`tests/support/standin.rs`), precomputed once.
+//! (`tests/it/support/standin.rs`), precomputed once.
 //!
 //! Unlike the test stand-in it records nothing and parses nothing (a benchmark sends millions of
 //! requests): the reply is chosen by the path and by a byte search for `"stream":true`. A

@@ -4,11 +4,17 @@
 //!
 //! Owns: text formatting. Must not: hold analytics locks itself (callers pass plain data).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::add_usage;
 use super::histogram::PromHistogram;
+use crate::protocol::Usage;
+
+/// One deployment's gauges: the pool's type (`pool::PoolSnapshot::deployment_gauges`).
+pub use crate::pool::DeploymentGauge;
 
 /// Values the proxy knows and analytics does not: passed in at render time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -17,17 +23,6 @@ pub struct LiveGauges {
     pub in_flight_requests: u64,
     /// From [`crate::pool::PoolSnapshot::deployment_gauges`].
     pub deployments: Vec<DeploymentGauge>,
-}
-
-/// One deployment's gauges.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeploymentGauge {
-    pub backend: String,
-    pub deployment: String,
-    /// 0.0–1.0.
-    pub headroom: f64,
-    /// Seconds until the cooldown ends; 0 when not cooling.
-    pub cooldown_seconds: f64,
 }
 
 /// Escapes a label value.
@@ -94,6 +89,156 @@ pub fn histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Prom
     }
     sample(out, &format!("{name}_sum"), labels, h.sum());
     sample(out, &format!("{name}_count"), labels, h.count() as f64);
+}
+
+impl super::Analytics {
+    /// Appends the Prometheus text exposition of every dario metric to `out`.
+    pub fn render_prometheus(&self, gauges: &LiveGauges, out: &mut String) {
+        let mut st = self.state.lock();
+        st.drain();
+
+        family(
+            out,
+            "dario_requests_total",
+            "counter",
+            "Requests answered, by backend, model and HTTP status.",
+        );
+        let mut by_status: Vec<_> = st.by_status.iter().collect();
+        by_status.sort();
+        for ((backend, model, status), n) in by_status {
+            let status = status.to_string();
+            sample(
+                out,
+                "dario_requests_total",
+                &[("backend", backend), ("model", model), ("status", &status)],
+                *n as f64,
+            );
+        }
+
+        let mut bm: BTreeMap<(&str, &str), (Usage, f64)> = BTreeMap::new();
+        for (k, s) in &st.all_time {
+            let e = bm.entry((&k.backend, &k.model)).or_default();
+            add_usage(&mut e.0, &s.tokens);
+            e.1 += s.cost_usd;
+        }
+        family(out, "dario_tokens_total", "counter", "Tokens used, by backend, model and kind (input, output, cache_read, cache_write, reasoning; reasoning is part of output).");
+        for ((backend, model), (u, _)) in &bm {
+            for (kind, v) in [
+                ("input", u.input_tokens),
+                ("output", u.output_tokens),
+                ("cache_read", u.cache_read_tokens),
+                ("cache_write", u.cache_write_tokens),
+                ("reasoning", u.reasoning_tokens),
+            ] {
+                sample(
+                    out,
+                    "dario_tokens_total",
+                    &[("backend", backend), ("model", model), ("kind", kind)],
+                    v as f64,
+                );
+            }
+        }
+        family(out, "dario_cost_usd_total", "counter", "Estimated cost in USD from the price table, by backend and model (unpriced models count 0).");
+        for ((backend, model), (_, cost)) in &bm {
+            sample(
+                out,
+                "dario_cost_usd_total",
+                &[("backend", backend), ("model", model)],
+                *cost,
+            );
+        }
+
+        for (name, help, pick) in [
+            (
+                "dario_request_duration_seconds",
+                "Time from request arrival to the last byte sent, by backend.",
+                0,
+            ),
+            (
+                "dario_time_to_first_byte_seconds",
+                "Time from request arrival to the first byte sent to the client, by backend.",
+                1,
+            ),
+            (
+                "dario_proxy_overhead_seconds",
+                "Time spent inside dario per request, excluding waiting for upstreams, by backend.",
+                2,
+            ),
+        ] {
+            family(out, name, "histogram", help);
+            for (backend, h) in &st.prom {
+                let h = match pick {
+                    0 => &h.duration,
+                    1 => &h.ttfb,
+                    _ => &h.overhead,
+                };
+                histogram(out, name, &[("backend", backend)], h);
+            }
+        }
+
+        family(out, "dario_failovers_total", "counter", "Attempts moved to another deployment or backend after a retryable failure, by the backend that failed.");
+        for (backend, n) in &st.failovers {
+            sample(
+                out,
+                "dario_failovers_total",
+                &[("backend", backend)],
+                *n as f64,
+            );
+        }
+        drop(st);
+
+        family(
+            out,
+            "dario_analytics_dropped_records_total",
+            "counter",
+            "Analytics records dropped because the recording queue was full.",
+        );
+        sample(
+            out,
+            "dario_analytics_dropped_records_total",
+            &[],
+            self.dropped_records() as f64,
+        );
+
+        family(
+            out,
+            "dario_in_flight_requests",
+            "gauge",
+            "Upstream requests in flight.",
+        );
+        sample(
+            out,
+            "dario_in_flight_requests",
+            &[],
+            gauges.in_flight_requests as f64,
+        );
+
+        let mut deps: Vec<&DeploymentGauge> = gauges.deployments.iter().collect();
+        deps.sort_by(|a, b| (&a.backend, &a.deployment).cmp(&(&b.backend, &b.deployment)));
+        family(out, "dario_deployment_headroom", "gauge", "Smallest known remaining/limit fraction of a deployment's rate limits (1 when unknown).");
+        for d in &deps {
+            sample(
+                out,
+                "dario_deployment_headroom",
+                &[("backend", &d.backend), ("deployment", &d.deployment)],
+                d.headroom,
+            );
+        }
+        family(
+            out,
+            "dario_deployment_cooldown_seconds",
+            "gauge",
+            "Seconds until a cooling deployment is tried again (0 when available).",
+        );
+        for d in &deps {
+            sample(
+                out,
+                "dario_deployment_cooldown_seconds",
+                &[("backend", &d.backend), ("deployment", &d.deployment)],
+                d.cooldown_seconds,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! strict checker written here).
 
 use super::*;
+use crate::protocol::Protocol;
 use std::collections::HashMap;
 
 /// 2023-11-14T22:15:00Z, a bucket boundary.
@@ -883,4 +884,10 @@ fn summary_json_shape() {
     assert_eq!(w["by_deployment"][0]["deployment"], "east");
     assert_eq!(v["all_time"]["by_model"][0]["model"], "claude-sonnet-4-5");
     assert_eq!(v["records_total"], 1);
+}
+
+#[test]
+fn analytics_is_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<Analytics>();
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::mcp::clients::{self, ClientKind};
+use crate::doctor::snippets::{self, ClientKind};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum McpClient {
@@ -52,13 +52,13 @@ fn init_logging() {
 }
 
 fn print_config(client: McpClient) -> anyhow::Result<ExitCode> {
-    let launch = clients::installed_exe();
+    let launch = snippets::installed_exe();
     let kind = match client {
         McpClient::ClaudeDesktop => ClientKind::ClaudeDesktop,
         McpClient::Cursor => ClientKind::Cursor,
         McpClient::ClaudeCode => ClientKind::ClaudeCode,
     };
-    let snippet = clients::snippet(kind, &launch.exe, &clients::carried_env());
+    let snippet = snippets::snippet(kind, &launch.exe, &snippets::carried_env());
     println!("{}", snippet.text);
     eprintln!("{}", snippet.instructions);
     if let Some(note) = &launch.note {

@@ -124,7 +124,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             )
         );
         let _ = bound.state.home.set(home.clone());
-        if let Err(e) = proxy::reload::spawn_watcher(
+        if let Err(e) = proxy::spawn_watcher(
             bound.state.clone(),
             home.clone(),
             std::time::Duration::from_millis(500),
@@ -163,10 +163,9 @@ fn spawn_reload_on_sighup(
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             let (state, home) = (state.clone(), home.clone());
-            let done = tokio::task::spawn_blocking(move || {
-                proxy::reload::reload_and_log(&state, &home, "SIGHUP")
-            })
-            .await;
+            let done =
+                tokio::task::spawn_blocking(move || proxy::reload_and_log(&state, &home, "SIGHUP"))
+                    .await;
             if let Err(e) = done {
                 tracing::error!("reload failed: {e}");
             }

@@ -142,7 +142,7 @@ fn endpoints(backend: Option<&config::BackendConfig>) -> Vec<(&'static str, Stri
         Protocol::Anthropic => (same.clone(), "translated to Messages".to_string()),
         _ => ("translated to Chat Completions".to_string(), same.clone()),
     };
-    let responses = if crate::proxy::dispatch::serves_responses(b) {
+    let responses = if crate::proxy::serves_responses(b) {
         same
     } else if b.protocol == Protocol::Anthropic {
         "translated (Responses -> Chat -> Messages)".to_string()

@@ -35,9 +35,17 @@ use tokio::sync::mpsc;
 
 use crate::config::{ClusterConfig, TeamLimit};
 use crate::pool::{CooldownReason, PoolEvent, PoolEvents, WallReading};
-use crate::proxy::ProxyState;
 
 pub use limits::TeamLimited;
+
+/// What the cluster reads from the proxy it serves (the proxy's state implements it): the live
+/// pools (they are rebuilt on reload) and the analytics it publishes a summary of. A trait, so
+/// that `cluster` does not depend on `proxy`, which holds the cluster.
+pub trait Host: Send + Sync + 'static {
+    /// The pools of the configuration in force now.
+    fn pools(&self) -> crate::pool::Pools;
+    fn analytics(&self) -> &crate::analytics::Analytics;
+}
 
 /// Capacity of the channel between the request path and the background writer; when it is
 /// full (Redis slow), new events are dropped and counted, never waited for.
@@ -169,7 +177,7 @@ impl Cluster {
 
     /// Starts the background tasks (connect with backoff, subscribe, re-sync, write) on the
     /// current Tokio runtime. Returns at once: a Redis that is down only delays the sharing.
-    pub fn start(self: &Arc<Self>, state: Weak<ProxyState>) {
+    pub fn start(self: &Arc<Self>, state: Weak<dyn Host>) {
         let Some(rx) = self.rx.lock().take() else {
             return;
         };
@@ -254,8 +262,8 @@ impl Cluster {
     /// Before choosing a deployment for a conversation this instance has no binding for: asks
     /// Redis (at most `timeout_ms`) which deployment another instance bound it to, and adopts
     /// that binding locally. Does nothing when Redis is away.
-    pub async fn adopt_binding(&self, state: &ProxyState, backend: &str, key: &str) {
-        let pools = state.snapshot.load().pools.clone();
+    pub async fn adopt_binding(&self, host: &dyn Host, backend: &str, key: &str) {
+        let pools = host.pools();
         if pools.binding(backend, key, Instant::now()).is_some() {
             return;
         }

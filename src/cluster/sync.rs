@@ -3,7 +3,7 @@
 //! of local events into Redis, coalescing rate-limit readings; publishes analytics counters).
 //!
 //! Owns: every Redis round trip that is not on a request's path. Must not: hold a lock across an
-//! `.await`; keep a `ProxyState` alive (it holds a `Weak` and stops when the proxy is gone).
+//! `.await`; keep the proxy alive (it holds a `Weak` and stops when the proxy is gone).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -16,9 +16,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::{add_counters, limits, Cluster, Message, Out};
+use super::{add_counters, limits, Cluster, Host, Message, Out};
 use crate::pool::{CooldownReason, PoolEvent, WallReading};
-use crate::proxy::ProxyState;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -120,7 +119,7 @@ impl Cluster {
 
 /// Connect, subscribe, re-sync, then apply what arrives until something breaks; again, with
 /// backoff, for as long as the proxy lives.
-pub(super) async fn supervise(c: Arc<Cluster>, state: Weak<ProxyState>) {
+pub(super) async fn supervise(c: Arc<Cluster>, state: Weak<dyn Host>) {
     let mut backoff = BACKOFF_MIN;
     while state.strong_count() > 0 {
         let stream = match connect(&c).await {
@@ -182,7 +181,7 @@ async fn ping(conn: &mut ConnectionManager) -> Result<(), String> {
         .map(drop)
 }
 
-async fn run(c: &Arc<Cluster>, state: &Weak<ProxyState>, mut stream: redis::aio::PubSubStream) {
+async fn run(c: &Arc<Cluster>, state: &Weak<dyn Host>, mut stream: redis::aio::PubSubStream) {
     let mut tick = tokio::time::interval(PING_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -211,14 +210,14 @@ async fn run(c: &Arc<Cluster>, state: &Weak<ProxyState>, mut stream: redis::aio:
 }
 
 /// Applies one message from another instance to the local pools.
-fn apply(c: &Cluster, state: &Weak<ProxyState>, payload: &[u8]) {
+fn apply(c: &Cluster, state: &Weak<dyn Host>, payload: &[u8]) {
     let Ok(m) = serde_json::from_slice::<Message>(payload) else {
         return;
     };
     let Some(state) = state.upgrade() else {
         return;
     };
-    let pools = state.snapshot.load().pools.clone();
+    let pools = state.pools();
     let (now, wall) = (Instant::now(), SystemTime::now());
     let mine = |from: &str| from == c.instance_id;
     match m {
@@ -251,11 +250,11 @@ fn apply(c: &Cluster, state: &Weak<ProxyState>, payload: &[u8]) {
 /// After (re)connecting: tells the others about the cooldowns this instance holds (it may have
 /// learnt them while Redis was away), then takes over every cooldown and rate-limit reading
 /// Redis holds for the deployments configured here.
-async fn resync(c: &Cluster, state: &Weak<ProxyState>) -> Result<(), String> {
+async fn resync(c: &Cluster, state: &Weak<dyn Host>) -> Result<(), String> {
     let Some(state) = state.upgrade() else {
         return Ok(());
     };
-    let pools = state.snapshot.load().pools.clone();
+    let pools = state.pools();
     drop(state);
     let mut conn = c.any_connection().ok_or("no connection")?;
     let (now, wall) = (Instant::now(), SystemTime::now());
@@ -333,7 +332,7 @@ async fn publish_cooldown(
 /// Drains the channel of local events into Redis while it is up (dropping them while it is
 /// away: the re-sync after reconnecting carries the cooldowns that still matter), coalesces
 /// rate-limit readings per deployment, and publishes this instance's analytics counters.
-pub(super) async fn write(c: Arc<Cluster>, state: Weak<ProxyState>, mut rx: mpsc::Receiver<Out>) {
+pub(super) async fn write(c: Arc<Cluster>, state: Weak<dyn Host>, mut rx: mpsc::Receiver<Out>) {
     let mut pending: HashMap<(String, String), [WallReading; 4]> = HashMap::new();
     let mut flush = tokio::time::interval(LIMITS_FLUSH);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -387,7 +386,7 @@ pub(super) async fn write(c: Arc<Cluster>, state: Weak<ProxyState>, mut rx: mpsc
 
 async fn write_one(
     c: &Cluster,
-    state: &Weak<ProxyState>,
+    state: &Weak<dyn Host>,
     conn: &mut ConnectionManager,
     out: Out,
 ) -> Result<(), String> {
@@ -406,7 +405,7 @@ async fn write_one(
 
 async fn write_event(
     c: &Cluster,
-    state: &Weak<ProxyState>,
+    state: &Weak<dyn Host>,
     conn: &mut ConnectionManager,
     event: PoolEvent,
 ) -> Result<(), String> {
@@ -426,7 +425,7 @@ async fn write_event(
             let Some(state) = state.upgrade() else {
                 return Ok(());
             };
-            let pools = state.snapshot.load().pools.clone();
+            let pools = state.pools();
             drop(state);
             let ttl = pools.settings().sticky_ttl.as_secs().max(1);
             let redis_key = c.key(&["sticky", &backend, &key]);
@@ -503,14 +502,14 @@ fn section_counters(s: &crate::analytics::Section) -> Value {
 
 async fn publish_stats(
     c: &Cluster,
-    state: &Weak<ProxyState>,
+    state: &Weak<dyn Host>,
     conn: &mut ConnectionManager,
 ) -> Result<(), String> {
     let Some(state) = state.upgrade() else {
         return Ok(());
     };
     let wall = SystemTime::now();
-    let summary = state.analytics.summary(STATS_WINDOW, wall);
+    let summary = state.analytics().summary(STATS_WINDOW, wall);
     drop(state);
     let now_ms = unix_ms(wall);
     let value = json!({

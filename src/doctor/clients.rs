@@ -204,12 +204,11 @@ fn is_dario(name: &str, server: &Value) -> bool {
 /// The command that registers dario with `client`, using the installed binary's path (the one
 /// builder `dario mcp --print-config` uses too).
 pub fn register_command(client: McpClient) -> String {
-    let launch = crate::mcp::clients::installed_exe();
+    let launch = super::snippets::installed_exe();
     match client {
-        McpClient::ClaudeCode => crate::mcp::clients::claude_code_command(
-            &launch.exe,
-            &crate::mcp::clients::carried_env(),
-        ),
+        McpClient::ClaudeCode => {
+            super::snippets::claude_code_command(&launch.exe, &super::snippets::carried_env())
+        }
         other => format!(
             "dario mcp --print-config {}   (add the printed entry to {})",
             other.print_config_name(),

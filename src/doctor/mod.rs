@@ -12,6 +12,7 @@ mod cluster;
 mod files;
 mod history;
 pub mod proxy;
+pub mod snippets;
 
 use std::time::Duration;
 

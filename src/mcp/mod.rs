@@ -2,7 +2,6 @@
 //!
 //! Owns: tools, resources, prompts, the final redaction pass. Must not: mutate anything.
 
-pub mod clients;
 pub mod live;
 pub mod server;
 mod sources;

@@ -26,11 +26,21 @@
 //! exponential 1 s … 30 s. The exponent is the number of consecutive failures; any success
 //! resets it. A cooldown only ever ends by time passing — there is no "rejected forever" state.
 
+mod events;
+mod lease;
+mod outcome;
 mod ratelimit;
+mod snapshot;
 mod sticky;
 
+pub use events::{from_unix_ms, to_unix_ms, PoolEvent, PoolEvents, WallReading};
+pub use lease::Lease;
+pub use outcome::{is_retryable_status, CooldownReason, Outcome};
 pub use ratelimit::{
     parse_reset, parse_retry_after, Dimension, LimitReading, RateLimitHeaders, RateLimitState,
+};
+pub use snapshot::{
+    BackendPoolSnapshot, DeploymentGauge, DeploymentSnapshot, LimitSnapshot, PoolSnapshot,
 };
 pub use sticky::{conversation_key, BindChange, StickyTable};
 
@@ -39,9 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::HeaderMap;
 use parking_lot::Mutex;
-use serde::Serialize;
 
 use crate::config::{Config, Credential};
 
@@ -108,51 +116,6 @@ impl Default for PoolSettings {
     }
 }
 
-/// Statuses worth another attempt on another deployment or backend (SPEC §5): 408, 409, 429 and
-/// every 5xx except 501 (Not Implemented) and 505 (HTTP Version Not Supported), which would
-/// fail the same way anywhere. This covers 500/502/503/504, Anthropic's 529 and the 520–524 of
-/// CDNs in front of providers. Any other 4xx goes back to the client as it is.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429)
-        || ((500..=599).contains(&status) && !matches!(status, 501 | 505))
-}
-
-/// What a response status means for the deployment that produced it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// 1xx–3xx: resets the consecutive failure count.
-    Success,
-    /// 429, 529: cool down until retry-after / reset / exponential (1 s → 60 s).
-    RateLimited,
-    /// Retryable 5xx: short exponential cooldown (1 s → 30 s).
-    ServerError,
-    /// Other 4xx (and 408/409, which are retried but are not the deployment's fault), 501, 505:
-    /// the deployment's state is left as it is.
-    Neutral,
-}
-
-impl Outcome {
-    pub fn of_status(status: u16) -> Outcome {
-        match status {
-            429 | 529 => Outcome::RateLimited,
-            s if s >= 500 && is_retryable_status(s) => Outcome::ServerError,
-            100..=399 => Outcome::Success,
-            _ => Outcome::Neutral,
-        }
-    }
-}
-
-/// Why a deployment is cooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CooldownReason {
-    RateLimited,
-    ServerError,
-    ConnectError,
-    Timeout,
-}
-
 #[derive(Debug, Default)]
 struct LiveState {
     limits: RateLimitState,
@@ -209,71 +172,6 @@ struct Inner {
     pools: HashMap<String, Arc<Pool>>,
     settings: Arc<PoolSettings>,
     events: Option<Arc<dyn PoolEvents>>,
-}
-
-/// Receives what this instance learns about its deployments, to share it with other instances
-/// (src/cluster). Called after the pool's locks are released; must not block.
-pub trait PoolEvents: Send + Sync + std::fmt::Debug {
-    fn send(&self, event: PoolEvent);
-}
-
-/// Something worth telling other instances. Times are on the wall clock (instances do not
-/// share a monotonic clock); deployments are named by backend and alias only, never by key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PoolEvent {
-    /// A deployment started (or extended) a cooldown after a 429/529 or a retryable 5xx.
-    Cooldown {
-        backend: String,
-        alias: String,
-        until: SystemTime,
-        reason: CooldownReason,
-    },
-    /// The latest rate-limit readings of a deployment.
-    Limits {
-        backend: String,
-        alias: String,
-        dims: [WallReading; 4],
-    },
-    /// A conversation was bound (`new`: it had no binding here) or re-bound to a deployment,
-    /// or a long-lived binding is worth refreshing elsewhere.
-    Bound {
-        backend: String,
-        key: String,
-        alias: String,
-        new: bool,
-    },
-}
-
-/// A [`LimitReading`] with its reset time on the wall clock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct WallReading {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remaining: Option<u64>,
-    /// Milliseconds since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset_unix_ms: Option<u64>,
-}
-
-/// An instant as Unix milliseconds, through the pair (`now`, `wall_now`) naming one moment.
-pub fn to_unix_ms(t: Instant, now: Instant, wall_now: SystemTime) -> u64 {
-    let wall = if t >= now {
-        wall_now + (t - now)
-    } else {
-        wall_now - (now - t)
-    };
-    wall.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Unix milliseconds as an instant, through the pair (`now`, `wall_now`) naming one moment.
-pub fn from_unix_ms(ms: u64, now: Instant, wall_now: SystemTime) -> Instant {
-    let wall = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    match wall.duration_since(wall_now) {
-        Ok(ahead) => now.checked_add(ahead).unwrap_or(now),
-        Err(e) => now.checked_sub(e.duration()).unwrap_or(now),
-    }
 }
 
 /// All backends' pools. Cheap to clone (one `Arc`).
@@ -760,222 +658,6 @@ impl Deployment {
                 .collect(),
         }
     }
-}
-
-/// One attempt's hold on a deployment. Counts as in flight until dropped: keep it alive until
-/// the response (stream included) is finished. Report the outcome with one of the `report_*`
-/// methods (several reports are harmless; none leaves the state untouched).
-#[derive(Debug)]
-pub struct Lease {
-    dep: Arc<Deployment>,
-    settings: Arc<PoolSettings>,
-    events: Option<Arc<dyn PoolEvents>>,
-}
-
-impl Lease {
-    pub fn target(&self) -> &DeploymentTarget {
-        &self.dep.target
-    }
-
-    pub fn alias(&self) -> &str {
-        &self.dep.target.alias
-    }
-
-    pub fn backend(&self) -> &str {
-        &self.dep.target.backend
-    }
-
-    /// Records a response: its rate-limit headers always; then success, cooldown or nothing by
-    /// [`Outcome::of_status`]. RFC 3339 / HTTP-date values are read against the system clock.
-    pub fn report_response(&self, status: u16, headers: &HeaderMap, now: Instant) -> Outcome {
-        self.report_response_at(status, headers, now, SystemTime::now())
-    }
-
-    /// [`Lease::report_response`] with the wall clock given (`wall_now` is the same moment as
-    /// `now`).
-    pub fn report_response_at(
-        &self,
-        status: u16,
-        headers: &HeaderMap,
-        now: Instant,
-        wall_now: SystemTime,
-    ) -> Outcome {
-        let rl = RateLimitHeaders::parse(headers, now, wall_now);
-        let outcome = Outcome::of_status(status);
-        let s = &self.settings;
-        let mut cooled = false;
-        let mut st = self.dep.state.lock();
-        st.limits.merge(&rl);
-        st.last_status = Some(status);
-        st.responses += 1;
-        match outcome {
-            Outcome::Success => {
-                st.consecutive_failures = 0;
-                st.last_error = None;
-            }
-            Outcome::RateLimited => {
-                st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-                st.failures += 1;
-                st.last_error = Some(CooldownReason::RateLimited);
-                let until = match rl.retry_after {
-                    Some(d) => now.checked_add(d).unwrap_or(now + s.max_cooldown),
-                    None => st.limits.recovery_at(now).unwrap_or_else(|| {
-                        now + s.rate_limit_backoff.delay(st.consecutive_failures)
-                    }),
-                };
-                cooled = st.cool(until, CooldownReason::RateLimited, now, s.max_cooldown);
-            }
-            Outcome::ServerError => {
-                st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-                st.failures += 1;
-                st.last_error = Some(CooldownReason::ServerError);
-                let until = match rl.retry_after {
-                    Some(d) => now.checked_add(d).unwrap_or(now + s.max_cooldown),
-                    None => now + s.error_backoff.delay(st.consecutive_failures),
-                };
-                cooled = st.cool(until, CooldownReason::ServerError, now, s.max_cooldown);
-            }
-            Outcome::Neutral => {}
-        }
-        let cooldown = if cooled {
-            st.cooldown_until.zip(st.cooldown_reason)
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(events) = &self.events {
-            let t = &self.dep.target;
-            if let Some((until, reason)) = cooldown {
-                events.send(PoolEvent::Cooldown {
-                    backend: t.backend.clone(),
-                    alias: t.alias.clone(),
-                    until: std::time::UNIX_EPOCH
-                        + Duration::from_millis(to_unix_ms(until, now, wall_now)),
-                    reason,
-                });
-            }
-            if rl
-                .dims
-                .iter()
-                .any(|r| r.limit.is_some() || r.remaining.is_some())
-            {
-                let mut dims = [WallReading::default(); 4];
-                for (w, r) in dims.iter_mut().zip(rl.dims.iter()) {
-                    *w = WallReading {
-                        limit: r.limit,
-                        remaining: r.remaining,
-                        reset_unix_ms: r.reset_at.map(|t| to_unix_ms(t, now, wall_now)),
-                    };
-                }
-                events.send(PoolEvent::Limits {
-                    backend: t.backend.clone(),
-                    alias: t.alias.clone(),
-                    dims,
-                });
-            }
-        }
-        outcome
-    }
-
-    /// The upstream could not be reached (DNS, refused, TLS, reset before a response).
-    pub fn report_connect_error(&self, now: Instant) {
-        self.report_failure(CooldownReason::ConnectError, now);
-    }
-
-    /// No first byte within the first-byte deadline.
-    pub fn report_timeout(&self, now: Instant) {
-        self.report_failure(CooldownReason::Timeout, now);
-    }
-
-    fn report_failure(&self, reason: CooldownReason, now: Instant) {
-        let s = &self.settings;
-        let mut st = self.dep.state.lock();
-        st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-        st.failures += 1;
-        st.last_error = Some(reason);
-        let until = now + s.error_backoff.delay(st.consecutive_failures);
-        st.cool(until, reason, now, s.max_cooldown);
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.dep.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Every pool at one moment (`GET /pool`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct PoolSnapshot {
-    /// Sorted by backend name.
-    pub backends: Vec<BackendPoolSnapshot>,
-}
-
-impl PoolSnapshot {
-    /// The per-deployment gauges of `/metrics`.
-    pub fn deployment_gauges(&self) -> Vec<crate::analytics::DeploymentGauge> {
-        self.backends
-            .iter()
-            .flat_map(|b| {
-                b.deployments
-                    .iter()
-                    .map(|d| crate::analytics::DeploymentGauge {
-                        backend: b.backend.clone(),
-                        deployment: d.alias.clone(),
-                        headroom: d.headroom,
-                        cooldown_seconds: d.cooldown_remaining_ms as f64 / 1000.0,
-                    })
-            })
-            .collect()
-    }
-
-    pub fn backend(&self, name: &str) -> Option<&BackendPoolSnapshot> {
-        self.backends.iter().find(|b| b.backend == name)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct BackendPoolSnapshot {
-    pub backend: String,
-    /// Deployments not cooling down.
-    pub available: usize,
-    /// Live conversation bindings (0 for a single-deployment backend, which needs none).
-    pub sticky_keys: usize,
-    pub deployments: Vec<DeploymentSnapshot>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct DeploymentSnapshot {
-    pub alias: String,
-    /// Without userinfo, query or fragment.
-    pub base_url: String,
-    /// Where the credential comes from, never any part of it.
-    pub credential: String,
-    /// The key's environment variable is not set: chosen only as a last resort.
-    pub credential_missing: bool,
-    /// Smallest known remaining/limit fraction, 1.0 when unknown.
-    pub headroom: f64,
-    pub in_flight: u64,
-    pub cooling: bool,
-    pub cooldown_remaining_ms: u64,
-    pub cooldown_reason: Option<CooldownReason>,
-    pub consecutive_failures: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<CooldownReason>,
-    /// Responses reported (any status).
-    pub responses: u64,
-    /// Rate limits, retryable 5xx, connect errors and timeouts.
-    pub failures: u64,
-    /// Only dimensions an upstream reported.
-    pub limits: Vec<LimitSnapshot>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct LimitSnapshot {
-    pub dimension: Dimension,
-    pub limit: Option<u64>,
-    pub remaining: Option<u64>,
-    pub reset_in_ms: Option<u64>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::{BackendConfig, BackendSource, DeploymentConfig, Limits, Secret};
 use crate::protocol::Protocol;
+use http::HeaderMap;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -611,7 +612,6 @@ fn shared_types_are_send_and_sync() {
     check::<Pools>();
     check::<Lease>();
     check::<AcquireError>();
-    check::<crate::analytics::Analytics>();
 }
 
 /// Collects what the pools would share with other instances.

@@ -323,7 +323,9 @@ pub fn metrics(state: &ProxyState) -> Response<Body> {
 
 /// Every routable model name, in the shape of the caller's protocol.
 pub async fn models(state: &std::sync::Arc<ProxyState>, headers: &HeaderMap) -> Response<Body> {
-    let upstream = super::models::upstream_models(state).await;
+    let snapshot = state.snapshot.load_full();
+    let upstream =
+        super::models::upstream_models(&state.models, &state.client, &snapshot.config).await;
     let snap = state.snapshot.load();
     let mut ids: Vec<(String, String)> = Vec::new(); // (id, backend)
     for (alias, target) in &snap.config.aliases {

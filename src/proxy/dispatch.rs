@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::error::{ErrorKind, ProxyError};
-use super::ingress::{self, Peek};
+use super::error::ProxyError;
+use super::ingress::{self, ChatKind, Inbound};
 use crate::config::BackendConfig;
 use crate::protocol::Protocol;
 use crate::translate::responses::{self, History, ResponsesMeta};
-use crate::translate::{self, RequestContext, SystemMessages, TranslateError};
+use crate::translate::{self, RequestContext, SystemMessages};
 
 /// One backend's version of the request.
 #[derive(Debug, Clone)]
@@ -25,7 +25,6 @@ pub struct Prepared {
     pub translate_from: Option<Protocol>,
     /// Request fields that could not be expressed upstream.
     pub dropped: Vec<String>,
-    pub stream: bool,
     /// The (OpenAI) client asked for a usage chunk.
     pub include_usage: bool,
     /// Translated with mid-conversation system messages inline (see
@@ -64,18 +63,21 @@ fn anthropic_version<'a>(backend: &'a BackendConfig, client: &'a http::HeaderMap
 
 /// Builds the request body for `backend`. `system_messages` places mid-conversation system
 /// messages when an Anthropic request is translated for an OpenAI-protocol backend.
-#[allow(clippy::too_many_arguments)]
 pub fn prepare(
-    inbound: Protocol,
+    request: &Inbound,
     backend: &BackendConfig,
-    client_headers: &http::HeaderMap,
-    body: &Bytes,
-    peek: &Peek,
     upstream_model: &str,
-    count_tokens: bool,
     system_messages: SystemMessages,
     history: History<'_>,
 ) -> Result<Prepared, ProxyError> {
+    let Inbound {
+        protocol: inbound,
+        kind,
+        ref parts,
+        ref body,
+        ref peek,
+    } = *request;
+    let client_headers = &parts.headers;
     if backend.protocol == inbound || (inbound == Protocol::Responses && serves_responses(backend))
     {
         let body = if upstream_model != peek.model {
@@ -89,14 +91,12 @@ pub fn prepare(
         };
         return Ok(Prepared {
             body,
-            path: if count_tokens {
-                "/v1/messages/count_tokens"
-            } else {
-                inbound.chat_path()
+            path: match kind {
+                ChatKind::CountTokens => "/v1/messages/count_tokens",
+                ChatKind::Completion => inbound.chat_path(),
             },
             translate_from: None,
             dropped: Vec::new(),
-            stream: peek.stream,
             include_usage: false,
             inline_system_messages: false,
             responses: None,
@@ -119,7 +119,7 @@ pub fn prepare(
             let for_anthropic = backend.protocol == Protocol::Anthropic;
             let (chat, m) =
                 responses::responses_request_to_chat(body, &ctx, for_anthropic, history)
-                    .map_err(translate_error)?;
+                    .map_err(ProxyError::untranslatable_request)?;
             meta = Some(Arc::new(m));
             if for_anthropic {
                 translate::openai_request_to_anthropic(&chat.body, &ctx).map(|mut t| {
@@ -134,30 +134,14 @@ pub fn prepare(
             }
         }
     }
-    .map_err(translate_error)?;
+    .map_err(ProxyError::untranslatable_request)?;
     Ok(Prepared {
         body: Bytes::from(translated.body),
         path: backend.protocol.chat_path(),
         translate_from: Some(backend.protocol),
         dropped: translated.dropped,
-        stream: translated.stream,
         include_usage: translated.include_usage,
         inline_system_messages: translated.inline_system_messages,
         responses: meta,
     })
-}
-
-/// A request that cannot be translated is the client's mistake (400) with the reason.
-pub fn translate_error(e: TranslateError) -> ProxyError {
-    if let TranslateError::PreviousResponseNotFound(_) = e {
-        return ProxyError::new(ErrorKind::InvalidRequest, e.to_string())
-            .with_param("previous_response_id")
-            .with_code("previous_response_not_found");
-    }
-    let kind = if e.status() >= 500 {
-        ErrorKind::Api
-    } else {
-        ErrorKind::InvalidRequest
-    };
-    ProxyError::new(kind, e.to_string())
 }

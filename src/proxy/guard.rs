@@ -1,13 +1,17 @@
-//! Guard: dario's own API key, CORS and the security headers on every response.
+//! Guard: dario's own API key, CORS, the request body's size and read deadline, and the security
+//! headers on every response.
 //!
 //! Owns: who may call dario. Must not: forward the client's dario key anywhere.
 
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::body::{empty, Body};
-use super::error::{ErrorKind, ProxyError};
+use super::error::ProxyError;
 use super::state::ProxyState;
 
 /// The credential a client presented: `x-api-key`, else `Authorization: Bearer …`.
@@ -44,13 +48,9 @@ pub fn check_origin(
 ) -> Result<(), ProxyError> {
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         if origin != state.cors_origin {
-            return Err(ProxyError::new(
-                ErrorKind::Permission,
-                format!(
-                    "requests from origin `{}` are not allowed: dario only accepts browser requests from {} (set DARIO_CORS_ORIGIN to change it)",
-                    origin.to_str().unwrap_or("?"),
-                    state.cors_origin.to_str().unwrap_or("?"),
-                ),
+            return Err(ProxyError::origin_not_allowed(
+                origin.to_str().unwrap_or("?"),
+                state.cors_origin.to_str().unwrap_or("?"),
             ));
         }
     }
@@ -65,12 +65,7 @@ pub fn check_origin(
         ));
     }
     let port = state.options.listen.port();
-    let refuse = |what: &str| {
-        ProxyError::new(
-            ErrorKind::Permission,
-            format!("{what} is not this machine: dario listens on loopback only; use http://127.0.0.1:{port}"),
-        )
-    };
+    let refuse = |what: &str| ProxyError::not_loopback(what, port);
     if let Some(authority) = uri.authority() {
         if !is_loopback_host(authority.as_str().as_bytes()) {
             return Err(refuse("the request URI's authority"));
@@ -136,15 +131,9 @@ pub fn authorize(state: &ProxyState, headers: &HeaderMap) -> Result<(), ProxyErr
         return Ok(());
     };
     match presented_key(headers) {
-        None => Err(ProxyError::new(
-            ErrorKind::Authentication,
-            "dario requires its API key: send DARIO_API_KEY in `x-api-key` or `Authorization: Bearer`",
-        )),
+        None => Err(ProxyError::api_key_missing()),
         Some(p) if keys_match(p, expected.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(ProxyError::new(
-            ErrorKind::Authentication,
-            "invalid dario API key: use the value of DARIO_API_KEY the proxy was started with",
-        )),
+        Some(_) => Err(ProxyError::api_key_invalid()),
     }
 }
 
@@ -197,6 +186,34 @@ pub fn decorate(state: &ProxyState, h: &mut HeaderMap, request_id: &str) {
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSED),
     );
+}
+
+/// Reads the whole request body within the size and time limits.
+pub async fn read_body(
+    state: &ProxyState,
+    req: Request<Incoming>,
+) -> Result<(http::request::Parts, Bytes), ProxyError> {
+    let limits = &state.snapshot.load().config.limits;
+    let (max, deadline) = (limits.max_body_bytes, limits.body_read_timeout);
+    let too_large = || ProxyError::body_too_large(max);
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max as u64 {
+            return Err(too_large());
+        }
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(ProxyError::body_timeout(deadline)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(ProxyError::body_unreadable(e)),
+        Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,36 @@
-//! Ingress: look at a request body just enough to route it — the top-level `model` and `stream`
-//! — without building a document, and splice a new `model` value into the original bytes.
+//! Ingress: what came in — which protocol and which chat endpoint ([`Inbound`]) — and a look at
+//! the body just enough to route it (the top-level `model` and `stream`) without building a
+//! document; later, a new `model` value spliced into the original bytes.
 //!
-//! Owns: the borrowed scan and the splice. Must not: re-serialise a body it only forwards.
+//! Owns: the inbound request's shape, the borrowed scan and the splice. Must not: re-serialise a
+//! body it only forwards, or know where the request goes.
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::ProxyError;
+use crate::protocol::Protocol;
+
+/// Which kind of chat endpoint was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// `/v1/messages`, `/v1/chat/completions`, `/v1/responses`: a completion.
+    Completion,
+    /// `/v1/messages/count_tokens`: only counting (never a completion, never a fallback that
+    /// cannot count).
+    CountTokens,
+}
+
+/// One chat request as it came in: what every step after ingress reads of it.
+#[derive(Debug)]
+pub struct Inbound {
+    pub protocol: Protocol,
+    pub kind: ChatKind,
+    pub parts: http::request::Parts,
+    pub body: Bytes,
+    pub peek: Peek,
+}
 
 /// What routing needs from a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]

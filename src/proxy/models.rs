@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::state::ProxyState;
 use super::upstream;
-use crate::config::BackendConfig;
+use super::upstream::client::UpstreamClient;
+use crate::config::{BackendConfig, Config};
 use crate::protocol::Protocol;
 
 /// How long a fetched list is served before it is fetched again.
@@ -46,7 +46,7 @@ impl ModelCache {
 }
 
 /// Fetches one backend's model ids (empty on any failure: the list is a convenience).
-async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
+async fn fetch(client: &UpstreamClient, backend: &BackendConfig) -> Vec<String> {
     let Some(secret) = backend.credential.secret() else {
         return Vec::new();
     };
@@ -65,18 +65,14 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
         upstream::ensure_anthropic_version(&mut headers);
     }
     upstream::insert_key(&mut headers, backend.protocol, secret);
-    let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, state.client.get(uri, headers)).await
-    else {
+    let Ok(Ok(resp)) = tokio::time::timeout(FETCH_DEADLINE, client.get(uri, headers)).await else {
         return Vec::new();
     };
     if !resp.status().is_success() {
         return Vec::new();
     }
-    let Ok(Ok(body)) = tokio::time::timeout(
-        FETCH_DEADLINE,
-        super::relay::read_body(resp, FETCH_DEADLINE),
-    )
-    .await
+    let Ok(Ok(body)) =
+        tokio::time::timeout(FETCH_DEADLINE, upstream::read_body(resp, FETCH_DEADLINE)).await
     else {
         return Vec::new();
     };
@@ -94,26 +90,25 @@ async fn fetch(state: &ProxyState, backend: &BackendConfig) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Upstream model ids of every backend with its own credential, as `(backend, id)`; fetched
-/// concurrently when not cached.
-pub async fn upstream_models(state: &Arc<ProxyState>) -> Vec<(String, Arc<Vec<String>>)> {
-    let snap = state.snapshot.load_full();
-    let backends: Vec<&BackendConfig> = snap
-        .config
+/// Upstream model ids of every backend of `config` with its own credential, as
+/// `(backend, id)`; fetched concurrently when not in `cache`.
+pub async fn upstream_models(
+    cache: &ModelCache,
+    client: &UpstreamClient,
+    config: &Config,
+) -> Vec<(String, Arc<Vec<String>>)> {
+    let backends: Vec<&BackendConfig> = config
         .backends
         .values()
         .filter(|b| b.credential.secret().is_some())
         .collect();
     let fetches = backends.iter().map(|b| async {
-        if let Some(ids) = state.models.fresh(&b.name) {
+        if let Some(ids) = cache.fresh(&b.name) {
             return (b.name.clone(), ids);
         }
-        let ids = fetch(state, b).await;
-        state.models.store(&b.name, ids);
-        (
-            b.name.clone(),
-            state.models.fresh(&b.name).unwrap_or_default(),
-        )
+        let ids = fetch(client, b).await;
+        cache.store(&b.name, ids);
+        (b.name.clone(), cache.fresh(&b.name).unwrap_or_default())
     });
     futures_util::future::join_all(fetches).await
 }

@@ -45,7 +45,7 @@ pub fn reload_from_disk(state: &ProxyState, home: &Home) -> Result<ReloadOutcome
     })
 }
 
-/// [`reload_from_disk`] with its result logged (the watcher and SIGHUP have no one to answer).
+/// `reload_from_disk` with its result logged (the watcher and SIGHUP have no one to answer).
 pub fn reload_and_log(state: &ProxyState, home: &Home, why: &str) {
     match reload_from_disk(state, home) {
         Ok(o) if o.changed => tracing::warn!(

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use http::HeaderValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::error::{ErrorKind, ProxyError};
+use super::error::ProxyError;
 use crate::config::{Config, Secret};
 use crate::routing::RouteTable;
 
@@ -89,13 +89,7 @@ impl Admission {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
             return Ok(p);
         }
-        let overloaded = |why: &str| {
-            ProxyError::new(
-                ErrorKind::Overloaded,
-                format!("dario is at capacity: {why}; retry shortly"),
-            )
-            .with_retry_after(1)
-        };
+        let overloaded = ProxyError::overloaded;
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(overloaded("the request queue is full"));
@@ -121,7 +115,7 @@ impl Admission {
 /// Everything a request handler reads.
 pub struct ProxyState {
     pub snapshot: ArcSwap<Snapshot>,
-    pub client: super::client::UpstreamClient,
+    pub client: super::upstream::client::UpstreamClient,
     pub options: ProxyOptions,
     pub cors_origin: HeaderValue,
     pub admission: Admission,
@@ -137,7 +131,7 @@ pub struct ProxyState {
     /// Usage history on disk, when the binary attached it (`dario proxy` does; tests may).
     pub history: std::sync::OnceLock<Arc<crate::history::History>>,
     /// The dashboard's live feed of finished requests.
-    pub feed: Arc<crate::dashboard::Feed>,
+    pub feed: Arc<super::feed::Feed>,
     /// Turns true when the server stops accepting (long-lived streams such as the dashboard's
     /// feed end then, so they do not hold up shutdown).
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -158,15 +152,15 @@ impl ProxyState {
     pub fn new(
         config: Config,
         options: ProxyOptions,
-    ) -> Result<Arc<Self>, super::client::ClientBuildError> {
+    ) -> Result<Arc<Self>, super::upstream::client::ClientBuildError> {
         let limits = config.limits.clone();
-        let client = super::client::UpstreamClient::new(&limits)?;
+        let client = super::upstream::client::UpstreamClient::new(&limits)?;
         let cors = options
             .cors_origin
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", options.listen.port()));
         let analytics = crate::analytics::Analytics::new(&config.prices);
-        let feed = Arc::new(crate::dashboard::Feed::default());
+        let feed = Arc::new(super::feed::Feed::default());
         analytics.add_sink(feed.clone());
         let cluster = config.cluster.as_ref().and_then(|c| {
             crate::cluster::Cluster::new(c)
@@ -200,7 +194,9 @@ impl ProxyState {
             cluster,
         });
         if let Some(c) = &state.cluster {
-            c.start(Arc::downgrade(&state));
+            let weak = Arc::downgrade(&state);
+            let host: std::sync::Weak<dyn crate::cluster::Host> = weak;
+            c.start(host);
         }
         Ok(state)
     }
@@ -278,4 +274,14 @@ fn startup_salt() -> u64 {
     );
     h.write_u32(std::process::id());
     h.finish()
+}
+
+/// What the cluster reads of a running proxy.
+impl crate::cluster::Host for ProxyState {
+    fn pools(&self) -> crate::pool::Pools {
+        self.snapshot.load().pools.clone()
+    }
+    fn analytics(&self) -> &crate::analytics::Analytics {
+        &self.analytics
+    }
 }

@@ -542,3 +542,34 @@ fn decisions_serialise_for_json_output() {
     assert_eq!(v["rule"]["rule"], "family");
     assert_eq!(v["anthropic_beta"], CONTEXT_1M_BETA);
 }
+
+/// Issue 17 #8: a known provider's own model names reach its backend, and none claims a built-in
+/// family (those stay with anthropic/openai). (The provider table lives in `config`; matching is
+/// routing's.)
+#[test]
+fn known_providers_models_match_their_own_names_only() {
+    // Issue 17 #8: a provider's own model names reach its backend.
+    let deepseek = crate::config::known_provider("deepseek").unwrap();
+    assert!(deepseek
+        .models
+        .iter()
+        .any(|p| glob::matches(p, "deepseek-chat")));
+    let groq = crate::config::known_provider("groq").unwrap();
+    assert!(groq
+        .models
+        .iter()
+        .any(|p| glob::matches(p, "llama-3.3-70b-versatile")));
+    let ollama = crate::config::known_provider("ollama").unwrap();
+    assert!(ollama
+        .models
+        .iter()
+        .any(|p| glob::matches(p, "qwen2.5-coder:7b")));
+    for p in crate::config::KNOWN_PROVIDERS {
+        for m in p.models {
+            // None claims a built-in family (those stay with anthropic/openai).
+            for family in ["claude-sonnet-5-5", "gpt-4o", "o3-mini"] {
+                assert!(!glob::matches(m, family), "{}: {m}", p.name);
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 and the OpenAI Agents SDK through dario's `/v1/responses`, to each backend kind: an OpenAI Chat
 backend (translated), an Anthropic backend (translated) and a Responses-capable backend
 (passthrough). The SDK's stream parser is strict about event types and fields; its assembled
-result must equal the stand-in's canned content (tests/support/standin.rs).
+result must equal the stand-in's canned content (tests/it/support/standin.rs).
 """
 import json
 

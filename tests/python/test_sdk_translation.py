@@ -1,6 +1,6 @@
 """Official SDKs through dario to a backend of the *other* protocol: dario translates both ways.
 
-The stand-in answers every request with canned content (tests/support/standin.rs); the SDK's
+The stand-in answers every request with canned content (tests/it/support/standin.rs); the SDK's
 assembled result must equal it exactly, streamed or not.
 """
 import json

@@ -16,7 +16,7 @@ use crate::config::{BackendConfig, BackendSource, Config, Credential};
 use crate::doctor::Report;
 use crate::mcp::live::{Fetch, ProxyState};
 use crate::protocol::Protocol;
-use crate::proxy::headers;
+use crate::proxy::header_policy as headers;
 use crate::routing::{RouteDecision, Template};
 
 /// Input of the tools that take no argument.

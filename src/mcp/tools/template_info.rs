@@ -125,7 +125,7 @@ pub fn template_info(
         responses_passthrough: cfg
             .backends
             .values()
-            .filter(|b| crate::proxy::dispatch::serves_responses(b))
+            .filter(|b| crate::proxy::serves_responses(b))
             .map(|b| b.name.clone())
             .collect(),
     }
