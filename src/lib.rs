@@ -17,9 +17,11 @@
 #![deny(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::await_holding_lock)]
 
+pub mod admin_api;
 #[allow(unsafe_code)] // the GlobalAlloc glue; every block says why it is sound
 pub mod allocator;
 pub mod analytics;
+pub mod atomic_file;
 #[allow(clippy::print_stdout, clippy::print_stderr)] // the command line's own output
 pub mod cli;
 pub mod cluster;
@@ -32,9 +34,17 @@ pub mod protocol;
 pub mod proxy;
 pub mod redact;
 pub mod routing;
+pub mod safe_url;
 pub mod sse;
 pub mod subagent;
+pub mod timefmt;
+pub mod tool_http;
 pub mod translate;
+
+/// Default address of `dario proxy` (SPEC §2): the host…
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// …and the port; `DARIO_HOST` / `DARIO_PORT` (and `--host` / `--port`) override them.
+pub const DEFAULT_PORT: u16 = 3456;
 
 /// The crate version, as used in `User-Agent: dario/<version>` and the sub-agent marker.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -36,7 +36,7 @@ mod record;
 mod summary;
 
 pub use histogram::{LogHistogram, PromHistogram, LATENCY_BOUNDS, OVERHEAD_BOUNDS};
-pub use prices::{default_prices, glob_match, Price, PriceMatch, PriceTable};
+pub use prices::{default_prices, Price, PriceMatch, PriceTable};
 pub use prometheus::{escape_label, DeploymentGauge, LiveGauges};
 pub use record::{is_error_status, summary_model, Record, RecordSink, RecordView, RequestContext};
 pub use summary::{
@@ -58,8 +58,8 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::config::PriceConfig;
-use crate::pool::timefmt::format_rfc3339;
 use crate::protocol::Usage;
+use crate::timefmt::format_rfc3339;
 
 /// How summaries compute percentiles (shown in `/analytics`).
 pub const QUANTILE_METHOD: &str = "nearest-rank over log-linear histograms (8 sub-buckets per power of two, bucket midpoint, clamped to min/max; relative error <= 6.25%)";

@@ -190,7 +190,11 @@ impl PriceTable {
     pub fn lookup(&self, model: &str) -> Option<PriceMatch> {
         let model = model.trim().to_ascii_lowercase();
         let last = model.rsplit('/').next().unwrap_or(&model);
-        let hit = |name: &str| self.entries.iter().find(|e| glob_match(&e.pattern, name));
+        let hit = |name: &str| {
+            self.entries
+                .iter()
+                .find(|e| crate::routing::glob::matches(&e.pattern, name))
+        };
         let e = hit(&model).or_else(|| if last != model { hit(last) } else { None })?;
         Some(PriceMatch {
             pattern: e.pattern.clone(),
@@ -218,45 +222,6 @@ impl PriceTable {
     }
 }
 
-/// Glob match: `*` any run of characters (also empty), `?` exactly one; everything else literal.
-///
-/// Runs on every request (price lookup), so it works on the UTF-8 bytes in place: no allocation.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    /// Length of the UTF-8 sequence starting with `b` (always at a char boundary here).
-    fn width(b: u8) -> usize {
-        match b {
-            0x00..=0x7F => 1,
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            _ => 4,
-        }
-    }
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'?' {
-            pi += 1;
-            ti += width(t[ti]);
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && t[ti..].starts_with(&p[pi..pi + width(p[pi])]) {
-            let w = width(p[pi]);
-            pi += w;
-            ti += w;
-        } else if let Some((sp, st)) = star {
-            let next = st + width(t[st]);
-            pi = sp + 1;
-            ti = next;
-            star = Some((sp, next));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,59 +238,6 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
-    }
-
-    /// The straightforward char-vector matcher `glob_match` must agree with.
-    fn glob_reference(pattern: &str, text: &str) -> bool {
-        let p: Vec<char> = pattern.chars().collect();
-        let t: Vec<char> = text.chars().collect();
-        let (mut pi, mut ti) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi, ti));
-                pi += 1;
-            } else if let Some((sp, st)) = star {
-                pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|&c| c == '*')
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn glob_agrees_with_reference(pattern in "[ab\u{e9}\u{6f22}*?-]{0,8}", text in "[ab\u{e9}\u{6f22}-]{0,10}") {
-            proptest::prop_assert_eq!(glob_match(&pattern, &text), glob_reference(&pattern, &text));
-        }
-    }
-
-    #[test]
-    fn glob() {
-        assert!(glob_match("claude-*", "claude-sonnet-4-5"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(glob_match("a*b*c", "abcbc"));
-        assert!(!glob_match("a*b*c", "abx"));
-        assert!(glob_match("gpt-?o", "gpt-4o"));
-        assert!(!glob_match("gpt-?o", "gpt-40o"));
-        // `?` is one character, not one byte; literals may be multi-byte.
-        assert!(glob_match("t?kyo", "tōkyo"));
-        assert!(!glob_match("t??kyo", "tōkyo"));
-        assert!(glob_match("*ō*", "tōkyō"));
-        assert!(glob_match("é*✓", "é ünï ✓"));
-        assert!(!glob_match("é*✓", "é ünï"));
-        assert!(glob_match("**", "x"));
-        assert!(!glob_match("", "x"));
-        assert!(glob_match("o3", "o3"));
-        assert!(!glob_match("o3", "o3-mini"));
-        assert!(glob_match("**x", "x"));
     }
 
     #[test]

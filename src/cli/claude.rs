@@ -25,7 +25,7 @@ pub struct ClaudeArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// The proxy's port (started on it when nothing answers there).
-    #[arg(long, env = "DARIO_PORT", default_value_t = 3456)]
+    #[arg(long, env = "DARIO_PORT", default_value_t = crate::DEFAULT_PORT)]
     pub port: u16,
     /// The Claude Code executable.
     #[arg(long, env = "DARIO_CLAUDE_BIN", default_value = "claude")]

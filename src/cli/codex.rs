@@ -26,7 +26,7 @@ pub struct CodexArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// The proxy's port (started on it when nothing answers there).
-    #[arg(long, env = "DARIO_PORT", default_value_t = 3456)]
+    #[arg(long, env = "DARIO_PORT", default_value_t = crate::DEFAULT_PORT)]
     pub port: u16,
     /// The Codex executable.
     #[arg(long, env = "DARIO_CODEX_BIN", default_value = "codex")]

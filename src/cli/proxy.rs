@@ -54,7 +54,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .host
         .clone()
         .or_else(|| std::env::var("DARIO_HOST").ok())
-        .unwrap_or_else(|| "127.0.0.1".to_string());
+        .unwrap_or_else(|| crate::DEFAULT_HOST.to_string());
     let port = args
         .port
         .or_else(|| {
@@ -62,7 +62,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 .ok()
                 .and_then(|p| p.parse().ok())
         })
-        .unwrap_or(3456);
+        .unwrap_or(crate::DEFAULT_PORT);
     let ip: IpAddr = if host == "localhost" {
         IpAddr::from([127, 0, 0, 1])
     } else {
@@ -216,7 +216,7 @@ pub fn startup_summary(
             [
                 b.name.clone(),
                 b.protocol.to_string(),
-                crate::doctor::backends::display_url(&b.base_url),
+                crate::safe_url::display_marked(&b.base_url),
                 b.credential.source_label(),
                 format!("{source}{pool}"),
             ]

@@ -92,21 +92,22 @@ pub fn reload_running_proxy() -> Reloaded {
                 Ok(c) => c,
                 Err(e) => return Reloaded::Failed(e.to_string()),
             };
-        let mut req = client.post(&url);
-        if let Ok(key) = std::env::var("DARIO_API_KEY") {
-            if !key.is_empty() {
-                req = req.header("x-api-key", key);
-            }
-        }
-        let resp = match req.send().await {
+        let key = std::env::var("DARIO_API_KEY").unwrap_or_default();
+        let headers: &[(&str, &str)] = if key.is_empty() {
+            &[]
+        } else {
+            &[("x-api-key", &key)]
+        };
+        let resp = match client.send(http::Method::POST, &url, headers).await {
             Ok(r) => r,
             Err(e) if e.is_connect() => {
                 return Reloaded::NotRunning("connection refused".to_string())
             }
-            Err(e) => return Reloaded::Failed(crate::doctor::proxy::short_reqwest_error(e)),
+            Err(e) => return Reloaded::Failed(e.to_string()),
         };
         let status = resp.status();
-        let body: serde_json::Value = crate::doctor::read_capped(resp, 64 * 1024)
+        let body: serde_json::Value = resp
+            .read_capped(64 * 1024)
             .await
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();

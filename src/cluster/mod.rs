@@ -368,7 +368,7 @@ impl Cluster {
             instance_id: self.instance_id.clone(),
             redis: self.cfg.display_url(),
             namespace: self.cfg.namespace.clone(),
-            state: if self.is_up() {
+            state: std::borrow::Cow::Borrowed(if self.is_up() {
                 "connected"
             } else if !self.started.load(Ordering::Relaxed) {
                 "not started"
@@ -376,7 +376,7 @@ impl Cluster {
                 "unreachable: routing on local state"
             } else {
                 "connecting"
-            },
+            }),
             connected: self.is_up(),
             down_for_secs: down.as_ref().map(|(since, _)| {
                 SystemTime::now()
@@ -458,14 +458,14 @@ impl PoolEvents for Cluster {
 }
 
 /// The cluster as `/status` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ClusterStatus {
     pub instance_id: String,
     /// Without userinfo.
     pub redis: String,
     pub namespace: String,
     /// `connected`, `connecting`, `unreachable: routing on local state`, `not started`.
-    pub state: &'static str,
+    pub state: std::borrow::Cow<'static, str>,
     pub connected: bool,
     /// Seconds since Redis was lost, while it is.
     pub down_for_secs: Option<u64>,

@@ -162,18 +162,12 @@ impl ClusterConfig {
     }
 }
 
+/// `safe_url::display`, and nothing at all of a value without `://` (it may be a bare password).
 fn display_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".to_string();
-    };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let rest = match rest.split_once('/') {
-        Some((auth, path)) => (auth.rsplit('@').next().unwrap_or(""), Some(path)),
-        None => (rest.rsplit('@').next().unwrap_or(""), None),
-    };
-    match rest {
-        (host, Some(path)) => format!("{scheme}://{host}/{path}"),
-        (host, None) => format!("{scheme}://{host}"),
+    if url.contains("://") {
+        crate::safe_url::display(url)
+    } else {
+        "(not a URL)".to_string()
     }
 }
 

@@ -50,10 +50,14 @@ pub fn load_with_env(
                 }
             }
         }
-        let mut secrets_text = text.clone();
-        for b in &parsed.backends {
-            secrets_text = redact(&secrets_text, b);
-        }
+        let secrets_text = crate::redact::mask_whole(
+            &text,
+            parsed
+                .backends
+                .iter()
+                .flat_map(|b| b.stored_secrets())
+                .map(|s| s.expose()),
+        );
         config.files.push(SourceFile {
             path: toml_path.clone(),
             sha256: hex::encode(Sha256::digest(secrets_text.as_bytes())),
@@ -122,25 +126,8 @@ fn backend_file_paths(home: &Home) -> Result<Vec<(std::path::PathBuf, String)>, 
 /// SHA-256 of a file with every stored key replaced by `***`: stable for digests, and no raw
 /// credential is hashed into anything dario prints.
 fn redacted_sha256(text: &str, file: &BackendFile) -> String {
-    hex::encode(Sha256::digest(redact(text, file).as_bytes()))
-}
-
-fn redact(text: &str, file: &BackendFile) -> String {
-    let mut out = text.to_string();
-    for s in file.stored_secrets() {
-        let raw = s.expose();
-        if raw.is_empty() {
-            continue;
-        }
-        out = out.replace(raw, "***");
-        if let Ok(quoted) = serde_json::to_string(raw) {
-            let escaped = &quoted[1..quoted.len() - 1];
-            if escaped != raw {
-                out = out.replace(escaped, "***");
-            }
-        }
-    }
-    out
+    let masked = crate::redact::mask_whole(text, file.stored_secrets().iter().map(|s| s.expose()));
+    hex::encode(Sha256::digest(masked.as_bytes()))
 }
 
 #[cfg(test)]

@@ -223,66 +223,41 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
             Some(limits(l.into_inner()).map_err(|m| cx.at(span, format!("[limits]: {m}")))?);
     }
 
-    for (glob, price) in raw.prices {
-        let span = price.span();
-        let p = price.into_inner();
-        let check = |what: &str, v: f64| -> Result<(), ConfigError> {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(cx.at(
-                    span.clone(),
-                    format!("[prices.\"{glob}\"]: `{what}` must be a non-negative number (USD per million tokens)"),
-                ))
+    out.prices = pattern_tables(&cx, "prices", raw.prices, |p| {
+        for (what, v) in [
+            ("input", Some(p.input)),
+            ("output", Some(p.output)),
+            ("cache_read", p.cache_read),
+            ("cache_write", p.cache_write),
+        ] {
+            if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                return Err(format!(
+                    "`{what}` must be a non-negative number (USD per million tokens)"
+                ));
             }
-        };
-        check("input", p.input)?;
-        check("output", p.output)?;
-        if let Some(v) = p.cache_read {
-            check("cache_read", v)?;
         }
-        if let Some(v) = p.cache_write {
-            check("cache_write", v)?;
-        }
-        if glob.trim().is_empty() {
-            return Err(cx.at(span, "[prices]: a model pattern is empty"));
-        }
-        out.prices.insert(
-            glob,
-            PriceConfig {
-                input: p.input,
-                output: p.output,
-                cache_read: p.cache_read,
-                cache_write: p.cache_write,
-            },
-        );
-    }
-    for (glob, info) in raw.models {
-        let span = info.span();
-        let info = info.into_inner();
-        if glob.trim().is_empty() {
-            return Err(cx.at(span, "[models]: a model pattern is empty"));
-        }
+        Ok(PriceConfig {
+            input: p.input,
+            output: p.output,
+            cache_read: p.cache_read,
+            cache_write: p.cache_write,
+        })
+    })?;
+    out.models = pattern_tables(&cx, "models", raw.models, |info| {
         for (what, v) in [
             ("max_input_tokens", info.max_input_tokens),
             ("max_tokens", info.max_tokens),
         ] {
             if v == Some(0) {
-                return Err(cx.at(
-                    span,
-                    format!("[models.\"{glob}\"]: `{what}` must be a positive number of tokens"),
-                ));
+                return Err(format!("`{what}` must be a positive number of tokens"));
             }
         }
-        out.models.insert(
-            glob,
-            ModelInfoConfig {
-                display_name: info.display_name,
-                max_input_tokens: info.max_input_tokens,
-                max_tokens: info.max_tokens,
-            },
-        );
-    }
+        Ok(ModelInfoConfig {
+            display_name: info.display_name,
+            max_input_tokens: info.max_input_tokens,
+            max_tokens: info.max_tokens,
+        })
+    })?;
     if raw.history.is_some() || raw.dashboard.is_some() {
         let mut h = HistoryConfig::default();
         if let Some(raw_h) = raw.history {
@@ -321,6 +296,28 @@ pub(crate) fn parse_config_toml(path: &Path, text: &str) -> Result<TomlConfig, C
             h.dashboard_remote = d.allow_remote.unwrap_or(h.dashboard_remote);
         }
         out.history = Some(h);
+    }
+    Ok(out)
+}
+
+/// The `[section."<glob>"]` tables (`[prices]`, `[models]`): a model pattern must not be empty,
+/// and `build` checks and converts each table (its message is placed at the table, named
+/// `[section."glob"]`).
+fn pattern_tables<R, T>(
+    cx: &Ctx<'_>,
+    section: &str,
+    raw: BTreeMap<String, Spanned<R>>,
+    build: impl Fn(R) -> Result<T, String>,
+) -> Result<BTreeMap<String, T>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (glob, table) in raw {
+        let span = table.span();
+        if glob.trim().is_empty() {
+            return Err(cx.at(span, format!("[{section}]: a model pattern is empty")));
+        }
+        let value = build(table.into_inner())
+            .map_err(|m| cx.at(span, format!("[{section}.\"{glob}\"]: {m}")))?;
+        out.insert(glob, value);
     }
     Ok(out)
 }

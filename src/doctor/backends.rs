@@ -172,7 +172,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         if let Err(problem) = check_url(b.protocol, t.base_url) {
             problems.push(format!(
                 "{who}base URL {}: {problem}",
-                display_url(t.base_url)
+                crate::safe_url::display_marked(t.base_url)
             ));
             fix.get_or_insert_with(|| {
                 format!(
@@ -188,7 +188,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         if let Some(alias) = t.alias {
             parts.push(format!(
                 "{alias}: {} ({})",
-                display_url(t.base_url),
+                crate::safe_url::display_marked(t.base_url),
                 t.credential.source_label()
             ));
         }
@@ -197,7 +197,7 @@ fn backend_row(b: &BackendConfig) -> Check {
         format!(
             "{} {} · credential: {} · {source}",
             b.protocol,
-            display_url(&b.base_url),
+            crate::safe_url::display_marked(&b.base_url),
             b.credential.source_label()
         )
     } else {
@@ -225,8 +225,10 @@ fn backend_row(b: &BackendConfig) -> Check {
 
 fn check_url(protocol: Protocol, url: &str) -> Result<(), String> {
     config::normalize_base_url(protocol, url)?;
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
+    let parsed = url
+        .parse::<http::Uri>()
+        .map_err(|e| format!("not a valid URL ({e})"))?;
+    if parsed.host().is_none_or(str::is_empty) {
         return Err("it has no host".to_string());
     }
     Ok(())
@@ -264,31 +266,6 @@ fn credential_problem(
     }
 }
 
-/// A URL as shown in a row: userinfo and query values replaced by `***` (either can carry a key).
-pub fn display_url(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((b, _)) => (b, Some("***")),
-        None => (url, None),
-    };
-    let shown = match before_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => before_query.to_string(),
-            }
-        }
-        None => before_query.to_string(),
-    };
-    match query {
-        Some(q) => format!("{shown}?{q}"),
-        None => shown,
-    }
-}
-
 /// `--online`: one model-list request per deployment, all at once, each bounded by `timeout`.
 pub(super) async fn online_rows(cfg: &Config, timeout: Duration) -> Vec<Check> {
     let client = match super::http_client(timeout, timeout) {
@@ -309,7 +286,7 @@ pub(super) async fn online_rows(cfg: &Config, timeout: Duration) -> Vec<Check> {
     futures_util::future::join_all(probes).await
 }
 
-async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
+async fn probe(client: &crate::tool_http::ToolClient, t: Target<'_>) -> Check {
     let b = t.backend;
     let label = match t.alias {
         Some(alias) => format!("online {}/{alias}", b.name),
@@ -324,45 +301,48 @@ async fn probe(client: &reqwest::Client, t: Target<'_>) -> Check {
             "not probed: invalid base URL (see above)",
         );
     }
-    let mut req = client.get(&url);
-    for (k, v) in &b.headers {
-        req = req.header(k, v);
-    }
+    let mut headers: Vec<(&str, &str)> = b
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let secret = t.credential.secret().filter(|s| !s.is_empty());
+    let bearer;
     match b.protocol {
         Protocol::Anthropic => {
-            req = req.header("anthropic-version", "2023-06-01");
+            headers.push(("anthropic-version", "2023-06-01"));
             if let Some(s) = secret {
-                req = req.header("x-api-key", s.expose());
+                headers.push(("x-api-key", s.expose()));
             }
         }
         Protocol::OpenAi | Protocol::Responses => {
             if let Some(s) = secret {
-                req = req.bearer_auth(s.expose());
+                bearer = format!("Bearer {}", s.expose());
+                headers.push(("authorization", &bearer));
             }
         }
     }
     let started = Instant::now();
-    let response = match req.send().await {
+    let response = match client.get(&url, &headers).await {
         Ok(r) => r,
         Err(err) => {
             let what = if err.is_timeout() {
                 format!("no answer within {} s", super::ONLINE_TIMEOUT.as_secs())
             } else {
-                format!("request failed: {}", super::proxy::short_reqwest_error(err))
+                format!("request failed: {err}")
             };
             return Check::new(
                 Status::Fail,
                 label,
-                format!("GET {}: {what}", display_url(&url)),
+                format!("GET {}: {what}", crate::safe_url::display_marked(&url)),
             )
             .with_fix("check the base URL and the network, then: dario doctor --online");
         }
     };
     let status = response.status();
-    let body = super::read_capped(response, 4 * 1024 * 1024).await;
+    let body = response.read_capped(4 * 1024 * 1024).await;
     let ms = started.elapsed().as_millis();
-    let shown = display_url(&url);
+    let shown = crate::safe_url::display_marked(&url);
     let has_own_key = secret.is_some();
     match status.as_u16() {
         200..=299 => {
@@ -582,19 +562,6 @@ pub(super) fn extra_secret_files(home: &Home) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_shown_without_userinfo_or_query() {
-        assert_eq!(display_url("https://api.x.com/v1"), "https://api.x.com/v1");
-        assert_eq!(
-            display_url("https://u:sk-abc@api.x.com/v1"),
-            "https://***@api.x.com/v1"
-        );
-        assert_eq!(
-            display_url("https://api.x.com/v1/models?key=sk-abc"),
-            "https://api.x.com/v1/models?***"
-        );
-    }
 
     #[test]
     fn rule_destinations() {

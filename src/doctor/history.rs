@@ -69,7 +69,7 @@ pub fn history_row(home: &Path, config: Option<&HistoryConfig>) -> Check {
             let span = match (info.oldest_ms, info.newest_ms) {
                 (Some(a), Some(b)) => {
                     let t = |ms: i64| {
-                        crate::pool::timefmt::format_rfc3339(
+                        crate::timefmt::format_rfc3339(
                             std::time::UNIX_EPOCH
                                 + std::time::Duration::from_millis(ms.max(0) as u64),
                         )

@@ -513,41 +513,16 @@ pub fn render_human(checks: &[Check]) -> String {
     out
 }
 
-/// The HTTP client of the doctor's probes: no proxy from the environment (it only talks to
-/// loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall timeout,
-/// and no redirects followed — a probe carries a backend's key, which must never go to the
-/// host a redirect names.
+/// The HTTP client of the doctor's probes (`tool_http`): no proxy from the environment (it only
+/// talks to loopback and the configured upstreams), `User-Agent: dario/<version>`, one overall
+/// timeout, and no redirects followed — a probe carries a backend's key, which must never go to
+/// the host a redirect names. Without CA certificates on this machine the loopback checks still
+/// work, and an HTTPS probe fails with a certificate error of its own (as the proxy does).
 pub(crate) fn http_client(
     connect_timeout: Duration,
     timeout: Duration,
-) -> Result<reqwest::Client, reqwest::Error> {
-    // reqwest is built without a default crypto provider; install ring once (idempotent).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = || {
-        reqwest::Client::builder()
-            .user_agent(crate::user_agent_token())
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-    };
-    // No CA certificate on this machine: the loopback checks need none, and an HTTPS probe then
-    // fails with a certificate error of its own (the proxy behaves the same way).
-    builder()
-        .build()
-        .or_else(|_| builder().tls_certs_only(Vec::new()).build())
-}
-
-/// A response body, or `None` when it is larger than `cap` bytes or the read fails.
-pub(crate) async fn read_capped(mut response: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        if body.len() + chunk.len() > cap {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Some(body)
+) -> Result<crate::tool_http::ToolClient, crate::tool_http::ToolHttpError> {
+    crate::tool_http::ToolClient::new(connect_timeout, timeout, crate::tool_http::Trust::Platform)
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use super::{Check, Status};
 
-/// Default bind address of `dario proxy` (SPEC §2).
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 3456;
+use crate::{DEFAULT_HOST, DEFAULT_PORT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -93,35 +91,27 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
         }
     };
     for target in addr.probe_addrs().await {
-        let response = match client.get(format!("http://{target}/health")).send().await {
+        let response = match client.get(&format!("http://{target}/health"), &[]).await {
             Ok(r) => r,
             // Nothing accepts connections on this address: try the next one.
             Err(err) if err.is_connect() => continue,
             Err(err) => {
                 return ProxyState::Other {
-                    what: format!("it does not answer HTTP ({})", short_reqwest_error(err)),
+                    what: format!("it does not answer HTTP ({err})"),
                 }
             }
         };
         let status = response.status();
-        let body: Option<serde_json::Value> = super::read_capped(response, 64 * 1024)
+        let body: Option<crate::admin_api::Health> = response
+            .read_capped(64 * 1024)
             .await
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         return match body {
-            Some(json) if json.get("service").and_then(|s| s.as_str()) == Some("dario") => {
-                ProxyState::Dario {
-                    version: json
-                        .get("version")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    uptime_secs: json.get("uptime_secs").and_then(|u| u.as_u64()),
-                    config_digest: json
-                        .get("config_digest")
-                        .and_then(|d| d.as_str())
-                        .map(str::to_string),
-                }
-            }
+            Some(health) if health.service == crate::admin_api::SERVICE => ProxyState::Dario {
+                version: health.version.unwrap_or_else(|| "unknown".to_string()),
+                uptime_secs: health.uptime_secs,
+                config_digest: health.config_digest,
+            },
             _ => ProxyState::Other {
                 what: format!(
                     "GET /health answered HTTP {} without dario's signature",
@@ -131,17 +121,6 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
         };
     }
     ProxyState::Free
-}
-
-pub fn short_reqwest_error(err: reqwest::Error) -> String {
-    if err.is_timeout() {
-        "timed out".to_string()
-    } else if err.is_connect() {
-        "connection failed".to_string()
-    } else {
-        // The URL is ours (loopback or a configured base URL); strip it anyway to keep rows short.
-        err.without_url().to_string()
-    }
 }
 
 /// The `port` and `proxy` rows; with the digest of the configuration on disk, also whether the
@@ -171,7 +150,7 @@ pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
                     format!(
                         "dario {version} is running on {shown} (same version as this binary{})",
                         uptime_secs
-                            .map(|s| format!(", up {}", human_duration(s)))
+                            .map(|s| format!(", up {}", crate::timefmt::human_duration(s)))
                             .unwrap_or_default()
                     ),
                 ),
@@ -222,31 +201,9 @@ pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
     }
 }
 
-/// `42s`, `5m 3s`, `3h 12m`, `2d 4h`.
-fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(42), "42s");
-        assert_eq!(human_duration(303), "5m 3s");
-        assert_eq!(human_duration(3 * 3600 + 12 * 60 + 5), "3h 12m");
-        assert_eq!(human_duration(2 * 86_400 + 4 * 3600), "2d 4h");
-    }
 
     #[test]
     fn address_display() {

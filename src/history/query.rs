@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{HistoryError, HistoryRow};
 use crate::analytics::{BucketSummary, Burn, Quantiles, Tokens};
-use crate::pool::timefmt::format_rfc3339;
+use crate::timefmt::format_rfc3339;
 
 /// How summaries from history compute percentiles.
 pub const QUANTILE_METHOD: &str = "exact nearest-rank over the raw records of the window (history)";

@@ -16,13 +16,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Secret;
+use crate::tool_http::{ToolClient, Trust};
 
-/// Default listening address of `dario proxy` (SPEC §2).
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_PORT: u16 = 3456;
+use crate::{DEFAULT_HOST, DEFAULT_PORT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest admin answer read (the analytics window of a busy proxy is well below it).
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Where the proxy listens, as this process sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub struct ProxyState {
     pub running: bool,
     /// The address asked (`host:port`).
     pub address: String,
-    /// One line for humans: "running (dario 0.1.0, up 42 s)" or "proxy not running: …".
+    /// One line for humans: "running (dario 0.1.0, up 42s)" or "proxy not running: …".
     pub detail: String,
     /// Version the running proxy reports.
     pub version: Option<String>,
@@ -114,7 +115,7 @@ pub enum Fetch {
 pub struct LiveClient {
     addr: Result<ProxyAddr, String>,
     api_key: Option<Secret>,
-    http: OnceLock<Result<reqwest::Client, String>>,
+    http: OnceLock<Result<ToolClient, String>>,
 }
 
 impl LiveClient {
@@ -143,24 +144,11 @@ impl LiveClient {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
+    fn client(&self) -> Result<&ToolClient, String> {
         self.http
             .get_or_init(|| {
-                // reqwest is built without a default TLS provider; this client only speaks plain
-                // HTTP to loopback, but building it still wants one installed. Another part of
-                // the process may have installed it already, which is fine. No trust store
-                // either: nothing here is HTTPS, so the system's CA bundle is neither loaded
-                // nor required.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::builder()
-                    .tls_certs_only(Vec::new())
-                    .no_proxy()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .http1_only()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .timeout(TOTAL_TIMEOUT)
-                    .user_agent(crate::user_agent_token())
-                    .build()
+                // Plain HTTP to loopback only: no trust store is loaded (nor required).
+                ToolClient::new(CONNECT_TIMEOUT, TOTAL_TIMEOUT, Trust::Nothing)
                     .map_err(|e| format!("cannot build the HTTP client: {e}"))
             })
             .as_ref()
@@ -177,11 +165,11 @@ impl LiveClient {
             Ok(c) => c,
             Err(e) => return Fetch::Failed(e),
         };
-        let mut req = client.get(addr.url(path_and_query));
-        if let Some(key) = &self.api_key {
-            req = req.header("x-api-key", key.expose());
-        }
-        let resp = match req.send().await {
+        let headers: &[(&str, &str)] = match &self.api_key {
+            Some(key) => &[("x-api-key", key.expose())],
+            None => &[],
+        };
+        let resp = match client.get(&addr.url(path_and_query), headers).await {
             Ok(r) => r,
             Err(e) if e.is_connect() => {
                 return Fetch::NotRunning(format!(
@@ -200,12 +188,12 @@ impl LiveClient {
                 return Fetch::NotRunning(format!(
                     "proxy not running: {} does not speak HTTP ({})",
                     addr.authority(),
-                    without_url(&e)
+                    e.detail()
                 ))
             }
         };
         let status = resp.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
             let hint = if self.api_key.is_some() {
                 "DARIO_API_KEY in this environment does not match the proxy's"
             } else {
@@ -223,13 +211,13 @@ impl LiveClient {
                 crate::VERSION
             ));
         }
-        let body = match resp.bytes().await {
+        let body = match resp.bytes(MAX_BODY).await {
             Ok(b) => b,
             Err(e) => {
                 return Fetch::Failed(format!(
                     "proxy on {} broke off its {path_and_query} answer: {}",
                     addr.authority(),
-                    without_url(&e)
+                    e.detail()
                 ))
             }
         };
@@ -254,17 +242,6 @@ impl LiveClient {
         let (state, body) = proxy_state(&self.address(), &status);
         (state, body, other)
     }
-}
-
-/// The error text without the URL reqwest appends (it is the loopback address we already name).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    last.unwrap_or_else(|| "unknown error".to_string())
 }
 
 /// Builds the [`ProxyState`] from the `/status` fetch.
@@ -295,22 +272,19 @@ pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) 
             None,
         ),
         Fetch::Ok(body) => {
-            let version = body
-                .get("version")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let uptime_secs = body.get("uptime_secs").and_then(Value::as_u64);
-            let config_digest = body
-                .get("config_digest")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let requests_total = body.get("requests_total").and_then(Value::as_u64);
+            // A field of the wrong type reads as absent, like a missing one (an older proxy).
+            let crate::admin_api::StatusHead {
+                version,
+                uptime_secs,
+                config_digest,
+                requests_total,
+            } = serde_json::from_value(body.clone()).unwrap_or_default();
             let mut detail = format!(
                 "running (dario {}",
                 version.as_deref().unwrap_or("unknown version")
             );
             if let Some(up) = uptime_secs {
-                detail.push_str(&format!(", up {}", human_duration(up)));
+                detail.push_str(&format!(", up {}", crate::timefmt::human_duration(up)));
             }
             if let Some(n) = requests_total {
                 detail.push_str(&format!(", {n} requests"));
@@ -337,17 +311,6 @@ pub fn proxy_state(address: &str, fetch: &Fetch) -> (ProxyState, Option<Value>) 
                 Some(body.clone()),
             )
         }
-    }
-}
-
-/// `90061` → `1d 1h 1m`.
-pub fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h {m}m"),
     }
 }
 

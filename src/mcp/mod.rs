@@ -3,13 +3,11 @@
 //! Owns: tools, resources, prompts, the final redaction pass. Must not: mutate anything.
 
 pub mod live;
-pub mod redact;
 pub mod server;
 mod sources;
 pub mod tools;
 
 pub use live::{LiveClient, ProxyAddr, ProxyState};
-pub use redact::Redactor;
 pub use server::{DarioMcp, PROMPT_NAMES, RESOURCE_URIS, TOOL_NAMES};
 
 use rmcp::ServiceExt;

@@ -26,9 +26,9 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::mcp::live::LiveClient;
-use crate::mcp::redact::Redactor;
 use crate::mcp::sources;
 use crate::mcp::tools::{self, AnalyticsArgs, NoArgs, RouteArgs};
+use crate::redact::Scrubber;
 
 /// The tools, exactly (SPEC §8). Every one is read-only.
 pub const TOOL_NAMES: [&str; 9] = [
@@ -89,6 +89,20 @@ fn success<T: Serialize>(out: &T, text: String) -> CallToolResult {
         }
         Err(e) => tool_error(format!("could not serialise the result: {e}")),
     }
+}
+
+/// The one ending of every tool: the output as structured content with its text rendering, or
+/// the failure as a tool error named after the tool.
+fn finish<O: tools::Rendered>(tool: &str, out: Result<O, String>) -> CallToolResult {
+    match out {
+        Ok(out) => finish_ok(out),
+        Err(e) => tool_error(format!("{tool}: {e}")),
+    }
+}
+
+fn finish_ok<O: tools::Rendered>(out: O) -> CallToolResult {
+    let text = out.render();
+    success(&out, text)
 }
 
 /// A tool error the caller sees (`isError: true`), not a protocol error.
@@ -162,12 +176,12 @@ impl DarioMcp {
 
     /// The redaction pass for one result: secrets of the configuration on disk plus those in
     /// this process's environment.
-    pub async fn redactor(&self) -> Redactor {
-        let mut secrets = Redactor::env_secrets();
+    pub async fn redactor(&self) -> Scrubber {
+        let mut secrets = Scrubber::env_secrets();
         if let Ok(cfg) = load_config().await {
             secrets.extend(config_secrets(&cfg));
         }
-        Redactor::new(secrets)
+        Scrubber::new(secrets)
     }
 
     #[tool(
@@ -189,13 +203,10 @@ impl DarioMcp {
             return e;
         }
         let (proxy, report) = tokio::join!(self.live.status(), sources::doctor_report());
-        match report.map(|report| tools::doctor(report, proxy.0)) {
-            Ok(out) => {
-                let text = out.render();
-                success(&out, text)
-            }
-            Err(e) => tool_error(format!("doctor: {e}")),
-        }
+        finish(
+            "doctor",
+            report.map(|report| tools::doctor(report, proxy.0)),
+        )
     }
 
     #[tool(
@@ -217,14 +228,10 @@ impl DarioMcp {
             return e;
         }
         let (cfg, (proxy, status)) = tokio::join!(load_config(), self.live.status());
-        match cfg {
-            Ok(cfg) => {
-                let out = tools::auth_status(&cfg, proxy, status.as_ref());
-                let text = out.render();
-                success(&out, text)
-            }
-            Err(e) => tool_error(format!("auth_status: {e}")),
-        }
+        finish(
+            "auth_status",
+            cfg.map(|cfg| tools::auth_status(&cfg, proxy, status.as_ref())),
+        )
     }
 
     #[tool(
@@ -247,8 +254,7 @@ impl DarioMcp {
         }
         let (cfg, (proxy, _, pool)) = tokio::join!(load_config(), self.live.status_and("/pool"));
         let out = tools::pool_status(cfg.as_ref().map_err(String::as_str), proxy, pool);
-        let text = out.render();
-        success(&out, text)
+        finish_ok(out)
     }
 
     #[tool(
@@ -270,14 +276,10 @@ impl DarioMcp {
             return e;
         }
         let (cfg, (proxy, status)) = tokio::join!(load_config(), self.live.status());
-        match cfg {
-            Ok(cfg) => {
-                let out = tools::backends_list(&cfg, proxy, status.as_ref());
-                let text = out.render();
-                success(&out, text)
-            }
-            Err(e) => tool_error(format!("backends_list: {e}")),
-        }
+        finish(
+            "backends_list",
+            cfg.map(|cfg| tools::backends_list(&cfg, proxy, status.as_ref())),
+        )
     }
 
     #[tool(
@@ -298,13 +300,7 @@ impl DarioMcp {
         if let Err(e) = parse_args::<NoArgs>("template_info", args, NO_ARGS) {
             return e;
         }
-        match self.template().await {
-            Ok(out) => {
-                let text = out.render();
-                success(&out, text)
-            }
-            Err(e) => tool_error(format!("template_info: {e}")),
-        }
+        finish("template_info", self.template().await)
     }
 
     #[tool(
@@ -328,8 +324,7 @@ impl DarioMcp {
         let (cfg, (proxy, _)) = tokio::join!(load_config(), self.live.status());
         let digest = cfg.as_ref().ok().map(sources::config_digest);
         let out = tools::fingerprint_info(cfg.as_ref().map_err(String::as_str), digest, proxy);
-        let text = out.render();
-        success(&out, text)
+        finish_ok(out)
     }
 
     #[tool(
@@ -356,8 +351,7 @@ impl DarioMcp {
             Err(e) => return tool_error(format!("analytics_summary: {e}")),
         };
         let out = self.analytics(window).await;
-        let text = out.render();
-        success(&out, text)
+        finish_ok(out)
     }
 
     #[tool(
@@ -381,13 +375,7 @@ impl DarioMcp {
         let status = tokio::task::spawn_blocking(sources::subagent_status)
             .await
             .unwrap_or_else(|e| Err(format!("reading the sub-agent state crashed: {e}")));
-        match status {
-            Ok(out) => {
-                let text = out.render();
-                success(&out, text)
-            }
-            Err(e) => tool_error(format!("subagent_status: {e}")),
-        }
+        finish("subagent_status", status)
     }
 
     #[tool(
@@ -422,8 +410,7 @@ impl DarioMcp {
         match sources::route_explain(&cfg, &model) {
             Ok(decision) => {
                 let out = tools::route_explain(&cfg, &decision);
-                let text = out.render();
-                success(&out, text)
+                finish_ok(out)
             }
             Err(e) => tool_error(e),
         }

@@ -32,7 +32,6 @@ mod outcome;
 mod ratelimit;
 mod snapshot;
 mod sticky;
-pub mod timefmt;
 
 pub use events::{from_unix_ms, to_unix_ms, PoolEvent, PoolEvents, WallReading};
 pub use lease::Lease;
@@ -626,7 +625,7 @@ impl Deployment {
         let cooling = st.cooling(now);
         DeploymentSnapshot {
             alias: self.target.alias.clone(),
-            base_url: display_url(&self.target.base_url),
+            base_url: crate::safe_url::display(&self.target.base_url),
             credential: self.target.credential.source_label(),
             credential_missing: !self.credential_usable(),
             headroom: st.limits.headroom(now),
@@ -658,21 +657,6 @@ impl Deployment {
                 })
                 .collect(),
         }
-    }
-}
-
-/// A base URL fit for display: without userinfo, query or fragment (which may carry keys).
-fn display_url(url: &str) -> String {
-    let cut = url.find(['?', '#']).unwrap_or(url.len());
-    let url = &url[..cut];
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
-        None => url.to_string(),
     }
 }
 

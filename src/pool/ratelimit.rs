@@ -10,10 +10,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use http::HeaderMap;
 use serde::Serialize;
 
-use super::timefmt::{duration_from_secs, parse_go_duration, parse_rfc3339};
+use crate::timefmt::{duration_from_secs, parse_go_duration, parse_rfc3339};
 
 /// The limit dimensions providers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Requests,

@@ -19,7 +19,7 @@ pub struct DeploymentGauge {
 }
 
 /// Every pool at one moment (`GET /pool`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PoolSnapshot {
     /// Sorted by backend name.
     pub backends: Vec<BackendPoolSnapshot>,
@@ -46,7 +46,7 @@ impl PoolSnapshot {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct BackendPoolSnapshot {
     pub backend: String,
     /// Deployments not cooling down.
@@ -56,7 +56,7 @@ pub struct BackendPoolSnapshot {
     pub deployments: Vec<DeploymentSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeploymentSnapshot {
     pub alias: String,
     /// Without userinfo, query or fragment.
@@ -82,7 +82,7 @@ pub struct DeploymentSnapshot {
     pub limits: Vec<LimitSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LimitSnapshot {
     pub dimension: Dimension,
     pub limit: Option<u64>,

@@ -40,23 +40,27 @@ pub const ENDPOINTS: &[&str] = &[
 /// state beyond the version, so it needs no key.
 pub fn root(_state: &ProxyState) -> Response<Body> {
     json_response(json!({
-        "service": "dario",
+        "service": crate::admin_api::SERVICE,
         "version": crate::VERSION,
         "endpoints": ENDPOINTS,
     }))
 }
 
 pub fn health(state: &ProxyState) -> Response<Body> {
-    json_response(json!({
-        "status": "ok",
-        "service": "dario",
-        "version": crate::VERSION,
-        "uptime_secs": state.started.elapsed().as_secs(),
-        "requests_total": state.requests_total.load(Ordering::Relaxed),
-        // Not a secret (a hash of the redacted configuration): lets `dario doctor` see whether
-        // the running configuration is the one on disk without an API key.
-        "config_digest": state.snapshot.load().digest,
+    json_response(to_json(&crate::admin_api::Health {
+        status: "ok".to_string(),
+        service: crate::admin_api::SERVICE.to_string(),
+        version: Some(crate::VERSION.to_string()),
+        uptime_secs: Some(state.started.elapsed().as_secs()),
+        requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
+        config_digest: Some(state.snapshot.load().digest.clone()),
     }))
+}
+
+/// A body type of `admin_api` as JSON (they hold strings, numbers and maps with string keys
+/// only, so this does not fail).
+fn to_json<T: serde::Serialize>(body: &T) -> serde_json::Value {
+    serde_json::to_value(body).unwrap_or_default()
 }
 
 /// `POST /admin/reload`: read the configuration from disk again and swap it in (in-flight
@@ -129,17 +133,19 @@ pub fn backends_json(state: &ProxyState) -> serde_json::Value {
 pub fn status(state: &ProxyState) -> Response<Body> {
     let snap = state.snapshot.load();
     let limits = &snap.config.limits;
+    let head = crate::admin_api::StatusHead {
+        version: Some(crate::VERSION.to_string()),
+        uptime_secs: Some(state.started.elapsed().as_secs()),
+        config_digest: Some(snap.digest.clone()),
+        requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
+    };
     let mut value = json!({
-        "service": "dario",
-        "version": crate::VERSION,
+        "service": crate::admin_api::SERVICE,
         "build": {
             "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "target": format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
         },
         "listen": state.options.listen.to_string(),
-        "uptime_secs": state.started.elapsed().as_secs(),
-        "config_digest": snap.digest,
-        "requests_total": state.requests_total.load(Ordering::Relaxed),
         "in_flight": state.admission.in_flight(limits.max_in_flight),
         "queued": state.admission.waiting(),
         "auth_required": state.options.api_key.is_some(),
@@ -154,20 +160,21 @@ pub fn status(state: &ProxyState) -> Response<Body> {
             "template_digest": snap.routes.digest(),
         },
     });
+    if let (Some(map), serde_json::Value::Object(head)) = (value.as_object_mut(), to_json(&head)) {
+        map.extend(head);
+    }
     if let Some(c) = &state.cluster {
-        value["cluster"] = serde_json::to_value(c.status()).unwrap_or_default();
+        value["cluster"] = to_json(&c.status());
     }
     json_response(value)
 }
 
 pub fn pool(state: &ProxyState) -> Response<Body> {
     let snap = state.snapshot.load();
-    let mut value =
-        serde_json::to_value(snap.pools.snapshot(std::time::Instant::now())).unwrap_or_default();
-    if let Some(c) = &state.cluster {
-        value["cluster"] = serde_json::to_value(c.status()).unwrap_or_default();
-    }
-    json_response(value)
+    json_response(to_json(&crate::admin_api::Pool {
+        pools: snap.pools.snapshot(std::time::Instant::now()),
+        cluster: state.cluster.as_ref().map(|c| c.status()),
+    }))
 }
 
 /// `scope=cluster` in an `/analytics` query.

@@ -17,7 +17,7 @@ use crate::history::HistoryRow;
 /// A record as the dashboard shows it: names, counts and times; never a key or a prompt.
 pub fn row_view(r: &HistoryRow) -> Value {
     json!({
-        "timestamp": crate::pool::timefmt::format_rfc3339(
+        "timestamp": crate::timefmt::format_rfc3339(
             std::time::UNIX_EPOCH + Duration::from_millis(r.ts_ms.max(0) as u64)),
         "request_id": r.request_id,
         "endpoint": r.endpoint,

@@ -43,7 +43,6 @@ mod meter;
 mod models;
 mod reload;
 mod responses_store;
-mod scrub;
 mod server;
 mod state;
 mod upstream;

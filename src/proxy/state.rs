@@ -31,12 +31,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Scrubs configured secrets (whole and in runs) and key shapes from text leaving dario.
     pub fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        match self.redactor.scrub_str(text) {
-            std::borrow::Cow::Borrowed(t) => super::scrub::scrub(t),
-            std::borrow::Cow::Owned(t) => {
-                std::borrow::Cow::Owned(super::scrub::scrub(&t).into_owned())
-            }
-        }
+        self.redactor.scrub_text(text)
     }
 }
 

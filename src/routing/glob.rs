@@ -103,6 +103,59 @@ pub fn covers(general: &str, specific: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The straightforward char-vector matcher `matches` must agree with.
+    fn glob_reference(pattern: &str, text: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        let (mut pi, mut ti) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+                pi += 1;
+                ti += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some((pi, ti));
+                pi += 1;
+            } else if let Some((sp, st)) = star {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|&c| c == '*')
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn glob_agrees_with_reference(pattern in "[ab\u{e9}\u{6f22}*?-]{0,8}", text in "[ab\u{e9}\u{6f22}-]{0,10}") {
+            proptest::prop_assert_eq!(matches(&pattern, &text), glob_reference(&pattern, &text));
+        }
+    }
+
+    #[test]
+    fn price_patterns() {
+        assert!(matches("claude-*", "claude-sonnet-4-5"));
+        assert!(matches("*", ""));
+        assert!(matches("a*b*c", "axxbyyc"));
+        assert!(matches("a*b*c", "abcbc"));
+        assert!(!matches("a*b*c", "abx"));
+        assert!(matches("gpt-?o", "gpt-4o"));
+        assert!(!matches("gpt-?o", "gpt-40o"));
+        // `?` is one character, not one byte; literals may be multi-byte.
+        assert!(matches("t?kyo", "tōkyo"));
+        assert!(!matches("t??kyo", "tōkyo"));
+        assert!(matches("*ō*", "tōkyō"));
+        assert!(matches("é*✓", "é ünï ✓"));
+        assert!(!matches("é*✓", "é ünï"));
+        assert!(matches("**", "x"));
+        assert!(!matches("", "x"));
+        assert!(matches("o3", "o3"));
+        assert!(!matches("o3", "o3-mini"));
+        assert!(matches("**x", "x"));
+    }
+
     #[test]
     fn matching() {
         let yes = [

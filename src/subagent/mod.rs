@@ -28,7 +28,6 @@
 //! has modified the file.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -433,7 +432,8 @@ pub fn remove_at(path: &Path, force: bool) -> Result<RemoveOutcome, SubagentErro
         source,
     })?;
     if let Some(dir) = path.parent() {
-        sync_dir(dir);
+        // Best effort: the removal is already visible; this makes it durable.
+        let _ = crate::atomic_file::sync_dir(dir);
     }
     Ok(RemoveOutcome::Removed { previous })
 }
@@ -500,48 +500,13 @@ fn resolve_symlink(path: &Path) -> Result<PathBuf, SubagentError> {
     }
 }
 
-/// temp file in the same directory + fsync + rename + fsync of the directory.
+/// Replaces `path` atomically with a file of mode 0644 (`atomic_file::write`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SubagentError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| SubagentError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dario.md.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file beside"))?;
-    tmp.write_all(bytes).map_err(io("write"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(io("set permissions of"))?;
-    }
-    tmp.as_file().sync_all().map_err(io("flush"))?;
-    tmp.persist(path).map_err(|e| SubagentError::Io {
-        action: "replace",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    sync_dir(dir);
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = fs::File::open(dir) {
-        // Best effort: the rename is already visible; this makes it durable.
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
+    crate::atomic_file::write(path, bytes, 0o644).map_err(|e| SubagentError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

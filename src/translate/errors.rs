@@ -1,13 +1,12 @@
-//! Error envelopes across protocols (TRANSLATION.md §5) and the secret scrubber.
+//! Error envelopes across protocols (TRANSLATION.md §5).
 //!
 //! Owns: reading any upstream error body (Anthropic, OpenAI, loose JSON, plain text), mapping
-//! its type, and removing key-shaped strings from messages. Must not: decide statuses beyond the
+//! its type, and removing key-shaped strings from messages (`redact::scrub_key_shapes`). Must not: decide statuses beyond the
 //! 529 → 503 rule for OpenAI clients.
 
 use crate::protocol::{anthropic, openai};
-use crate::redact::KEY_PREFIXES;
+use crate::redact::scrub_key_shapes;
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// Longest upstream message carried over (longer ones are cut on a char boundary).
 const MAX_MESSAGE: usize = 4000;
@@ -159,7 +158,7 @@ fn parse_upstream(status: u16, body: &[u8]) -> Parsed {
     if p.message.is_empty() {
         p.message = format!("upstream returned HTTP {status}");
     }
-    let scrubbed = scrub_secrets(&p.message).into_owned();
+    let scrubbed = scrub_key_shapes(&p.message).into_owned();
     p.message = truncate(scrubbed, MAX_MESSAGE);
     p
 }
@@ -239,131 +238,6 @@ pub fn error_to_openai(status: u16, upstream_body: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&env).unwrap_or_default()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Secret scrubbing.
-
-const REDACTED: &str = "[redacted]";
-
-// Key prefixes of common providers come from `redact::KEY_PREFIXES`; a token starting with one
-// (at a word boundary) and having at least 16 more key characters including a digit is a key.
-
-/// Names after which a value (`key=…`, `"api_key": "…"`, `x-api-key: …`) is a secret.
-const KEY_NAMES: [&str; 7] = [
-    "api_key",
-    "api-key",
-    "apikey",
-    "access_token",
-    "x-api-key",
-    "token",
-    "password",
-];
-
-fn is_key_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-fn is_token_char(b: u8) -> bool {
-    is_key_char(b) || matches!(b, b'.' | b'~' | b'+' | b'/' | b'=')
-}
-
-/// Remove key-shaped strings from text: provider keys (`sk-…`, `sk-ant-…`, `gsk_…`, `AIza…`…),
-/// `Bearer <token>`, JWT-like `eyJ….….…`, and values after `api_key=`/`token:`-like names. Each
-/// becomes `[redacted]` whole (no prefix survives). Borrows when there is nothing to remove.
-pub fn scrub_secrets(text: &str) -> Cow<'_, str> {
-    let b = text.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0; // bytes of `text` already copied to `out`
-    let mut i = 0;
-    while i < b.len() {
-        let boundary = i == 0 || !is_key_char(b[i - 1]);
-        let hit = if boundary { secret_at(b, i) } else { None };
-        match hit {
-            Some((start, end)) => {
-                let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                o.push_str(&text[copied..start]);
-                o.push_str(REDACTED);
-                copied = end;
-                i = end;
-            }
-            None => i += 1,
-        }
-    }
-    match out {
-        None => Cow::Borrowed(text),
-        Some(mut o) => {
-            o.push_str(&text[copied..]);
-            Cow::Owned(o)
-        }
-    }
-}
-
-/// If a secret starts at `i`, the byte range to redact.
-fn secret_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let rest = &b[i..];
-    // Provider key prefixes.
-    for p in KEY_PREFIXES {
-        if rest.starts_with(p.as_bytes()) {
-            let end = run(b, i + p.len(), is_key_char);
-            let body = &b[i + p.len()..end];
-            if body.len() >= 16 && body.iter().any(u8::is_ascii_digit) {
-                return Some((i, end));
-            }
-        }
-    }
-    // Bearer tokens (keep the word, redact the token).
-    if rest.len() > 7 && rest[..7].eq_ignore_ascii_case(b"bearer ") {
-        let start = i + 7 + run_len(&b[i + 7..], |c| c == b' ');
-        let end = run(b, start, is_token_char);
-        if end - start >= 8 {
-            return Some((start, end));
-        }
-    }
-    // JWT-like: eyJ<b64url>.<b64url>[.<b64url>]
-    if rest.starts_with(b"eyJ") {
-        let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-        let e1 = run(b, i, b64);
-        if e1 - i >= 10 && b.get(e1) == Some(&b'.') {
-            let e2 = run(b, e1 + 1, b64);
-            if e2 - e1 > 5 {
-                let mut end = e2;
-                if b.get(e2) == Some(&b'.') {
-                    end = run(b, e2 + 1, b64);
-                }
-                return Some((i, end));
-            }
-        }
-    }
-    // name=value / name: value / "name": "value"
-    for name in KEY_NAMES {
-        if rest.len() > name.len() && rest[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
-            let mut j = i + name.len();
-            if b.get(j).is_some_and(|c| is_key_char(*c)) {
-                continue; // part of a longer word (`tokens`, `token_count`)
-            }
-            j += run_len(&b[j..], |c| c == b'"' || c == b'\'');
-            j += run_len(&b[j..], |c| c == b' ');
-            if !matches!(b.get(j), Some(b'=') | Some(b':')) {
-                continue;
-            }
-            j += 1;
-            j += run_len(&b[j..], |c| c == b' ' || c == b'"' || c == b'\'');
-            let end = run(b, j, is_token_char);
-            if end - j >= 8 {
-                return Some((j, end));
-            }
-        }
-    }
-    None
-}
-
-fn run(b: &[u8], from: usize, f: impl Fn(u8) -> bool) -> usize {
-    from + run_len(&b[from.min(b.len())..], f)
-}
-
-fn run_len(b: &[u8], f: impl Fn(u8) -> bool) -> usize {
-    b.iter().take_while(|c| f(**c)).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,72 +247,12 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_prefix_list_reaches_error_text() {
-        // Prefixes that only the MCP scrubber knew before the lists were merged (issue 18).
-        for key in [
-            "AKIAIOSFODNN7EXAMPLE",
-            "rk-live0123456789abcdefgh",
-            "glpat-0123456789abcdefghij",
-            "fw_0123456789abcdefghij",
-        ] {
-            let text = format!("bad key {key} here");
-            let out = scrub_secrets(&text);
-            assert!(!out.contains(&key[5..]), "{out}");
-        }
-    }
-
-    #[test]
-    fn scrubs_key_shapes() {
-        let cases = [
-            (
-                "invalid x-api-key sk-ant-api03-AbCdEf0123456789xyz_-QQ given",
-                "invalid x-api-key [redacted] given",
-            ),
-            (
-                "Incorrect API key provided: sk-proj-abcDEF1234567890abcd.",
-                "Incorrect API key provided: [redacted].",
-            ),
-            (
-                "Authorization: Bearer abc.DEF-123_456~xyz",
-                "Authorization: Bearer [redacted]",
-            ),
-            (
-                "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_nature-x expired",
-                "token [redacted] expired",
-            ),
-            ("api_key=abcdef123456 rest", "api_key=[redacted] rest"),
-            (
-                r#"{"api_key": "abcdef123456"}"#,
-                r#"{"api_key": "[redacted]"}"#,
-            ),
-            ("groq gsk_0123456789abcdefABCDEF", "groq [redacted]"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(scrub_secrets(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn leaves_ordinary_text_alone() {
-        for s in [
-            "use scikit-learn and sk-learn-style names",
-            "task-12345678901234567890 is done",
-            "max_tokens: 4096 exceeds the limit",
-            "tokens: 12345678",
-            "the bearer of bad news",
-            "",
-        ] {
-            assert!(matches!(scrub_secrets(s), Cow::Borrowed(_)), "{s}");
-        }
-    }
-
-    #[test]
     fn openai_error_to_anthropic() {
         let body = br#"{"error":{"message":"Rate limit reached for sk-proj-abcdefghijklmnop1234","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
         let v = json(&error_to_anthropic(429, body));
         assert_eq!(v["type"], "error");
         assert_eq!(v["error"]["type"], "rate_limit_error");
-        assert_eq!(v["error"]["message"], "Rate limit reached for [redacted]");
+        assert_eq!(v["error"]["message"], "Rate limit reached for ***");
     }
 
     #[test]

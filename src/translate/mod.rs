@@ -17,7 +17,6 @@ mod tokens;
 
 pub use errors::{
     anthropic_error_type_for_status, error_status_for_openai, error_to_anthropic, error_to_openai,
-    scrub_secrets,
 };
 pub use request_a2o::anthropic_request_to_openai;
 pub use request_o2a::{default_max_tokens, openai_request_to_anthropic, DEFAULT_MAX_TOKENS};

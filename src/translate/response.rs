@@ -77,7 +77,7 @@ pub fn openai_response_to_anthropic(
     if let Some(err) = resp.error.as_ref().filter(|e| !e.is_null()) {
         return Err(TranslateError::InvalidUpstream(format!(
             "upstream returned an error object: {}",
-            super::scrub_secrets(&err.to_string())
+            crate::redact::scrub_key_shapes(&err.to_string())
         )));
     }
     let mut dropped = Vec::new();

@@ -5,10 +5,11 @@
 //! Must not: buffer content, do I/O, or send `[DONE]` after an error or an incomplete stream.
 
 use super::response::openai_usage_out;
-use super::{finish_reason_for, fresh_suffix, id_suffix, scrub_secrets, unix_now, ResponseContext};
+use super::{finish_reason_for, fresh_suffix, id_suffix, unix_now, ResponseContext};
 use crate::protocol::anthropic::{AnthropicUsage, StreamEvent};
 use crate::protocol::openai::ChatUsage;
 use crate::protocol::Usage;
+use crate::redact::scrub_key_shapes;
 use crate::sse::{write_done, write_json_data, SseParser};
 use bytes::BytesMut;
 use serde::Serialize;
@@ -206,7 +207,7 @@ impl State {
             Ok(ev) => ev,
             Err(e) => {
                 let msg = if event == Some("error") {
-                    scrub_secrets(data).into_owned()
+                    scrub_key_shapes(data).into_owned()
                 } else {
                     format!("upstream sent a malformed stream event: {e}")
                 };
@@ -413,7 +414,7 @@ impl State {
                     "invalid_request_error" => "invalid_request_error",
                     _ => "server_error",
                 };
-                let msg = scrub_secrets(m).into_owned();
+                let msg = scrub_key_shapes(m).into_owned();
                 self.error(openai_type, &msg, out);
             }
             _ => {} // ping, content_block_stop, unknown future events

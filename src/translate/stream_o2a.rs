@@ -7,9 +7,10 @@
 
 use super::errors::anthropic_type_for_openai;
 use super::response::AnthropicUsageOut;
-use super::{anthropic_tool_id, id_suffix, scrub_secrets, stop_reason_for, ResponseContext};
+use super::{anthropic_tool_id, id_suffix, stop_reason_for, ResponseContext};
 use crate::protocol::openai::{ChunkIn, ChunkToolCallIn};
 use crate::protocol::Usage;
+use crate::redact::scrub_key_shapes;
 use crate::sse::{write_json_event, SseParser};
 use bytes::BytesMut;
 use serde::Serialize;
@@ -263,7 +264,7 @@ impl State {
             Ok(c) => c,
             Err(e) => {
                 if event == Some("error") {
-                    let msg = scrub_secrets(data);
+                    let msg = scrub_key_shapes(data);
                     self.error("api_error", &msg, out);
                 } else {
                     let msg = format!("upstream sent a malformed stream event: {e}");
@@ -540,7 +541,7 @@ impl State {
             Value::String(s) => ("api_error", s.clone()),
             other => ("api_error", other.to_string()),
         };
-        let message = scrub_secrets(&message).into_owned();
+        let message = scrub_key_shapes(&message).into_owned();
         self.error(kind, &message, out);
     }
 

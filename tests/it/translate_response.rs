@@ -293,10 +293,7 @@ fn error_envelopes_keep_message_and_map_type() {
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "authentication_error");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.starts_with("Incorrect API key provided: [redacted]."),
-        "{msg}"
-    );
+    assert!(msg.starts_with("Incorrect API key provided: ***."), "{msg}");
     assert!(!msg.contains("sk-"), "{msg}");
     // OpenAI error to an OpenAI envelope keeps its own type and code.
     let v: Value = serde_json::from_slice(&error_to_openai(

@@ -287,7 +287,7 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
         })
         .collect();
     json!({
-        "generated_at": crate::pool::timefmt::format_rfc3339(SystemTime::now()),
+        "generated_at": crate::timefmt::format_rfc3339(SystemTime::now()),
         "version": crate::VERSION,
         "uptime_secs": state.started.elapsed().as_secs(),
         "requests_total": state.analytics.total_requests(),

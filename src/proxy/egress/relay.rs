@@ -170,7 +170,7 @@ impl RelayBody {
                 Some(Err(e)) => {
                     return Poll::Ready(Upstream::Failed(format!(
                         "upstream connection failed mid-response: {}",
-                        crate::proxy::scrub::scrub(&e.to_string())
+                        crate::redact::scrub_key_shapes(&e.to_string())
                     )))
                 }
                 Some(Ok(frame)) => {

@@ -277,7 +277,7 @@ pub async fn read_body(
             Ok(Some(Err(e))) => {
                 return Err(format!(
                     "upstream connection failed mid-response: {}",
-                    crate::proxy::scrub::scrub(&e.to_string())
+                    crate::redact::scrub_key_shapes(&e.to_string())
                 ))
             }
             Ok(None) => return Ok(buf.freeze()),

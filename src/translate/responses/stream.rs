@@ -16,8 +16,8 @@ use super::response::{
 use super::{ResponseOut, ResponsesMeta};
 use crate::protocol::openai::ChunkIn;
 use crate::protocol::Usage;
+use crate::redact::scrub_key_shapes;
 use crate::sse::{write_json_event, SseParser};
-use crate::translate::scrub_secrets;
 
 /// Chat chunks in, Responses events out.
 pub struct ChatToResponsesStream {
@@ -230,7 +230,7 @@ impl State {
                 .get("message")
                 .and_then(Value::as_str)
                 .unwrap_or("upstream error");
-            let message = scrub_secrets(message).into_owned();
+            let message = scrub_key_shapes(message).into_owned();
             self.fail(&message, out);
             return;
         }

@@ -127,13 +127,36 @@ pub async fn start_proxy(home: &TestHome, state: StandInState) -> LiveProxy {
         if !authorized(&s, &h) {
             return deny();
         }
-        axum::Json(json!({
-            "backends": [{"backend": "anthropic", "available": 1, "sticky_keys": 3, "deployments": [
-                {"alias": "default", "headroom": 0.25, "in_flight": 1, "cooling": false,
-                 "cooldown_remaining_ms": 0, "cooldown_reason": null, "credential_missing": false,
-                 "last_status": 200, "last_error": null}
-            ]}],
-        }))
+        // The body in the type the proxy writes (`admin_api::Pool`), so the stand-in speaks
+        // the real shape.
+        let deployment = dario::pool::DeploymentSnapshot {
+            alias: "default".into(),
+            base_url: "https://api.anthropic.com".into(),
+            credential: "passthrough (client's own credential)".into(),
+            credential_missing: false,
+            headroom: 0.25,
+            in_flight: 1,
+            cooling: false,
+            cooldown_remaining_ms: 0,
+            cooldown_reason: None,
+            consecutive_failures: 0,
+            last_status: Some(200),
+            last_error: None,
+            responses: 1,
+            failures: 0,
+            limits: vec![],
+        };
+        axum::Json(dario::admin_api::Pool {
+            pools: dario::pool::PoolSnapshot {
+                backends: vec![dario::pool::BackendPoolSnapshot {
+                    backend: "anthropic".into(),
+                    available: 1,
+                    sticky_keys: 3,
+                    deployments: vec![deployment],
+                }],
+            },
+            cluster: None,
+        })
         .into_response()
     }
     async fn analytics(

@@ -1,14 +1,11 @@
-//! Redaction of configured secrets: every key dario holds — whole, or any run of 8 or more of its
-//! bytes — is masked in whatever dario relays from an upstream (headers, JSON bodies, stream
-//! events, error bodies) or writes itself.
+//! The matcher of configured secrets: every key dario holds — whole, or any run of 8 or more of
+//! its bytes — is found in whatever dario relays from an upstream (headers, JSON bodies, stream
+//! events, error bodies) or writes itself, and masked at the same length (`*` per byte).
 //!
 //! Owns: the matcher (built once per config snapshot), same-length masking, and the stream
 //! scrubber, which holds back at most 7 bytes at a chunk's end. Must not: buffer a stream, change
 //! a body's length (a mask is as long as what it hides, so `content-length` stays true), copy or
 //! allocate when nothing matches, or print a secret or any part of one.
-//!
-//! Key *shapes* (an `sk-…` dario never saw) are the business of `proxy::scrub`; this module
-//! knows the configured values.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -20,7 +17,8 @@ use bytes::{Bytes, BytesMut};
 pub const FRAGMENT: usize = 8;
 /// Secrets shorter than this are ignored (too short to tell from ordinary text).
 const MIN_SECRET: usize = 4;
-const MASK: u8 = b'*';
+/// The mask byte: a run is masked as `*` per byte (the same character as [`super::MASK`]).
+const MASK: u8 = super::MASK.as_bytes()[0];
 const GRAM_WORDS: usize = (1 << 16) / 64;
 
 /// The two hashes of a gram: 16 bits each, a word index and a bit mask per table.
@@ -29,59 +27,6 @@ const GRAM_MULTIPLIERS: [u32; 2] = [0x9E37_79B1, 0x85EB_CA77];
 fn gram_bit(gram: u32, table: usize) -> (usize, u64) {
     let h = (gram.wrapping_mul(GRAM_MULTIPLIERS[table]) >> 16) as usize;
     (h >> 6, 1 << (h & 63))
-}
-
-/// Prefixes that mark a token as a provider API key — the crate's one list, used by the key-shape
-/// scrubbers of error text (`translate::scrub_secrets`) and of MCP results (`mcp::redact`) and by
-/// [`looks_like_key`]. Case-sensitive, matched at a word start.
-pub const KEY_PREFIXES: &[&str] = &[
-    "sk-",
-    "sk_",
-    "rk-",
-    "gsk_",
-    "xai-",
-    "hf_",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "glpat-",
-    "AIza",
-    "AKIA",
-    "pplx-",
-    "nvapi-",
-    "csk-",
-    "r8_",
-    "fw_",
-];
-
-/// Whether a value given where a *name* or *URL part* belongs (a field name, a backend name, an
-/// environment variable name, a URL query) looks like an API key instead: a known provider key
-/// prefix followed by 16+ key characters, or an unbroken run (no `-`, `_`, `.`) that is 20+
-/// characters mixing upper case, lower case and digits, 24+ hex digits with letters and digits,
-/// or 32+ letters and digits. Names are words joined by separators (`Qwen2-72B-Instruct-AWQ`),
-/// keys are long unbroken random runs. Callers refuse such a value with a message that does not
-/// repeat it.
-pub fn looks_like_key(value: &str) -> bool {
-    let v = value.trim();
-    let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    let prefixed = KEY_PREFIXES.iter().any(|p| {
-        v.strip_prefix(p)
-            .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(key_char))
-    });
-    prefixed
-        || v.split(['-', '_', '.']).any(|run| {
-            let b = run.as_bytes();
-            let has = |f: fn(&u8) -> bool| b.iter().any(f);
-            let alnum = b.iter().all(u8::is_ascii_alphanumeric);
-            let (digits, letters) = (has(u8::is_ascii_digit), has(u8::is_ascii_alphabetic));
-            alnum
-                && digits
-                && letters
-                && ((b.len() >= 20 && has(u8::is_ascii_lowercase) && has(u8::is_ascii_uppercase))
-                    || (b.len() >= 24 && b.iter().all(u8::is_ascii_hexdigit))
-                    || b.len() >= 32)
-        })
 }
 
 /// Masks configured secrets. Cheap to clone; empty (and free) when no secret is configured.
@@ -163,24 +108,30 @@ impl Redactor {
         self.inner.as_ref().is_some_and(|m| m.finds(bytes))
     }
 
-    /// Masks every secret run in `bytes`; true when something was masked.
+    /// Masks every secret run in `bytes` (`*` per byte); true when something was masked.
     pub fn mask_in_place(&self, bytes: &mut [u8]) -> bool {
-        let Some(m) = &self.inner else { return false };
-        if !m.finds(bytes) {
-            return false;
+        let ranges = self.runs(bytes);
+        for &(start, end) in &ranges {
+            bytes[start..end].fill(MASK);
         }
-        // Overlapping windows of one run merge into one masked range.
+        !ranges.is_empty()
+    }
+
+    /// The byte ranges of every secret run in `bytes` (overlapping windows of one run merged);
+    /// empty, without allocating, when nothing matches.
+    pub fn runs(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
         let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for hit in m.ac.find_overlapping_iter(&*bytes) {
+        let Some(m) = &self.inner else { return ranges };
+        if !m.finds(bytes) {
+            return ranges;
+        }
+        for hit in m.ac.find_overlapping_iter(bytes) {
             match ranges.last_mut() {
                 Some(last) if hit.start() <= last.1 => last.1 = last.1.max(hit.end()),
                 _ => ranges.push((hit.start(), hit.end())),
             }
         }
-        for (start, end) in ranges {
-            bytes[start..end].fill(MASK);
-        }
-        true
+        ranges
     }
 
     /// `bytes` with every secret run masked (the same `Bytes` when nothing matched).
@@ -202,6 +153,15 @@ impl Redactor {
         self.mask_in_place(&mut bytes);
         // A mask may cut a multi-byte character of a secret; replace what no longer decodes.
         Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Text leaving dario on the request path (upstream error messages, log lines): configured
+    /// secrets masked, then key shapes ([`super::scrub_key_shapes`]). Borrowed when clean.
+    pub fn scrub_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.scrub_str(text) {
+            Cow::Borrowed(t) => super::scrub_key_shapes(t),
+            Cow::Owned(t) => Cow::Owned(super::scrub_key_shapes(&t).into_owned()),
+        }
     }
 
     /// A scrubber for one relayed body, fed chunk by chunk.
@@ -262,6 +222,26 @@ impl Matcher {
             .take_while(|&&b| self.alphabet[b as usize])
             .count()
     }
+}
+
+/// `text` with every whole occurrence of each secret (and of its JSON-escaped form) replaced by
+/// [`super::MASK`], whatever its length: the text a file digest is taken over, so that a
+/// rotated key leaves the digest alone and no raw credential is hashed into anything printed.
+pub fn mask_whole<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = text.to_string();
+    for raw in secrets {
+        if raw.is_empty() {
+            continue;
+        }
+        out = out.replace(raw, super::MASK);
+        if let Ok(quoted) = serde_json::to_string(raw) {
+            let escaped = &quoted[1..quoted.len() - 1];
+            if escaped != raw {
+                out = out.replace(escaped, super::MASK);
+            }
+        }
+    }
+    out
 }
 
 /// Scrubs a body as it is relayed. A chunk comes out as it went in (the same `Bytes`) unless it
@@ -333,33 +313,6 @@ mod tests {
         // Seven bytes of a key are not a run worth hiding (and too common to tell apart).
         assert_eq!(r.scrub_str(&KEY[3..10]), &KEY[3..10]);
         assert!(matches!(r.scrub_str("nothing here"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn key_shapes_are_told_from_names() {
-        for key in [
-            KEY,
-            "Zx9Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk",
-            "gsk_abcdefghijklmnop1234",
-            "4f3a9b2c8d7e6f5a4b3c2d1e0f9a8b7c",
-        ] {
-            assert!(looks_like_key(key), "{key}");
-        }
-        for name in [
-            "ANTHROPIC_API_KEY",
-            "OPENROUTER_API_KEY_PRODUCTION_2",
-            "groq",
-            "my-local-llama-3-70b-instruct",
-            "claude-sonnet-4-5-20250929",
-            "gpt-4o-mini",
-            "DeepSeek-R1",
-            "sk-short",
-            "Qwen2-72B-Instruct-AWQ-v1",
-            "my-organization-llama-3-1-70b-instruct-fp8-v2",
-            "MISTRAL_API_KEY_2",
-        ] {
-            assert!(!looks_like_key(name), "{name}");
-        }
     }
 
     #[test]

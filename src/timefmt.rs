@@ -1,6 +1,7 @@
-//! Small, dependency-free time text formats used by rate-limit headers and analytics records:
-//! RFC 3339 timestamps (parse and format, UTC) and Go-style durations (`1s`, `6m0s`, `20ms`,
-//! `1h2m3.5s`).
+//! The crate's time text, for everyone who formats or parses a time: RFC 3339 timestamps (parse
+//! and format, UTC; analytics records, history, dashboard, rate-limit headers), Go-style
+//! durations (`1s`, `6m0s`, `20ms`, `1h2m3.5s`; rate-limit headers) and uptimes for humans
+//! (`5m 3s`; doctor, MCP).
 //!
 //! Owns: text ↔ `SystemTime`/`Duration`. Must not: read the clock (callers pass `now`).
 
@@ -184,6 +185,20 @@ pub fn duration_from_secs(secs: f64) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs.min(1e9)))
 }
 
+/// An uptime for humans: `42s`, `5m 3s`, `3h 12m`, `2d 4h`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +284,13 @@ mod tests {
         ] {
             assert_eq!(parse_go_duration(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(42), "42s");
+        assert_eq!(human_duration(303), "5m 3s");
+        assert_eq!(human_duration(3 * 3600 + 12 * 60 + 5), "3h 12m");
+        assert_eq!(human_duration(2 * 86_400 + 4 * 3600), "2d 4h");
     }
 }
