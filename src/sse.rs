@@ -281,7 +281,7 @@ impl SseParser {
             } else {
                 Some(lossy_str(&self.event))
             },
-            data: String::from_utf8_lossy(&self.data),
+            data: utf8_lossy(&self.data),
             id: if self.has_id {
                 Some(lossy_str(&self.id))
             } else {
@@ -289,6 +289,16 @@ impl SseParser {
             },
             retry: self.retry,
         }
+    }
+}
+
+/// `String::from_utf8_lossy`, with the valid case (every real event) checked by `str::from_utf8`,
+/// whose word-at-a-time ASCII scan is several times cheaper than the lossy decoder's byte loop
+/// (measured under callgrind: ~1,600 instructions per relayed event).
+fn utf8_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
