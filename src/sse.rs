@@ -458,11 +458,12 @@ mod tests {
     #[test]
     fn event_data_is_borrowed_when_valid_and_replaced_when_not() {
         let mut p = super::SseParser::new();
-        let mut evs = p.feed("data: {\"text\":\"héllo ✓\"}\n\n".as_bytes());
-        let ev = evs.next_event().expect("one event");
-        assert!(matches!(ev.data, std::borrow::Cow::Borrowed(_)));
-        assert_eq!(ev.data, "{\"text\":\"héllo ✓\"}");
-        drop(evs);
+        {
+            let mut evs = p.feed("data: {\"text\":\"héllo ✓\"}\n\n".as_bytes());
+            let ev = evs.next_event().expect("one event");
+            assert!(matches!(ev.data, std::borrow::Cow::Borrowed(_)));
+            assert_eq!(ev.data, "{\"text\":\"héllo ✓\"}");
+        }
         let got = p.feed_collect(b"data: a\xffb\xc3\n\n");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data, "a\u{FFFD}b\u{FFFD}");
