@@ -193,10 +193,32 @@ fn wait_for_addr(r: impl Read + Send + 'static, marker: &str) -> Option<SocketAd
     found
 }
 
+/// A command run through `wrapper` (e.g. `taskset -c 2,3` or `valgrind --tool=callgrind`), or
+/// directly when it is empty. Either way the child's pid is the program's (both exec it).
+fn wrapped(wrapper: &[String], program: &Path) -> Command {
+    match wrapper.split_first() {
+        None => Command::new(program),
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+    }
+}
+
 /// Starts this executable in an internal mode that prints `listening <addr>` on stdout.
 pub fn spawn_self(name: &'static str, args: &[String]) -> Result<Proc, String> {
+    spawn_self_wrapped(name, args, &[])
+}
+
+/// [`spawn_self`] through a wrapper command (see [`wrapped`]).
+pub fn spawn_self_wrapped(
+    name: &'static str,
+    args: &[String],
+    wrapper: &[String],
+) -> Result<Proc, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    let mut child = wrapped(wrapper, &exe)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -215,8 +237,19 @@ pub fn spawn_self(name: &'static str, args: &[String]) -> Result<Proc, String> {
 
 /// Starts the real `dario proxy` binary with `DARIO_HOME=home` on a free port.
 pub fn spawn_dario_binary(bin: &Path, home: &Path) -> Result<Proc, String> {
-    let mut child = Command::new(bin)
+    spawn_dario_wrapped(bin, home, &[], &[])
+}
+
+/// [`spawn_dario_binary`] with more `dario proxy` arguments, through a wrapper command.
+pub fn spawn_dario_wrapped(
+    bin: &Path,
+    home: &Path,
+    extra: &[String],
+    wrapper: &[String],
+) -> Result<Proc, String> {
+    let mut child = wrapped(wrapper, bin)
         .args(["proxy", "--host", "127.0.0.1", "--port", "0"])
+        .args(extra)
         .env("DARIO_HOME", home)
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("OPENAI_API_KEY")
@@ -261,13 +294,36 @@ fn free_port() -> u16 {
         .unwrap_or(18080)
 }
 
+/// How nginx runs: the worker count, whether a master process supervises them, and a command it
+/// runs under (`taskset`, `valgrind`). The default is the side-by-side run's: `worker_processes
+/// auto` with a master, run directly.
+#[derive(Default)]
+pub struct NginxShape {
+    /// `None` = `worker_processes auto`.
+    pub workers: Option<usize>,
+    /// `master_process off` (one worker, in the process started: what callgrind can follow).
+    pub no_master: bool,
+    pub wrapper: Vec<String>,
+}
+
 /// nginx as a plain keep-alive reverse proxy in front of `upstream`, config written to `dir`.
-pub fn spawn_nginx(bin: &Path, dir: &Path, upstream: SocketAddr) -> Result<Proc, String> {
+pub fn spawn_nginx(
+    bin: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+    shape: &NginxShape,
+) -> Result<Proc, String> {
     let port = free_port();
     let d = dir.display();
     let user = if is_root() { "user root;\n" } else { "" };
+    let workers = shape.workers.map_or("auto".to_string(), |n| n.to_string());
+    let master = if shape.no_master {
+        "master_process off;\n"
+    } else {
+        ""
+    };
     let conf = format!(
-        r#"{user}worker_processes auto;
+        r#"{user}{master}worker_processes {workers};
 worker_rlimit_nofile 20000;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
@@ -305,7 +361,7 @@ http {{
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
+    let child = wrapped(&shape.wrapper, bin)
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -317,7 +373,8 @@ http {{
         .spawn()
         .map_err(|e| format!("could not start nginx: {e}"))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Under valgrind nginx takes seconds to start.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(addr).is_ok() {
             return Ok(Proc {

@@ -233,9 +233,11 @@ fn sniff_anthropic_type(data: &str) -> &str {
 
 /// Does an OpenAI chunk carry `"usage": {…}` (rather than `"usage": null` or none)?
 fn has_usage_object(data: &str) -> bool {
+    // Built once: a `Finder` per event cost ~350 instructions (callgrind), more than the search.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
     let b = data.as_bytes();
-    let finder = memchr::memmem::Finder::new(b"\"usage\"");
-    for pos in finder.find_iter(b) {
+    for pos in FINDER.find_iter(b) {
         let rest = &b[pos + 7..];
         let rest = trim_ws(rest);
         if let Some(rest) = rest.strip_prefix(b":") {

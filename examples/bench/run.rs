@@ -1,569 +1,20 @@
-//! The benchmark harness: dario against a direct call to a stand-in upstream and against nginx
-//! as a plain keep-alive reverse proxy, side by side in one run.
-//!
-//! ```sh
-//! cargo run --release --example bench -- [--quick] [--json out.json] [--md out.md]
-//!     [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000] [--sections 1,2,3,4]
-//! ```
-//!
-//! Processes: the harness (load generator, hyper HTTP/1.1 keep-alive connections with
-//! TCP_NODELAY, one per worker), the upstream (this executable in `--serve-upstream` mode), dario
-//! as its own process (the release binary with a temporary `DARIO_HOME` whose backend files
-//! point at the upstream when that loader is present, else this executable in `--serve-dario`
-//! mode, which runs the same library server with a config built in code), and nginx (config
-//! written to a temp dir; skipped with a note when nginx is not installed). Everything is on
-//! 127.0.0.1, every loop is bounded. See BENCHMARKS.md for what each number means.
-
-#[path = "bench/load.rs"]
-mod load;
-#[path = "bench/procs.rs"]
-mod procs;
-#[path = "../tests/it/support/standin.rs"]
-mod standin;
-#[path = "bench/upstream.rs"]
-mod upstream;
+//! The side-by-side run: direct, nginx and dario on every lane, in interleaved rounds, printed
+//! as the Markdown report of BENCHMARKS.md (sections 1–6) and optionally as JSON. Must not: run
+//! one target's lane apart from the others' (drifts of a shared machine would then pass for
+//! differences between targets).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-use load::Req;
-use procs::Proc;
-
-const EVENTS: usize = 64;
-const PACE: Duration = Duration::from_millis(20);
-/// An event is late when it reaches the client more than one pacing interval after the upstream
-/// wrote it.
-const LATE: Duration = PACE;
-
-// ---------------------------------------------------------------------------------------------
-// Options
-
-#[derive(PartialEq, Clone, Copy, Debug)]
-enum DarioMode {
-    Auto,
-    Binary,
-    Library,
-}
-
-struct Opts {
-    quick: bool,
-    json: Option<PathBuf>,
-    md: Option<PathBuf>,
-    dario_bin: Option<PathBuf>,
-    mode: DarioMode,
-    nginx: bool,
-    streams: Vec<usize>,
-    /// Which numbered sections to run (1 latency, 2 throughput, 3 streaming, 4 big bodies).
-    sections: Vec<u8>,
-}
-
-fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        quick: false,
-        json: None,
-        md: None,
-        dario_bin: None,
-        mode: DarioMode::Auto,
-        nginx: true,
-        streams: vec![],
-        sections: vec![1, 2, 3, 4],
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--json" => o.json = Some(val()?.into()),
-            "--md" => o.md = Some(val()?.into()),
-            "--dario-bin" => {
-                o.dario_bin = Some(val()?.into());
-                o.mode = DarioMode::Binary;
-            }
-            "--library" => o.mode = DarioMode::Library,
-            "--no-nginx" => o.nginx = false,
-            "--streams" => {
-                o.streams = val()?
-                    .split(',')
-                    .map(|s| s.trim().parse().map_err(|_| format!("bad --streams `{s}`")))
-                    .collect::<Result<_, _>>()?
-            }
-            "--sections" => {
-                o.sections = val()?
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse()
-                            .map_err(|_| format!("bad --sections `{s}`"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "-h" | "--help" => {
-                println!("{}", HELP);
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (see --help)")),
-        }
-    }
-    if o.streams.is_empty() {
-        o.streams = if o.quick {
-            vec![100, 1000]
-        } else {
-            vec![100, 1000, 5000]
-        };
-    }
-    Ok(o)
-}
-
-const HELP: &str = "cargo run --release --example bench -- [--quick] [--json out.json] [--md out.md] [--dario-bin PATH | --library] [--no-nginx] [--streams 100,1000,5000] [--sections 1,2,3,4]";
-
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--serve-upstream") => return serve_upstream(&args[1..]),
-        Some("--serve-dario") => return serve_dario(&args[1..]),
-        Some("--drive") => return drive(&args[1..]),
-        _ => {}
-    }
-    let opts = match parse_opts(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(2);
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if let Err(e) = rt.block_on(run(opts)) {
-        eprintln!("bench: {e}");
-        std::process::exit(1);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Internal modes
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn serve_upstream(args: &[String]) {
-    let events = flag(args, "--events")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(EVENTS);
-    let pace = flag(args, "--pace-ms")
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(PACE);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(upstream::serve(
-        ([127, 0, 0, 1], 0).into(),
-        upstream::StreamShape { events, pace },
-        |addr| {
-            use std::io::Write;
-            println!("listening {addr}");
-            let _ = std::io::stdout().flush();
-        },
-    ));
-}
-
-/// dario's library server as its own process, with backends pointing at the upstream (used until
-/// the binary reads backend files from `DARIO_HOME`). Same runtime as `dario proxy`.
-fn serve_dario(args: &[String]) {
-    use dario::config::{BackendConfig, BackendSource, Config, Credential, Limits};
-    use dario::protocol::Protocol;
-    let up: SocketAddr = flag(args, "--upstream")
-        .and_then(|v| v.parse().ok())
-        .expect("--upstream ADDR");
-    let max_in_flight = flag(args, "--max-in-flight")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(Limits::default().max_in_flight);
-    // `--key K`: the backends hold a configured key (so every response passes the secret
-    // scrubber, for measuring its cost); default: the client's credential is passed through.
-    let credential = match flag(args, "--key") {
-        Some(k) => Credential::Key {
-            key: dario::config::Secret::new(k),
-        },
-        None => Credential::Passthrough,
-    };
-    let backend = |name: &str, protocol, base_url: String| BackendConfig {
-        name: name.into(),
-        protocol,
-        base_url,
-        credential: credential.clone(),
-        models: vec![],
-        headers: vec![],
-        deployments: vec![],
-        system_messages: None,
-        responses: false,
-        source: BackendSource::BuiltIn,
-    };
-    let mut backends = BTreeMap::new();
-    backends.insert(
-        "anthropic".to_string(),
-        backend("anthropic", Protocol::Anthropic, format!("http://{up}")),
-    );
-    backends.insert(
-        "openai".to_string(),
-        backend("openai", Protocol::OpenAi, format!("http://{up}/v1")),
-    );
-    let config = Config {
-        home: std::env::temp_dir(),
-        default_backend: None,
-        aliases: BTreeMap::new(),
-        routes: vec![],
-        backends,
-        limits: Limits {
-            max_in_flight,
-            ..Limits::default()
-        },
-        prices: BTreeMap::new(),
-        models: BTreeMap::new(),
-        files: vec![],
-        cluster: None,
-        history: Default::default(),
-    };
-    let options = dario::proxy::ProxyOptions {
-        listen: ([127, 0, 0, 1], 0).into(),
-        api_key: None,
-        cors_origin: None,
-        model_override: None,
-        verbosity: 0,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let bound = dario::proxy::bind(config, options, false)
-            .await
-            .expect("bind dario");
-        {
-            use std::io::Write;
-            println!("listening {}", bound.local_addr());
-            let _ = std::io::stdout().flush();
-        }
-        bound.serve(dario::proxy::shutdown_signal()).await;
-    });
-}
-
-/// Sends `--n` sequential 2 KiB requests to `--target` (for profiling a server under
-/// callgrind or perf): `--drive --target ADDR [--proto openai|anthropic] [--n N] [--size BYTES]
-/// [--model NAME] [--stream]` (streams need an upstream started with `--pace-ms 0`).
-fn drive(args: &[String]) {
-    let addr: SocketAddr = flag(args, "--target")
-        .and_then(|v| v.parse().ok())
-        .expect("--target ADDR");
-    let proto = match flag(args, "--proto").as_deref() {
-        Some("anthropic") => Proto::Anthropic,
-        _ => Proto::OpenAi,
-    };
-    // `--model NAME` picks the route (e.g. an OpenAI model on the Anthropic endpoint = a
-    // translated lane); default: the protocol's own passthrough model.
-    let model = flag(args, "--model").unwrap_or_else(|| proto.model().to_string());
-    let n = flag(args, "--n")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let size = flag(args, "--size")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2048);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if args.iter().any(|a| a == "--stream") {
-        let req = chat_req(proto, &model, size, true);
-        let ok = rt.block_on(async {
-            let mut ok = 0;
-            let mut c = load::connect(addr).await.expect("connect");
-            for _ in 0..n {
-                if load::stream_once(&mut c, &req, EVENTS).await.ok {
-                    ok += 1;
-                }
-            }
-            ok
-        });
-        println!("{ok} of {n} streams complete");
-        return;
-    }
-    let r = rt.block_on(load::sequential(
-        addr,
-        &chat_req(proto, &model, size, false),
-        0,
-        n,
-    ));
-    let d = Dist::of(r.lat_ns);
-    println!(
-        "{} ok, {} errors, p50 {} µs, p99 {} µs",
-        d.n,
-        r.errors,
-        us(d.p50),
-        us(d.p99)
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Requests
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Proto {
-    Anthropic,
-    OpenAi,
-    /// OpenAI Responses API: only ever sent to dario (the bench upstream speaks Chat and
-    /// Messages), so its lanes are translated ones.
-    Responses,
-}
-
-impl Proto {
-    fn path(self) -> &'static str {
-        match self {
-            Proto::Anthropic => "/v1/messages",
-            Proto::OpenAi => "/v1/chat/completions",
-            Proto::Responses => "/v1/responses",
-        }
-    }
-    fn model(self) -> &'static str {
-        match self {
-            Proto::Anthropic => "claude-haiku-4-5",
-            Proto::OpenAi | Proto::Responses => "gpt-4o-mini",
-        }
-    }
-    fn headers(self) -> Vec<(HeaderName, HeaderValue)> {
-        match self {
-            Proto::Anthropic => vec![
-                (
-                    HeaderName::from_static("anthropic-version"),
-                    HeaderValue::from_static("2023-06-01"),
-                ),
-                (
-                    HeaderName::from_static("x-api-key"),
-                    HeaderValue::from_static("bench-not-a-real-key"),
-                ),
-            ],
-            Proto::OpenAi | Proto::Responses => vec![(
-                http::header::AUTHORIZATION,
-                HeaderValue::from_static("Bearer bench-not-a-real-key"),
-            )],
-        }
-    }
-}
-
-/// A chat request in `shape`'s wire format addressed to `model`, padded to exactly `size` bytes.
-fn chat_req(shape: Proto, model: &str, size: usize, stream: bool) -> Req {
-    let make = |pad: &str| -> Value {
-        match shape {
-            Proto::Anthropic => json!({
-                "model": model, "max_tokens": 256,
-                "system": "You are a helpful assistant used by a benchmark.",
-                "messages": [{"role": "user", "content": pad}],
-                "stream": stream
-            }),
-            Proto::OpenAi => json!({
-                "model": model, "max_tokens": 256,
-                "messages": [
-                    {"role": "system", "content": "You are a helpful assistant used by a benchmark."},
-                    {"role": "user", "content": pad}
-                ],
-                "stream": stream
-            }),
-            Proto::Responses => json!({
-                "model": model, "max_output_tokens": 256, "store": false,
-                "instructions": "You are a helpful assistant used by a benchmark.",
-                "input": pad,
-                "stream": stream
-            }),
-        }
-    };
-    let base = make("").to_string().len();
-    let pad: String = "lorem ipsum dolor sit amet "
-        .chars()
-        .cycle()
-        .take(size.saturating_sub(base))
-        .collect();
-    let body = make(&pad).to_string();
-    Req {
-        path: shape.path(),
-        headers: shape.headers(),
-        body: Bytes::from(body),
-    }
-}
-
-/// A coding-agent conversation in `shape`'s format: 50 tool calls with their results, ~`size` bytes.
-fn tool_conversation(shape: Proto, model: &str, size: usize) -> Req {
-    let make = |fill: usize| -> Value {
-        let file: String = "fn handle(req: Request) -> Result<Response, Error> {\n    let body = \"quoted\\tstring é✓\";\n    Ok(respond(body))\n}\n"
-            .chars()
-            .cycle()
-            .take(fill)
-            .collect();
-        let mut messages = vec![];
-        match shape {
-            Proto::Anthropic => {
-                messages.push(json!({"role": "user", "content": "Refactor the request handler; read the files you need."}));
-                for i in 0..50 {
-                    messages.push(json!({"role": "assistant", "content": [
-                        {"type": "text", "text": format!("Reading file {i}.")},
-                        {"type": "tool_use", "id": format!("toolu_{i:03}"), "name": "read_file",
-                         "input": {"path": format!("src/module_{i}.rs"), "max_lines": 400}}
-                    ]}));
-                    messages.push(json!({"role": "user", "content": [
-                        {"type": "tool_result", "tool_use_id": format!("toolu_{i:03}"), "content": file}
-                    ]}));
-                }
-                messages.push(json!({"role": "user", "content": "Now write the patch."}));
-                json!({
-                    "model": model, "max_tokens": 4096,
-                    "system": "You are a coding agent.",
-                    "tools": [{"name": "read_file", "description": "Read a file of the repository",
-                               "input_schema": {"type": "object", "properties": {
-                                   "path": {"type": "string"}, "max_lines": {"type": "integer"}},
-                                   "required": ["path"]}}],
-                    "messages": messages,
-                    "stream": false
-                })
-            }
-            Proto::OpenAi => {
-                messages.push(json!({"role": "system", "content": "You are a coding agent."}));
-                messages.push(json!({"role": "user", "content": "Refactor the request handler; read the files you need."}));
-                for i in 0..50 {
-                    messages.push(json!({"role": "assistant", "content": format!("Reading file {i}."),
-                        "tool_calls": [{"id": format!("call_{i:03}"), "type": "function",
-                            "function": {"name": "read_file",
-                                         "arguments": json!({"path": format!("src/module_{i}.rs"), "max_lines": 400}).to_string()}}]}));
-                    messages.push(json!({"role": "tool", "tool_call_id": format!("call_{i:03}"), "content": file}));
-                }
-                messages.push(json!({"role": "user", "content": "Now write the patch."}));
-                json!({
-                    "model": model, "max_tokens": 4096,
-                    "tools": [{"type": "function", "function": {"name": "read_file",
-                               "description": "Read a file of the repository",
-                               "parameters": {"type": "object", "properties": {
-                                   "path": {"type": "string"}, "max_lines": {"type": "integer"}},
-                                   "required": ["path"]}}}],
-                    "messages": messages,
-                    "stream": false
-                })
-            }
-            Proto::Responses => {
-                let mut input = vec![
-                    json!({"role": "user", "content": "Refactor the request handler; read the files you need."}),
-                ];
-                for i in 0..50 {
-                    input.push(json!({"type": "message", "role": "assistant",
-                        "content": [{"type": "output_text", "text": format!("Reading file {i}.")}]}));
-                    input.push(json!({"type": "function_call", "call_id": format!("call_{i:03}"), "name": "read_file",
-                        "arguments": json!({"path": format!("src/module_{i}.rs"), "max_lines": 400}).to_string()}));
-                    input.push(json!({"type": "function_call_output", "call_id": format!("call_{i:03}"), "output": file}));
-                }
-                input.push(json!({"role": "user", "content": "Now write the patch."}));
-                json!({
-                    "model": model, "max_output_tokens": 4096, "store": false,
-                    "instructions": "You are a coding agent.",
-                    "tools": [{"type": "function", "name": "read_file",
-                               "description": "Read a file of the repository",
-                               "parameters": {"type": "object", "properties": {
-                                   "path": {"type": "string"}, "max_lines": {"type": "integer"}},
-                                   "required": ["path"]}}],
-                    "input": input,
-                    "stream": false
-                })
-            }
-        }
-    };
-    let base = make(0).to_string().len();
-    // Escapes make the serialised text a little longer than its character count; close enough.
-    let fill = size.saturating_sub(base) / 50 * 9 / 10;
-    let body = make(fill).to_string();
-    Req {
-        path: shape.path(),
-        headers: shape.headers(),
-        body: Bytes::from(body),
-    }
-}
-
-/// The same request asking for one token: the upstream then streams a single event.
-fn one_event(req: &Req) -> Req {
-    let body = String::from_utf8_lossy(&req.body)
-        .replace("\"max_tokens\":256", "\"max_tokens\":1")
-        .replace("\"max_output_tokens\":256", "\"max_output_tokens\":1");
-    Req {
-        body: Bytes::from(body),
-        ..req.clone()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Statistics
-
-fn pct(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let idx = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx]
-}
-
-#[derive(Clone, Copy, Default, Debug)]
-struct Dist {
-    n: usize,
-    p50: u64,
-    p99: u64,
-    p999: u64,
-    max: u64,
-    mean: u64,
-}
-
-impl Dist {
-    fn of(mut v: Vec<u64>) -> Dist {
-        v.sort_unstable();
-        let n = v.len();
-        Dist {
-            n,
-            p50: pct(&v, 0.50),
-            p99: pct(&v, 0.99),
-            p999: pct(&v, 0.999),
-            max: v.last().copied().unwrap_or(0),
-            mean: if n == 0 {
-                0
-            } else {
-                (v.iter().map(|&x| x as u128).sum::<u128>() / n as u128) as u64
-            },
-        }
-    }
-    fn json_us(&self) -> Value {
-        json!({"n": self.n, "p50_us": us(self.p50), "p99_us": us(self.p99), "p999_us": us(self.p999),
-               "max_us": us(self.max), "mean_us": us(self.mean)})
-    }
-}
-
-fn us(ns: u64) -> f64 {
-    (ns as f64 / 100.0).round() / 10.0
-}
-
-/// `a − b` in µs (one decimal), negative when the target beat the baseline.
-fn signed_us(a: u64, b: u64) -> f64 {
-    ((a as f64 - b as f64) / 100.0).round() / 10.0
-}
-
-fn ms(ns: u64) -> f64 {
-    (ns as f64 / 10_000.0).round() / 100.0
-}
-
-// ---------------------------------------------------------------------------------------------
-// The run
+use crate::load::{self, Req};
+use crate::procs::{self, Proc};
+use crate::requests::{chat_req, one_event, tool_conversation, Proto};
+use crate::stats::{ms, signed_us, us, Dist};
+use crate::{Cli, DarioMode, EVENTS, LATE, PACE};
 
 #[derive(Clone)]
 struct Target {
@@ -573,7 +24,7 @@ struct Target {
     pids: Vec<u32>,
 }
 
-struct Report {
+pub struct Report {
     json: serde_json::Map<String, Value>,
     md: String,
 }
@@ -586,7 +37,7 @@ impl Report {
     }
 }
 
-fn hardware() -> (String, String) {
+pub fn hardware() -> (String, String) {
     let lscpu = std::process::Command::new("lscpu")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
@@ -617,14 +68,12 @@ fn hardware() -> (String, String) {
     (cpu, kernel)
 }
 
-/// Starts dario: the release binary when it reads backend files from `DARIO_HOME`, else the
-/// library server in its own process. Returns the process and a sentence saying which.
-fn start_dario(
-    opts: &Opts,
-    up: SocketAddr,
-    home: &std::path::Path,
-) -> Result<(Proc, String), String> {
-    let max_in_flight = 8192;
+/// `[limits] max_in_flight` of every dario the harness starts: 5,000 streams are admitted
+/// instead of queued behind the default 512.
+const MAX_IN_FLIGHT: usize = 8192;
+
+/// Writes a `DARIO_HOME` whose backend files point `anthropic` and `openai` at the upstream.
+pub fn write_dario_home(home: &Path, up: SocketAddr) -> Result<(), String> {
     let backends = home.join("backends");
     std::fs::create_dir_all(&backends).map_err(|e| e.to_string())?;
     for (name, proto, url) in [
@@ -640,10 +89,58 @@ fn start_dario(
     }
     std::fs::write(
         home.join("config.toml"),
-        format!("[limits]\nmax_in_flight = {max_in_flight}\n"),
+        format!("[limits]\nmax_in_flight = {MAX_IN_FLIGHT}\n"),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
 
+/// The dario binary to measure: `--dario-bin`, else target/<profile>/dario next to this
+/// executable (built first when cargo is around).
+pub fn dario_binary(opts: &Cli) -> Result<PathBuf, String> {
+    if let Some(b) = &opts.dario_bin {
+        return Ok(b.clone());
+    }
+    // target/release/examples/bench → target/release/dario; build it if cargo is around.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("no target dir")?
+        .to_path_buf();
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let profile = dir
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("release");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "--bin", "dario"]);
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        let _ = cmd.status();
+    }
+    Ok(dir.join("dario"))
+}
+
+/// Does this build read backend files from `home`? Asked offline before it gets any traffic, so
+/// the built-in public URLs are never contacted.
+pub fn reads_backend_files(bin: &Path, home: &Path, up: SocketAddr) -> bool {
+    std::process::Command::new(bin)
+        .args(["backend", "list"])
+        .env("DARIO_HOME", home)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default()
+        .contains(&up.to_string())
+}
+
+/// Starts dario: the release binary when it reads backend files from `DARIO_HOME`, else the
+/// library server in its own process. Returns the process and a sentence saying which.
+pub fn start_dario(opts: &Cli, up: SocketAddr, home: &Path) -> Result<(Proc, String), String> {
+    let max_in_flight = MAX_IN_FLIGHT;
+    write_dario_home(home, up)?;
     let library = || -> Result<(Proc, String), String> {
         let p = procs::spawn_self(
             "dario",
@@ -657,54 +154,20 @@ fn start_dario(
         )?;
         Ok((p, "library server (`dario::proxy::bind` + `serve`, same runtime as `dario proxy`) in its own process, config built in code".into()))
     };
-    if opts.mode == DarioMode::Library {
+    if opts.dario_mode() == DarioMode::Library {
         return library();
     }
-    let bin = match &opts.dario_bin {
-        Some(b) => b.clone(),
-        None => {
-            // target/release/examples/bench → target/release/dario; build it if cargo is around.
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let dir = exe
-                .parent()
-                .and_then(|p| p.parent())
-                .ok_or("no target dir")?
-                .to_path_buf();
-            if let Ok(cargo) = std::env::var("CARGO") {
-                let profile = dir
-                    .file_name()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("release");
-                let mut cmd = std::process::Command::new(cargo);
-                cmd.args(["build", "--quiet", "--bin", "dario"]);
-                if profile == "release" {
-                    cmd.arg("--release");
-                }
-                let _ = cmd.status();
-            }
-            dir.join("dario")
-        }
-    };
+    let bin = dario_binary(opts)?;
     if !bin.exists() {
-        if opts.mode == DarioMode::Binary {
+        if opts.dario_mode() == DarioMode::Binary {
             return Err(format!("{} does not exist", bin.display()));
         }
         return library();
     }
-    // Does this build read backend files? Ask it (offline) before sending it any traffic, so
-    // the built-in public URLs are never contacted.
-    let listed = std::process::Command::new(&bin)
-        .args(["backend", "list"])
-        .env("DARIO_HOME", home)
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
-        })
-        .unwrap_or_default();
-    if listed.contains(&up.to_string()) {
+    if reads_backend_files(&bin, home, up) {
         let p = procs::spawn_dario_binary(&bin, home)?;
         Ok((p, format!("release binary `{} proxy` with DARIO_HOME backend files pointing at the upstream, `[limits] max_in_flight = {max_in_flight}`", bin.display())))
-    } else if opts.mode == DarioMode::Binary {
+    } else if opts.dario_mode() == DarioMode::Binary {
         Err(format!("{} does not read backend files from DARIO_HOME yet (`backend list` does not show the upstream); use --library", bin.display()))
     } else {
         let (p, _) = library()?;
@@ -712,7 +175,7 @@ fn start_dario(
     }
 }
 
-async fn run(opts: Opts) -> Result<(), String> {
+pub async fn run(opts: Cli) -> Result<(), String> {
     let nofile = procs::raise_nofile();
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (cpu, kernel) = hardware();
@@ -733,12 +196,17 @@ async fn run(opts: Opts) -> Result<(), String> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_fresh = procs::rss_kib(&[dario.pid()]);
 
-    let nginx = if !opts.nginx {
+    let nginx = if opts.no_nginx {
         None
     } else if let Some(bin) = procs::find_nginx() {
         let dir = tmp.path().join("nginx");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        Some(procs::spawn_nginx(&bin, &dir, upstream.addr)?)
+        Some(procs::spawn_nginx(
+            &bin,
+            &dir,
+            upstream.addr,
+            &procs::NginxShape::default(),
+        )?)
     } else {
         println!("nginx is not installed (apt-get install -y nginx): the nginx column is skipped");
         None
@@ -1264,7 +732,7 @@ async fn run(opts: Opts) -> Result<(), String> {
     let mut cap_json = serde_json::Map::new();
     let mut per_stream_kib_1000: Option<f64> = None;
     let mut late_1000: Option<u64> = None;
-    for &n in opts.streams.iter().filter(|_| stream_run) {
+    for &n in opts.stream_counts().iter().filter(|_| stream_run) {
         let mut nj = serde_json::Map::new();
         for t in &targets {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1607,7 +1075,7 @@ async fn run(opts: Opts) -> Result<(), String> {
     Ok(())
 }
 
-fn nginx_version() -> String {
+pub fn nginx_version() -> String {
     procs::find_nginx()
         .and_then(|b| std::process::Command::new(b).arg("-v").output().ok())
         .map(|o| {
