@@ -217,12 +217,13 @@ pub fn analytics(
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    let mut value = serde_json::to_value(summary).unwrap_or_default();
-    if let Some(c) = &state.cluster {
-        // This instance's records; `?scope=cluster` sums every instance.
-        value["instance_id"] = json!(c.instance_id());
-        value["scope"] = json!("instance");
-    }
+    // In cluster mode, this instance's records; `?scope=cluster` sums every instance.
+    let body = crate::admin_api::Analytics {
+        summary,
+        instance_id: state.cluster.as_ref().map(|c| c.instance_id().to_string()),
+        scope: state.cluster.as_ref().map(|_| "instance".to_string()),
+    };
+    let value = to_json(&body);
     if !has_flag(query, "pretty") {
         return Ok(json_response(value));
     }

@@ -115,14 +115,6 @@ fn proxy_line(p: &ProxyState) -> String {
     }
 }
 
-fn num(v: &Value, path: &str) -> Option<f64> {
-    v.pointer(path).and_then(Value::as_f64)
-}
-
-fn ms(v: &Value, path: &str) -> String {
-    num(v, path).map_or_else(|| "–".to_string(), |x| format!("{x:.0} ms"))
-}
-
 /// One-line JSON for small live values (long ones cut at 400 bytes).
 pub fn compact(v: &Value) -> String {
     let s = v.to_string();
