@@ -4,13 +4,14 @@
 //! compile error on both sides instead of a number that silently reads as 0. A reader shows a
 //! body that does not decode as it is, never as zeros.
 //!
-//! Owns: the shape of `/health`, the head of `/status` (what tools read of it), `/pool` and
-//! `/analytics?window=` (around `analytics::Summary`, which the analytics module builds). Must
-//! not: hold a secret (credential *sources* only) or logic beyond the shapes.
+//! Owns: the shape of `/health`, `/status` (and [`StatusHead`], the part of it every dario has
+//! written), `/pool` and `/analytics?window=` (around `analytics::Summary`, which the analytics
+//! module builds). Must not: hold a secret (credential *sources* only) or logic beyond the
+//! shapes.
 //!
-//! Not yet typed: the rest of `/status` (built in `proxy::admin::status` around [`StatusHead`]),
-//! `/analytics?since=` (`history::HistorySummary`, write-only) and `/analytics?scope=cluster`
-//! (built as JSON in `cluster::sync`, read as JSON by `dario stats --cluster`).
+//! Not yet typed: `/analytics?since=` (`history::HistorySummary`, written only; the dashboard
+//! reads it as JSON), `/analytics?scope=cluster` (built as JSON in `cluster::sync`, read as JSON
+//! by `dario stats --cluster`) and `POST /admin/reload`'s answer (read as JSON by `dario reload`).
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +38,77 @@ pub struct Health {
 /// The service name in [`Health::service`] (and in `/status` and `/`).
 pub const SERVICE: &str = "dario";
 
-/// The fields of `GET /status` that tools read (the rest of the body is shown as it is);
-/// optional when read, like [`Health`]'s.
+/// `GET /status`: live state for tools (MCP, doctor). Every field is required when read except
+/// the head's (an older dario's `/status` still gives a [`StatusHead`]) and `cluster`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub head: StatusHead,
+    /// Always [`SERVICE`].
+    pub service: String,
+    pub build: Build,
+    /// The address the proxy listens on.
+    pub listen: String,
+    pub in_flight: usize,
+    /// Requests waiting for an in-flight slot.
+    pub queued: usize,
+    pub auth_required: bool,
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub model_override: Option<String>,
+    pub backends: Vec<StatusBackend>,
+    pub pool: crate::pool::PoolSnapshot,
+    /// `null` when the proxy runs without a usage history.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub history: Option<crate::history::HistoryStatus>,
+    pub routing: Routing,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterStatus>,
+}
+
+/// How the running binary was built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Build {
+    /// `debug` or `release`.
+    pub profile: String,
+    /// `<arch>-<os>`.
+    pub target: String,
+}
+
+/// A backend in `/status` (and in the dashboard's snapshots): its credential *source*, never
+/// the credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusBackend {
+    pub name: String,
+    pub protocol: crate::protocol::Protocol,
+    pub base_url: String,
+    pub credential_source: String,
+    pub models: Vec<String>,
+    pub deployments: Vec<StatusDeployment>,
+}
+
+/// A deployment of a [`StatusBackend`], with the backend's URL and credential source where it
+/// has none of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDeployment {
+    pub alias: String,
+    pub base_url: String,
+    pub credential_source: String,
+}
+
+/// The routing configuration the proxy runs, in numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub default_backend: Option<String>,
+    pub routes: usize,
+    pub aliases: usize,
+    /// The digest of the route table (`dario routes`' template).
+    pub template_digest: String,
+}
+
+/// The fields of `GET /status` that every dario has written: what tells tools the proxy's
+/// version and uptime even when the rest of [`Status`] does not decode. Optional when read, like
+/// [`Health`]'s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusHead {
     #[serde(default)]
@@ -76,7 +146,7 @@ pub struct Pool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -105,6 +175,95 @@ mod tests {
         let v = serde_json::to_value(&pool).unwrap();
         assert_eq!(v, serde_json::json!({"backends": []}));
         assert_eq!(serde_json::from_value::<Pool>(v).unwrap(), pool);
+    }
+
+    /// A `/status` body with every part set (for the readers' tests).
+    pub(crate) fn status() -> Status {
+        Status {
+            head: StatusHead {
+                version: Some("1.2.3".into()),
+                uptime_secs: Some(5),
+                config_digest: Some("ab".into()),
+                requests_total: Some(9),
+            },
+            service: SERVICE.into(),
+            build: Build {
+                profile: "debug".into(),
+                target: "x86_64-linux".into(),
+            },
+            listen: "127.0.0.1:3456".into(),
+            in_flight: 2,
+            queued: 0,
+            auth_required: true,
+            model_override: None,
+            backends: vec![StatusBackend {
+                name: "groq".into(),
+                protocol: crate::protocol::Protocol::OpenAi,
+                base_url: "https://api.groq.com/openai/v1".into(),
+                credential_source: "env GROQ_API_KEY".into(),
+                models: vec!["llama".into()],
+                deployments: vec![StatusDeployment {
+                    alias: "east".into(),
+                    base_url: "https://east.example/v1".into(),
+                    credential_source: "env EAST_KEY".into(),
+                }],
+            }],
+            pool: crate::pool::PoolSnapshot { backends: vec![] },
+            history: Some(crate::history::HistoryStatus {
+                state: "ok".into(),
+                path: "/h/history.db".into(),
+                error: None,
+                written: 3,
+                dropped: 0,
+                failed: 0,
+                batch_size: 256,
+                flush_interval_ms: 1000,
+                retention_days: 30,
+                rollup_retention_days: 365,
+            }),
+            routing: Routing {
+                default_backend: Some("groq".into()),
+                routes: 1,
+                aliases: 2,
+                template_digest: "cd".into(),
+            },
+            cluster: None,
+        }
+    }
+
+    #[test]
+    fn status_round_trips_and_its_head_reads_alone() {
+        let s = status();
+        let v = serde_json::to_value(&s).unwrap();
+        // The head is inline, `cluster` absent without `[cluster]`, `null`s written.
+        assert_eq!(v["version"], "1.2.3");
+        assert!(v.get("head").is_none() && v.get("cluster").is_none());
+        assert!(v["model_override"].is_null());
+        assert_eq!(v["backends"][0]["protocol"], "openai");
+        assert_eq!(Status::deserialize(&v).unwrap(), s);
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Status>(&text).unwrap(), s);
+        // What tools read of any dario's `/status`.
+        assert_eq!(StatusHead::deserialize(&v).unwrap(), s.head);
+        // A renamed or missing field does not decode (the head still does).
+        for (path, field) in [
+            ("", "routing"),
+            ("", "history"), // `null` is a value, absence is not
+            ("/backends/0", "name"),
+            ("/backends/0/deployments/0", "credential_source"),
+            ("/routing", "default_backend"),
+        ] {
+            let mut bad = v.clone();
+            bad.pointer_mut(path)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove(field)
+                .unwrap();
+            let err = Status::deserialize(&bad).unwrap_err();
+            assert!(err.to_string().contains(field), "{path}/{field}: {err}");
+            assert_eq!(StatusHead::deserialize(&bad).unwrap(), s.head);
+        }
     }
 
     #[test]

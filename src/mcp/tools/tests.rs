@@ -80,6 +80,32 @@ fn not_running() -> ProxyState {
 }
 
 #[test]
+fn live_backends_come_from_the_typed_status_or_as_sent() {
+    let typed = serde_json::to_value(crate::admin_api::tests::status()).unwrap();
+    let out = backends_list(&config(), not_running(), Some(&typed));
+    let groq = out.backends.iter().find(|b| b.name == "groq").unwrap();
+    let live = groq.live.as_ref().unwrap();
+    assert_eq!(live["credential_source"], "env GROQ_API_KEY");
+    assert_eq!(live["deployments"][0]["alias"], "east");
+    // The entry is the typed one, re-serialised: the same JSON as the proxy wrote.
+    assert_eq!(
+        live,
+        &serde_json::to_value(&crate::admin_api::tests::status().backends[0]).unwrap()
+    );
+    let anthropic = out.backends.iter().find(|b| b.name == "anthropic").unwrap();
+    assert!(anthropic.live.is_none());
+    // A body of another shape (a field renamed): its entry is shown as sent, not dropped.
+    let mut renamed = typed.clone();
+    let routing = renamed["routing"].as_object_mut().unwrap();
+    let n = routing.remove("routes").unwrap();
+    routing.insert("route_count".into(), n);
+    renamed["backends"][0]["extra"] = json!("as sent");
+    let out = auth_status(&config(), not_running(), Some(&renamed));
+    let groq = out.backends.iter().find(|b| b.backend == "groq").unwrap();
+    assert_eq!(groq.live.as_ref().unwrap()["extra"], "as sent");
+}
+
+#[test]
 fn auth_status_reports_sources_and_missing() {
     let status = json!({"backends": [{"name": "groq", "last_status": 401}]});
     let out = auth_status(&config(), not_running(), Some(&status));
