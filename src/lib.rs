@@ -32,6 +32,7 @@ pub mod mcp;
 pub mod pool;
 pub mod protocol;
 pub mod proxy;
+pub mod proxy_address;
 pub mod redact;
 pub mod routing;
 pub mod safe_url;

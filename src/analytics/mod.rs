@@ -531,13 +531,12 @@ impl Analytics {
         let span_secs = now_s.saturating_sub(span_start).max(1);
         let burn = Burn {
             span_secs,
-            tokens_per_min: total_tokens(&window_section.totals.tokens_usage) as f64
-                / (span_secs as f64 / 60.0),
+            tokens_per_min: window_section.totals.tokens.total as f64 / (span_secs as f64 / 60.0),
             usd_per_hour: window_section.totals.cost_usd / (span_secs as f64 / 3600.0),
         };
         Summary {
             generated_at: format_rfc3339(now),
-            quantile_method: QUANTILE_METHOD,
+            quantile_method: QUANTILE_METHOD.into(),
             window: WindowSummary {
                 window_secs: window.as_secs(),
                 window_start: format_rfc3339(UNIX_EPOCH + Duration::from_secs(window_start)),
@@ -557,4 +556,4 @@ impl Analytics {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

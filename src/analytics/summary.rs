@@ -2,21 +2,28 @@
 //! and of all time, by backend, deployment and model, with token totals, cost and latency
 //! quantiles.
 //!
+//! The types are the `/analytics` body on both sides: the proxy serialises them, the MCP
+//! server deserialises them (through `admin_api::Analytics`), so every field is required when
+//! read — a renamed or missing one is a decode error, never a number that reads as 0. A summary
+//! is built when asked for (`/analytics`, the dashboard, the cluster's periodic publish), never
+//! per proxied request.
+//!
 //! Owns: the summary's shape and how aggregates become one. Must not: hold the analytics lock
 //! (the state builds a summary from its aggregates and hands them here).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ms, total_tokens, Key, LogHistogram, Stats};
-use crate::protocol::Usage;
 
 /// `GET /analytics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub generated_at: String,
-    pub quantile_method: &'static str,
+    /// How the quantiles were computed ([`super::QUANTILE_METHOD`] when written).
+    pub quantile_method: Cow<'static, str>,
     pub window: WindowSummary,
     pub all_time: Section,
     /// Requests recorded since start.
@@ -30,7 +37,7 @@ pub struct Summary {
     pub unpriced_models: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowSummary {
     /// The window asked for (capped at the retention).
     pub window_secs: u64,
@@ -45,7 +52,7 @@ pub struct WindowSummary {
 }
 
 /// Consumption rates over the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Burn {
     /// Seconds the rates are computed over: from the window start (or from when dario started
     /// counting, if later) to now.
@@ -54,7 +61,7 @@ pub struct Burn {
     pub usd_per_hour: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketSummary {
     pub start: String,
     pub requests: u64,
@@ -64,7 +71,7 @@ pub struct BucketSummary {
 }
 
 /// Totals and breakdowns of a span of time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
     pub totals: GroupSummary,
     /// Sorted by requests, most first; then by name.
@@ -111,7 +118,7 @@ impl Section {
 }
 
 /// Token counts by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     pub input: u64,
     pub output: u64,
@@ -123,11 +130,15 @@ pub struct Tokens {
     pub total: u64,
 }
 
-/// p50/p95/max in milliseconds (absent when nothing was measured).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// p50/p95/max in milliseconds (`null` when nothing was measured). Each is required when read
+/// (`null` is a value; a missing key is a decode error).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quantiles {
+    #[serde(deserialize_with = "Option::deserialize")]
     pub p50: Option<f64>,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub p95: Option<f64>,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub max: Option<f64>,
 }
 
@@ -142,7 +153,7 @@ impl Quantiles {
 }
 
 /// Aggregates of one group (or of everything, for `totals`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
@@ -161,8 +172,6 @@ pub struct GroupSummary {
     /// Requests that needed more than one attempt.
     pub retried: u64,
     pub tokens: Tokens,
-    #[serde(skip)]
-    pub(super) tokens_usage: Usage,
     pub cost_usd: f64,
     pub latency_ms: Quantiles,
     pub ttfb_ms: Quantiles,
@@ -190,7 +199,6 @@ impl GroupSummary {
                 reasoning: u.reasoning_tokens,
                 total: total_tokens(u),
             },
-            tokens_usage: *u,
             cost_usd: s.cost_usd,
             latency_ms: Quantiles::of(&s.latency),
             ttfb_ms: Quantiles::of(&s.ttfb),

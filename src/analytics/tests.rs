@@ -54,6 +54,40 @@ fn within(got: Option<f64>, exact: f64) -> bool {
     got.is_some_and(|g| (g - exact).abs() / exact <= 0.0625)
 }
 
+/// A summary with every part populated (two backends, three deployments, priced and unpriced
+/// models, errors, retries, cache and reasoning tokens, a failover): for the tests of the
+/// `/analytics` body's readers.
+pub(crate) fn populated_summary() -> Summary {
+    let a = analytics();
+    for i in 1..=20u64 {
+        a.record(rec(
+            T0 + i * 30,
+            "anthropic",
+            "east",
+            "claude-sonnet-4-5",
+            200,
+            i * 7,
+        ));
+    }
+    let mut r = rec(
+        T0 + 700,
+        "anthropic",
+        "west",
+        "claude-sonnet-4-5",
+        529,
+        2000,
+    );
+    r.attempts = 2;
+    a.record(r);
+    a.observe_failover("anthropic");
+    for i in 0..3u64 {
+        let mut r = rec(T0 + 900 + i, "groq", "default", "llama-3.3-70b", 200, 300);
+        r.usage = usage(10, 20, 30, 40, 5);
+        a.record(r);
+    }
+    a.summary(Duration::from_secs(3600), at(T0 + 3100))
+}
+
 #[test]
 fn summary_on_known_inputs() {
     let a = analytics();

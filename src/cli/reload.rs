@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::doctor::proxy::ProxyAddress;
+use crate::proxy_address::ProxyAddress;
 
 #[derive(Debug, Args)]
 pub struct ReloadArgs {}
@@ -72,13 +72,7 @@ pub fn reload_running_proxy() -> Reloaded {
         Ok(a) => a,
         Err(e) => return Reloaded::Failed(e),
     };
-    let host = match addr.host.trim_start_matches('[').trim_end_matches(']') {
-        "0.0.0.0" | "" => "127.0.0.1".to_string(),
-        "::" => "[::1]".to_string(),
-        h if h.contains(':') => format!("[{h}]"),
-        h => h.to_string(),
-    };
-    let url = format!("http://{host}:{}/admin/reload", addr.port);
+    let url = addr.url("/admin/reload");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

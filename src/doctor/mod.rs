@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use clients::{McpClient, Registration};
-pub use proxy::{ProxyAddress, ProxyState};
+pub use proxy::ProxyState;
 
 /// How a row came out. Ordered by severity for sorting: `Fail` first.
 #[derive(

@@ -1,67 +1,31 @@
 //! Doctor rows about the local proxy: is something listening on dario's address, is it dario, is
 //! it this version.
 //!
-//! Owns: one TCP connect and one `GET /health` to the configured loopback address. Must not:
-//! send anything else, or contact any other address.
+//! Owns: one TCP connect and one `GET /health` to the configured loopback address (read by
+//! `proxy_address`, as the MCP server and `dario reload` read it). Must not: send anything else,
+//! or contact any other address.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Check, Status};
 
-use crate::{DEFAULT_HOST, DEFAULT_PORT};
+use crate::proxy_address::ProxyAddress;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where the proxy is expected, from `DARIO_HOST` / `DARIO_PORT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxyAddress {
-    pub host: String,
-    pub port: u16,
-}
-
-impl ProxyAddress {
-    /// From the environment; an unparseable `DARIO_PORT` is an error row's text.
-    pub fn from_env() -> Result<ProxyAddress, String> {
-        let host = std::env::var("DARIO_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let port = match std::env::var("DARIO_PORT") {
-            Ok(p) if !p.trim().is_empty() => p.trim().parse::<u16>().map_err(|_| {
-                format!("DARIO_PORT={p:?} is not a port number (1-65535): fix or unset it")
-            })?,
-            _ => DEFAULT_PORT,
-        };
-        Ok(ProxyAddress { host, port })
+/// The address to probe: [`ProxyAddress::connect_host`] when it is an IP address (an unspecified
+/// bind address is probed on loopback), else every address the name resolves to.
+async fn probe_addrs(addr: &ProxyAddress) -> Vec<SocketAddr> {
+    let host = addr.connect_host();
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![SocketAddr::new(ip, addr.port)];
     }
-
-    /// `host:port`, with brackets for IPv6.
-    pub fn display(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    /// The address to probe: an unspecified bind address (0.0.0.0, ::) is probed on loopback.
-    async fn probe_addrs(&self) -> Vec<SocketAddr> {
-        let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            let ip = match ip {
-                IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                ip => ip,
-            };
-            return vec![SocketAddr::new(ip, self.port)];
-        }
-        tokio::net::lookup_host((host, self.port))
-            .await
-            .map(|addrs| addrs.collect())
-            .unwrap_or_default()
-    }
+    tokio::net::lookup_host((host.as_str(), addr.port))
+        .await
+        .map(|addrs| addrs.collect())
+        .unwrap_or_default()
 }
 
 /// What answered on the proxy address.
@@ -90,7 +54,7 @@ pub async fn probe(addr: &ProxyAddress) -> ProxyState {
             }
         }
     };
-    for target in addr.probe_addrs().await {
+    for target in probe_addrs(addr).await {
         let response = match client.get(&format!("http://{target}/health"), &[]).await {
             Ok(r) => r,
             // Nothing accepts connections on this address: try the next one.
@@ -198,24 +162,5 @@ pub async fn checks(disk_digest: Option<String>) -> Vec<Check> {
             )),
             Check::new(Status::Info, "proxy", format!("not running on {shown}")),
         ],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn address_display() {
-        let a = ProxyAddress {
-            host: "::1".into(),
-            port: 3456,
-        };
-        assert_eq!(a.display(), "[::1]:3456");
-        let a = ProxyAddress {
-            host: "127.0.0.1".into(),
-            port: 1,
-        };
-        assert_eq!(a.display(), "127.0.0.1:1");
     }
 }

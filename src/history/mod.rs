@@ -18,6 +18,7 @@ pub mod schema;
 pub mod store;
 mod writer;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analytics::{Record, RecordSink};
 use crate::config::HistoryConfig;
@@ -233,11 +234,11 @@ impl Health {
     }
 }
 
-/// `history` in `/status` and the dashboard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `history` in `/status` (read back by `admin_api::Status`) and the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryStatus {
     /// `ok`, `degraded` (writes failing), `unavailable` (not open) or `disabled`.
-    pub state: &'static str,
+    pub state: Cow<'static, str>,
     pub path: PathBuf,
     pub error: Option<String>,
     pub written: u64,
@@ -343,7 +344,7 @@ impl History {
             "ok"
         };
         HistoryStatus {
-            state,
+            state: state.into(),
             path: self.path.clone(),
             error,
             written: h.written.load(Ordering::Relaxed),

@@ -1,13 +1,12 @@
 //! Live client for the running proxy's admin endpoints (`GET /status`, `/pool`, `/analytics`),
 //! used by the MCP tools to show live state next to what is on disk.
 //!
-//! Owns: finding the proxy (`DARIO_HOST`/`DARIO_PORT`, default 127.0.0.1:3456), authenticating
+//! Owns: asking the proxy (found by `proxy_address`: `DARIO_HOST`/`DARIO_PORT`), authenticating
 //! with `DARIO_API_KEY`, short deadlines (300 ms connect, 2 s total) and telling "not running"
 //! apart from "running but refused". Must not: send anything but GETs to the admin API, or
 //! talk to any address other than the proxy's own (unspecified bind addresses map to
 //! loopback).
 
-use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,72 +15,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Secret;
+use crate::proxy_address::ProxyAddress;
 use crate::tool_http::{ToolClient, Trust};
-
-use crate::{DEFAULT_HOST, DEFAULT_PORT};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest admin answer read (the analytics window of a busy proxy is well below it).
 const MAX_BODY: usize = 64 * 1024 * 1024;
-
-/// Where the proxy listens, as this process sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxyAddr {
-    /// Host to connect to (an unspecified bind address already mapped to loopback).
-    pub host: String,
-    pub port: u16,
-}
-
-impl ProxyAddr {
-    /// From `DARIO_HOST` / `DARIO_PORT`, defaulting to 127.0.0.1:3456.
-    pub fn from_env() -> Result<Self, String> {
-        let host = std::env::var("DARIO_HOST").ok();
-        let port = std::env::var("DARIO_PORT").ok();
-        Self::parse(host.as_deref(), port.as_deref())
-    }
-
-    /// From optional host and port strings (as found in the environment).
-    pub fn parse(host: Option<&str>, port: Option<&str>) -> Result<Self, String> {
-        let host = host
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .unwrap_or(DEFAULT_HOST);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let host = match host.parse::<IpAddr>() {
-            Ok(ip) if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
-            Ok(ip) if ip.is_unspecified() => "::1".to_string(),
-            Ok(ip) => ip.to_string(),
-            Err(_) if host.eq_ignore_ascii_case("localhost") => "127.0.0.1".to_string(),
-            Err(_) => host.to_string(),
-        };
-        let port = match port.map(str::trim).filter(|p| !p.is_empty()) {
-            None => DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(0) | Err(_) => {
-                    return Err(format!(
-                        "DARIO_PORT=`{p}` is not a port number (1-65535): fix or unset it"
-                    ))
-                }
-                Ok(n) => n,
-            },
-        };
-        Ok(ProxyAddr { host, port })
-    }
-
-    /// `host:port`, IPv6 hosts bracketed.
-    pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.authority(), path_and_query)
-    }
-}
 
 /// What the MCP tools report about the proxy: running or not, and the basics from `/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -113,7 +53,7 @@ pub enum Fetch {
 /// Client for the admin API. Cheap to create; the HTTP client is built on first use.
 #[derive(Debug)]
 pub struct LiveClient {
-    addr: Result<ProxyAddr, String>,
+    addr: Result<ProxyAddress, String>,
     api_key: Option<Secret>,
     http: OnceLock<Result<ToolClient, String>>,
 }
@@ -125,10 +65,10 @@ impl LiveClient {
             .ok()
             .filter(|k| !k.is_empty())
             .map(Secret::new);
-        LiveClient::new(ProxyAddr::from_env(), api_key)
+        LiveClient::new(ProxyAddress::from_env(), api_key)
     }
 
-    pub fn new(addr: Result<ProxyAddr, String>, api_key: Option<Secret>) -> Self {
+    pub fn new(addr: Result<ProxyAddress, String>, api_key: Option<Secret>) -> Self {
         LiveClient {
             addr,
             api_key,
@@ -320,35 +260,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn address_from_env_values() {
-        let a = ProxyAddr::parse(None, None).unwrap();
-        assert_eq!(a.authority(), "127.0.0.1:3456");
-        assert_eq!(
-            ProxyAddr::parse(Some("0.0.0.0"), Some("8080"))
-                .unwrap()
-                .authority(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(
-            ProxyAddr::parse(Some("::"), None).unwrap().authority(),
-            "[::1]:3456"
-        );
-        assert_eq!(
-            ProxyAddr::parse(Some("[::1]"), None).unwrap().authority(),
-            "[::1]:3456"
-        );
-        assert_eq!(
-            ProxyAddr::parse(Some("localhost"), Some(" 9 "))
-                .unwrap()
-                .authority(),
-            "127.0.0.1:9"
-        );
-        let err = ProxyAddr::parse(None, Some("http")).unwrap_err();
-        assert!(err.contains("DARIO_PORT"), "{err}");
-        assert!(ProxyAddr::parse(None, Some("0")).is_err());
-    }
-
-    #[test]
     fn state_from_status_body() {
         let body = json!({"version": crate::VERSION, "uptime_secs": 75, "config_digest": "ab", "requests_total": 3});
         let (s, b) = proxy_state("127.0.0.1:1", &Fetch::Ok(body));
@@ -372,7 +283,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let c = LiveClient::new(
-            ProxyAddr::parse(Some("127.0.0.1"), Some(&port.to_string())),
+            ProxyAddress::parse(Some("127.0.0.1"), Some(&port.to_string())),
             None,
         );
         let (state, body) = c.status().await;

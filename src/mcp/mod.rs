@@ -7,7 +7,7 @@ pub mod server;
 mod sources;
 pub mod tools;
 
-pub use live::{LiveClient, ProxyAddr, ProxyState};
+pub use live::{LiveClient, ProxyState};
 pub use server::{DarioMcp, PROMPT_NAMES, RESOURCE_URIS, TOOL_NAMES};
 
 use rmcp::ServiceExt;

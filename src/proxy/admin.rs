@@ -105,68 +105,73 @@ pub async fn reload(
 }
 
 /// Every backend: name, protocol, URL, credential *source*, models and deployments.
-pub fn backends_json(state: &ProxyState) -> serde_json::Value {
+pub fn backends(state: &ProxyState) -> Vec<crate::admin_api::StatusBackend> {
+    use crate::admin_api::{StatusBackend, StatusDeployment};
     let snap = state.snapshot.load();
-    let list: Vec<_> = snap
-        .config
+    snap.config
         .backends
         .values()
-        .map(|b| {
-            json!({
-                "name": b.name,
-                "protocol": b.protocol,
-                "base_url": b.base_url,
-                "credential_source": b.credential.source_label(),
-                "models": b.models,
-                "deployments": b.deployments.iter().map(|d| json!({
-                    "alias": d.alias,
-                    "base_url": d.base_url.as_deref().unwrap_or(&b.base_url),
-                    "credential_source": d.credential.as_ref().unwrap_or(&b.credential).source_label(),
-                })).collect::<Vec<_>>(),
-            })
+        .map(|b| StatusBackend {
+            name: b.name.clone(),
+            protocol: b.protocol,
+            base_url: b.base_url.clone(),
+            credential_source: b.credential.source_label(),
+            models: b.models.clone(),
+            deployments: b
+                .deployments
+                .iter()
+                .map(|d| StatusDeployment {
+                    alias: d.alias.clone(),
+                    base_url: d.base_url.clone().unwrap_or_else(|| b.base_url.clone()),
+                    credential_source: d
+                        .credential
+                        .as_ref()
+                        .unwrap_or(&b.credential)
+                        .source_label(),
+                })
+                .collect(),
         })
-        .collect();
-    serde_json::Value::Array(list)
+        .collect()
 }
 
 /// Live state for tools (MCP, doctor).
 pub fn status(state: &ProxyState) -> Response<Body> {
+    use crate::admin_api::{Build, Routing, Status, StatusHead};
     let snap = state.snapshot.load();
     let limits = &snap.config.limits;
-    let head = crate::admin_api::StatusHead {
-        version: Some(crate::VERSION.to_string()),
-        uptime_secs: Some(state.started.elapsed().as_secs()),
-        config_digest: Some(snap.digest.clone()),
-        requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
-    };
-    let mut value = json!({
-        "service": crate::admin_api::SERVICE,
-        "build": {
-            "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-            "target": format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+    json_response(to_json(&Status {
+        head: StatusHead {
+            version: Some(crate::VERSION.to_string()),
+            uptime_secs: Some(state.started.elapsed().as_secs()),
+            config_digest: Some(snap.digest.clone()),
+            requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
         },
-        "listen": state.options.listen.to_string(),
-        "in_flight": state.admission.in_flight(limits.max_in_flight),
-        "queued": state.admission.waiting(),
-        "auth_required": state.options.api_key.is_some(),
-        "model_override": state.options.model_override,
-        "backends": backends_json(state),
-        "pool": snap.pools.snapshot(std::time::Instant::now()),
-        "history": state.history.get().map(|h| h.status()),
-        "routing": {
-            "default_backend": snap.config.default_backend,
-            "routes": snap.config.routes.len(),
-            "aliases": snap.config.aliases.len(),
-            "template_digest": snap.routes.digest(),
+        service: crate::admin_api::SERVICE.to_string(),
+        build: Build {
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_string(),
+            target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
         },
-    });
-    if let (Some(map), serde_json::Value::Object(head)) = (value.as_object_mut(), to_json(&head)) {
-        map.extend(head);
-    }
-    if let Some(c) = &state.cluster {
-        value["cluster"] = to_json(&c.status());
-    }
-    json_response(value)
+        listen: state.options.listen.to_string(),
+        in_flight: state.admission.in_flight(limits.max_in_flight),
+        queued: state.admission.waiting(),
+        auth_required: state.options.api_key.is_some(),
+        model_override: state.options.model_override.clone(),
+        backends: backends(state),
+        pool: snap.pools.snapshot(std::time::Instant::now()),
+        history: state.history.get().map(|h| h.status()),
+        routing: Routing {
+            default_backend: snap.config.default_backend.clone(),
+            routes: snap.config.routes.len(),
+            aliases: snap.config.aliases.len(),
+            template_digest: snap.routes.digest(),
+        },
+        cluster: state.cluster.as_ref().map(|c| c.status()),
+    }))
 }
 
 pub fn pool(state: &ProxyState) -> Response<Body> {
@@ -217,12 +222,13 @@ pub fn analytics(
         std::time::Duration::from_secs(minutes * 60),
         std::time::SystemTime::now(),
     );
-    let mut value = serde_json::to_value(summary).unwrap_or_default();
-    if let Some(c) = &state.cluster {
-        // This instance's records; `?scope=cluster` sums every instance.
-        value["instance_id"] = json!(c.instance_id());
-        value["scope"] = json!("instance");
-    }
+    // In cluster mode, this instance's records; `?scope=cluster` sums every instance.
+    let body = crate::admin_api::Analytics {
+        summary,
+        instance_id: state.cluster.as_ref().map(|c| c.instance_id().to_string()),
+        scope: state.cluster.as_ref().map(|_| "instance".to_string()),
+    };
+    let value = to_json(&body);
     if !has_flag(query, "pretty") {
         return Ok(json_response(value));
     }

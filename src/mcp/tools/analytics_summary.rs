@@ -4,6 +4,7 @@
 //! I/O (the server gathers inputs through `server::run`).
 
 use super::*;
+use crate::analytics::GroupSummary;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AnalyticsOut {
@@ -41,9 +42,16 @@ impl Rendered for AnalyticsOut {
             proxy_line(&self.proxy)
         );
         match (&self.analytics, &self.analytics_error) {
-            (Some(a), _) => out.push_str(
-                &render_analytics(a, self.window_minutes).unwrap_or_else(|| render_value(a, 0)),
-            ),
+            (Some(a), _) => match render_analytics(a, self.window_minutes) {
+                Ok(text) => out.push_str(&text),
+                Err(e) => {
+                    out.push_str(&format!(
+                        "The proxy's /analytics body is not the shape this dario {} reads ({e}); as sent:\n",
+                        crate::VERSION
+                    ));
+                    out.push_str(&render_value(a, 1));
+                }
+            },
             (None, Some(_)) if !self.proxy.running => out.push_str(
                 "No analytics: they live in the proxy's memory only, and the proxy is not running.\n",
             ),
@@ -65,81 +73,82 @@ pub fn window_minutes(args: &AnalyticsArgs) -> Result<u32, String> {
     }
 }
 
-fn group_line(g: &Value) -> String {
+fn group_line(g: &GroupSummary) -> String {
     format!(
         "{} req, {} err, {} tokens, ${:.4}, latency p50 {} / p95 {}, TTFB p50 {}",
-        g.get("requests").and_then(Value::as_u64).unwrap_or(0),
-        g.get("errors").and_then(Value::as_u64).unwrap_or(0),
-        num(g, "/tokens/total").unwrap_or(0.0),
-        num(g, "/cost_usd").unwrap_or(0.0),
-        ms(g, "/latency_ms/p50"),
-        ms(g, "/latency_ms/p95"),
-        ms(g, "/ttfb_ms/p50"),
+        g.requests,
+        g.errors,
+        g.tokens.total,
+        g.cost_usd,
+        ms(g.latency_ms.p50),
+        ms(g.latency_ms.p95),
+        ms(g.ttfb_ms.p50),
     )
 }
 
-/// The proxy's `/analytics` summary: window totals, burn rate, per backend and model, all time.
-/// `None` when the body does not have the expected shape.
-pub fn render_analytics(a: &Value, window_minutes: u32) -> Option<String> {
-    let w = a.get("window")?;
-    let t = w.get("totals")?;
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |x| format!("{x:.0} ms"))
+}
+
+/// The proxy's `/analytics` body (`admin_api::Analytics`, the type the proxy writes): window
+/// totals, burn rate, per backend and model, all time. The decode error when the body is not of
+/// that type (the caller shows the body as it is then, so a field renamed on one side never
+/// shows as 0).
+pub fn render_analytics(body: &Value, window_minutes: u32) -> Result<String, String> {
+    let a = crate::admin_api::Analytics::deserialize(body).map_err(|e| e.to_string())?;
+    let (s, w) = (&a.summary, &a.summary.window);
+    let t = &w.section.totals;
     let mut out = format!("Window (last {window_minutes} min): {}\n", group_line(t));
     out.push_str(&format!(
         "  tokens: {} in, {} out, {} cache read, {} cache write ({} reasoning)\n",
-        num(t, "/tokens/input").unwrap_or(0.0),
-        num(t, "/tokens/output").unwrap_or(0.0),
-        num(t, "/tokens/cache_read").unwrap_or(0.0),
-        num(t, "/tokens/cache_write").unwrap_or(0.0),
-        num(t, "/tokens/reasoning").unwrap_or(0.0),
+        t.tokens.input,
+        t.tokens.output,
+        t.tokens.cache_read,
+        t.tokens.cache_write,
+        t.tokens.reasoning,
     ));
-    if let Some(b) = w.get("burn") {
-        out.push_str(&format!(
-            "  burn: {:.1} tokens/min, ${:.4}/h\n",
-            num(b, "/tokens_per_min").unwrap_or(0.0),
-            num(b, "/usd_per_hour").unwrap_or(0.0)
-        ));
-    }
-    for (title, key, label) in [
-        ("By backend", "by_backend", &["backend"][..]),
-        ("By model", "by_model", &["backend", "model"][..]),
+    out.push_str(&format!(
+        "  burn: {:.1} tokens/min, ${:.4}/h\n",
+        w.burn.tokens_per_min, w.burn.usd_per_hour
+    ));
+    for (title, groups) in [
+        ("By backend", &w.section.by_backend),
+        ("By model", &w.section.by_model),
     ] {
-        let groups = w
-            .get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         if groups.is_empty() {
             continue;
         }
         out.push_str(&format!("{title}:\n"));
         for g in groups {
-            let name: Vec<&str> = label
-                .iter()
-                .filter_map(|k| g.get(*k).and_then(Value::as_str))
+            let name: Vec<&str> = [&g.backend, &g.model]
+                .into_iter()
+                .filter_map(|n| n.as_deref())
                 .collect();
-            out.push_str(&format!("  {}: {}\n", name.join(" "), group_line(&g)));
+            out.push_str(&format!("  {}: {}\n", name.join(" "), group_line(g)));
         }
     }
-    if let Some(all) = a.pointer("/all_time/totals") {
-        out.push_str(&format!("All time: {}\n", group_line(all)));
+    out.push_str(&format!("All time: {}\n", group_line(&s.all_time.totals)));
+    if !s.failovers.is_empty() {
+        let list: Vec<String> = s
+            .failovers
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        out.push_str(&format!(
+            "Failovers (by failing backend): {}\n",
+            list.join(", ")
+        ));
     }
-    if let Some(f) = a.get("failovers").and_then(Value::as_object) {
-        if !f.is_empty() {
-            let list: Vec<String> = f.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            out.push_str(&format!(
-                "Failovers (by failing backend): {}\n",
-                list.join(", ")
-            ));
-        }
+    if !s.unpriced_models.is_empty() {
+        out.push_str(&format!(
+            "Models without a price (cost counted as 0): {}\n",
+            s.unpriced_models.join(", ")
+        ));
     }
-    if let Some(u) = a.get("unpriced_models").and_then(Value::as_array) {
-        if !u.is_empty() {
-            let list: Vec<&str> = u.iter().filter_map(Value::as_str).collect();
-            out.push_str(&format!(
-                "Models without a price (cost counted as 0): {}\n",
-                list.join(", ")
-            ));
-        }
+    if let Some(id) = &a.instance_id {
+        out.push_str(&format!(
+            "Instance {id} only (`dario stats --cluster` sums every instance).\n"
+        ));
     }
-    Some(out)
+    Ok(out)
 }

@@ -87,7 +87,7 @@ pub struct AuthStatusOut {
 }
 
 pub fn auth_status(cfg: &Config, proxy: ProxyState, status: Option<&Value>) -> AuthStatusOut {
-    let live_backends = status.and_then(|s| s.get("backends"));
+    let live_backends = LiveBackends::of(status);
     let mut backends = Vec::new();
     let mut missing = Vec::new();
     for b in cfg.backends.values() {
@@ -121,7 +121,7 @@ pub fn auth_status(cfg: &Config, proxy: ProxyState, status: Option<&Value>) -> A
             health,
             detail,
             deployments,
-            live: live_entry(live_backends, &b.name).cloned(),
+            live: live_backends.get(&b.name),
         });
     }
     AuthStatusOut {

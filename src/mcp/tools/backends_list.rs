@@ -67,14 +67,14 @@ pub(super) fn backend_info(b: &BackendConfig, live: Option<&Value>) -> BackendIn
 }
 
 pub fn backends_list(cfg: &Config, proxy: ProxyState, status: Option<&Value>) -> BackendsListOut {
-    let live_backends = status.and_then(|s| s.get("backends"));
+    let live_backends = LiveBackends::of(status);
     BackendsListOut {
         proxy,
         default_backend: cfg.default_backend.clone(),
         backends: cfg
             .backends
             .values()
-            .map(|b| backend_info(b, live_entry(live_backends, &b.name)))
+            .map(|b| backend_info(b, live_backends.get(&b.name).as_ref()))
             .collect(),
     }
 }

@@ -95,6 +95,35 @@ fn credential_kind(c: &Credential) -> &'static str {
     }
 }
 
+/// The running proxy's backends, from its `/status` body: typed ([`crate::admin_api::Status`])
+/// when the body decodes; else the body's `backends` as it is (an older or newer dario), so an
+/// entry is still shown as sent rather than lost.
+enum LiveBackends<'a> {
+    Typed(Vec<crate::admin_api::StatusBackend>),
+    Raw(Option<&'a Value>),
+}
+
+impl<'a> LiveBackends<'a> {
+    fn of(status: Option<&'a Value>) -> Self {
+        match status.map(crate::admin_api::Status::deserialize) {
+            Some(Ok(s)) => LiveBackends::Typed(s.backends),
+            Some(Err(_)) => LiveBackends::Raw(status.and_then(|s| s.get("backends"))),
+            None => LiveBackends::Raw(None),
+        }
+    }
+
+    /// What the proxy reports for backend `name`.
+    fn get(&self, name: &str) -> Option<Value> {
+        match self {
+            LiveBackends::Typed(list) => list
+                .iter()
+                .find(|b| b.name == name)
+                .and_then(|b| serde_json::to_value(b).ok()),
+            LiveBackends::Raw(collection) => live_entry(*collection, name).cloned(),
+        }
+    }
+}
+
 /// Entry of a live JSON collection for one backend: `{"groq": {...}}` or `[{"name": "groq"}]`.
 fn live_entry<'a>(collection: Option<&'a Value>, name: &str) -> Option<&'a Value> {
     match collection? {
@@ -113,14 +142,6 @@ fn proxy_line(p: &ProxyState) -> String {
     } else {
         format!("proxy: {}", p.detail)
     }
-}
-
-fn num(v: &Value, path: &str) -> Option<f64> {
-    v.pointer(path).and_then(Value::as_f64)
-}
-
-fn ms(v: &Value, path: &str) -> String {
-    num(v, path).map_or_else(|| "–".to_string(), |x| format!("{x:.0} ms"))
 }
 
 /// One-line JSON for small live values (long ones cut at 400 bytes).

@@ -80,6 +80,32 @@ fn not_running() -> ProxyState {
 }
 
 #[test]
+fn live_backends_come_from_the_typed_status_or_as_sent() {
+    let typed = serde_json::to_value(crate::admin_api::tests::status()).unwrap();
+    let out = backends_list(&config(), not_running(), Some(&typed));
+    let groq = out.backends.iter().find(|b| b.name == "groq").unwrap();
+    let live = groq.live.as_ref().unwrap();
+    assert_eq!(live["credential_source"], "env GROQ_API_KEY");
+    assert_eq!(live["deployments"][0]["alias"], "east");
+    // The entry is the typed one, re-serialised: the same JSON as the proxy wrote.
+    assert_eq!(
+        live,
+        &serde_json::to_value(&crate::admin_api::tests::status().backends[0]).unwrap()
+    );
+    let anthropic = out.backends.iter().find(|b| b.name == "anthropic").unwrap();
+    assert!(anthropic.live.is_none());
+    // A body of another shape (a field renamed): its entry is shown as sent, not dropped.
+    let mut renamed = typed.clone();
+    let routing = renamed["routing"].as_object_mut().unwrap();
+    let n = routing.remove("routes").unwrap();
+    routing.insert("route_count".into(), n);
+    renamed["backends"][0]["extra"] = json!("as sent");
+    let out = auth_status(&config(), not_running(), Some(&renamed));
+    let groq = out.backends.iter().find(|b| b.backend == "groq").unwrap();
+    assert_eq!(groq.live.as_ref().unwrap()["extra"], "as sent");
+}
+
+#[test]
 fn auth_status_reports_sources_and_missing() {
     let status = json!({"backends": [{"name": "groq", "last_status": 401}]});
     let out = auth_status(&config(), not_running(), Some(&status));
@@ -252,21 +278,124 @@ fn pool_and_analytics_rendering() {
         text.contains("Cluster: instance i1 via redis://r:6379 (namespace team): unreachable: routing on local state — connection refused; 3 request(s) on local state, 1 refused by team limits"),
         "{text}"
     );
-    let a = json!({"window": {"totals": {"requests": 4, "errors": 1, "tokens": {"total": 100, "input": 60, "output": 40},
-          "cost_usd": 0.5, "latency_ms": {"p50": 120.0, "p95": 300.0}, "ttfb_ms": {"p50": 80.0}},
-          "burn": {"tokens_per_min": 10.0, "usd_per_hour": 1.0},
-          "by_backend": [{"backend": "groq", "requests": 4, "errors": 1, "tokens": {"total": 100}, "cost_usd": 0.5,
-            "latency_ms": {"p50": 120.0}, "ttfb_ms": {}}], "by_model": []},
-        "all_time": {"totals": {"requests": 9}}, "failovers": {"groq": 2}, "unpriced_models": ["x"]});
+    let a = serde_json::to_value(analytics_body()).unwrap();
     let text = render_analytics(&a, 15).unwrap();
     assert!(text.starts_with("Window (last 15 min): 4 req, 1 err, 100 tokens, $0.5000, latency p50 120 ms / p95 300 ms, TTFB p50 80 ms"), "{text}");
+    assert!(
+        text.contains("  tokens: 60 in, 40 out, 0 cache read, 0 cache write (0 reasoning)"),
+        "{text}"
+    );
+    assert!(text.contains("burn: 10.0 tokens/min, $1.0000/h"), "{text}");
     assert!(text.contains("groq: 4 req"), "{text}");
+    assert!(text.contains("groq llama: 4 req"), "{text}");
     assert!(text.contains("All time: 9 req"), "{text}");
     assert!(
         text.contains("Failovers (by failing backend): groq 2"),
         "{text}"
     );
-    assert!(render_analytics(&json!({"requests": 1}), 60).is_none());
+    assert!(
+        text.contains("without a price (cost counted as 0): x"),
+        "{text}"
+    );
+    assert!(!text.contains("Instance"), "{text}");
+    assert!(render_analytics(&json!({"requests": 1}), 60).is_err());
+    // In cluster mode the body says which instance answered.
+    let mut clustered = analytics_body();
+    clustered.instance_id = Some("i-7".into());
+    clustered.scope = Some("instance".into());
+    let text = render_analytics(&serde_json::to_value(clustered).unwrap(), 15).unwrap();
+    assert!(text.contains("Instance i-7 only"), "{text}");
+}
+
+/// An `/analytics` body as the proxy writes it (`admin_api::Analytics`).
+fn analytics_body() -> crate::admin_api::Analytics {
+    use crate::analytics::{
+        BucketSummary, Burn, GroupSummary, Quantiles, Section, Summary, Tokens, WindowSummary,
+    };
+    let q = |p50, p95| Quantiles { p50, p95, max: p95 };
+    let group = |backend: Option<&str>, model: Option<&str>, requests, errors| GroupSummary {
+        backend: backend.map(str::to_string),
+        deployment: None,
+        model: model.map(str::to_string),
+        requests,
+        errors,
+        streamed: 0,
+        unpriced_requests: 0,
+        attempts: requests,
+        retried: 0,
+        tokens: Tokens {
+            input: 60,
+            output: 40,
+            cache_read: 0,
+            cache_write: 0,
+            reasoning: 0,
+            total: 100,
+        },
+        cost_usd: 0.5,
+        latency_ms: q(Some(120.0), Some(300.0)),
+        ttfb_ms: q(Some(80.0), None),
+        overhead_ms: q(None, None),
+    };
+    let section = |totals| Section {
+        totals,
+        by_backend: vec![group(Some("groq"), None, 4, 1)],
+        by_deployment: vec![],
+        by_model: vec![group(Some("groq"), Some("llama"), 4, 1)],
+    };
+    crate::admin_api::Analytics {
+        summary: Summary {
+            generated_at: "2026-01-01T00:00:00Z".into(),
+            quantile_method: crate::analytics::QUANTILE_METHOD.into(),
+            window: WindowSummary {
+                window_secs: 900,
+                window_start: "2025-12-31T23:45:00Z".into(),
+                bucket_secs: 300,
+                burn: Burn {
+                    span_secs: 600,
+                    tokens_per_min: 10.0,
+                    usd_per_hour: 1.0,
+                },
+                section: section(group(None, None, 4, 1)),
+                buckets: vec![BucketSummary {
+                    start: "2025-12-31T23:45:00Z".into(),
+                    requests: 4,
+                    errors: 1,
+                    tokens: 100,
+                    cost_usd: 0.5,
+                }],
+            },
+            all_time: section(group(None, None, 9, 1)),
+            records_total: 9,
+            records_kept: 9,
+            records_dropped: 0,
+            failovers: [("groq".to_string(), 2)].into(),
+            unpriced_models: vec!["x".into()],
+        },
+        instance_id: None,
+        scope: None,
+    }
+}
+
+#[test]
+fn an_analytics_body_of_another_shape_is_shown_as_sent_not_as_zeros() {
+    let mut a = serde_json::to_value(analytics_body()).unwrap();
+    // A field renamed on the proxy's side (an older or newer dario).
+    let totals = a["window"]["totals"].as_object_mut().unwrap();
+    let n = totals.remove("requests").unwrap();
+    totals.insert("request_count".into(), n);
+    let out = analytics_summary(
+        15,
+        proxy_state("127.0.0.1:1", &Fetch::Ok(json!({"version": "9.9.9"}))).0,
+        Fetch::Ok(a.clone()),
+    );
+    // The structured output is the body as sent.
+    assert_eq!(out.analytics.as_ref(), Some(&a));
+    let text = out.render();
+    assert!(text.contains("not the shape this dario"), "{text}");
+    assert!(text.contains("missing field `requests`"), "{text}");
+    assert!(text.contains("request_count: 4"), "{text}");
+    assert!(!text.contains("Window (last"), "{text}");
+    assert!(!text.contains("0 req"), "{text}");
 }
 
 #[test]

@@ -299,7 +299,7 @@ async fn dashboard_state(state: Arc<ProxyState>, since: history::Since) -> Value
             "default_backend": snap.config.default_backend,
             "aliases": snap.config.aliases,
             "routes": routes,
-            "backends": crate::proxy::admin::backends_json(&state),
+            "backends": crate::proxy::admin::backends(&state),
             "template_digest": snap.routes.digest(),
         },
         "history": state.history.get().map(|h| serde_json::to_value(h.status()).unwrap_or_default()),

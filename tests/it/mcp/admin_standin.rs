@@ -172,20 +172,76 @@ pub async fn start_proxy(home: &TestHome, state: StandInState) -> LiveProxy {
             .get("window")
             .and_then(|w| w.parse::<u64>().ok())
             .unwrap_or(60);
-        let totals = json!({"requests": 17, "errors": 1, "streamed": 3, "attempts": 18, "retried": 1,
-            "tokens": {"input": 1200, "output": 340, "cache_read": 0, "cache_write": 0, "reasoning": 0, "total": 1540},
-            "cost_usd": 0.0123, "latency_ms": {"p50": 210.0, "p95": 900.0, "max": 950.0},
-            "ttfb_ms": {"p50": 80.0, "p95": 200.0, "max": 210.0}});
-        let mut by_backend = totals.clone();
-        by_backend["backend"] = json!("anthropic");
-        axum::Json(json!({
-            "window": {"window_secs": minutes * 60, "bucket_secs": 300,
-                "burn": {"span_secs": 60, "tokens_per_min": 25.0, "usd_per_hour": 0.74},
-                "totals": totals, "by_backend": [by_backend], "by_deployment": [], "by_model": [],
-                "buckets": []},
-            "all_time": {"totals": totals, "by_backend": [], "by_deployment": [], "by_model": []},
-            "records_total": 17, "failovers": {}, "unpriced_models": [],
-        }))
+        // The body the proxy writes (`admin_api::Analytics`), so a field renamed on either
+        // side fails to compile here.
+        use dario::analytics::{Burn, GroupSummary, Quantiles, Section, Summary, Tokens};
+        let group = |backend: Option<&str>| GroupSummary {
+            backend: backend.map(str::to_string),
+            deployment: None,
+            model: None,
+            requests: 17,
+            errors: 1,
+            streamed: 3,
+            unpriced_requests: 0,
+            attempts: 18,
+            retried: 1,
+            tokens: Tokens {
+                input: 1200,
+                output: 340,
+                cache_read: 0,
+                cache_write: 0,
+                reasoning: 0,
+                total: 1540,
+            },
+            cost_usd: 0.0123,
+            latency_ms: Quantiles {
+                p50: Some(210.0),
+                p95: Some(900.0),
+                max: Some(950.0),
+            },
+            ttfb_ms: Quantiles {
+                p50: Some(80.0),
+                p95: Some(200.0),
+                max: Some(210.0),
+            },
+            overhead_ms: Quantiles {
+                p50: None,
+                p95: None,
+                max: None,
+            },
+        };
+        let section = |by_backend| Section {
+            totals: group(None),
+            by_backend,
+            by_deployment: vec![],
+            by_model: vec![],
+        };
+        axum::Json(dario::admin_api::Analytics {
+            summary: Summary {
+                generated_at: "2026-01-01T00:00:00.000Z".into(),
+                quantile_method: dario::analytics::QUANTILE_METHOD.into(),
+                window: dario::analytics::WindowSummary {
+                    window_secs: minutes * 60,
+                    window_start: "2025-12-31T23:00:00.000Z".into(),
+                    bucket_secs: 300,
+                    burn: Burn {
+                        span_secs: 60,
+                        tokens_per_min: 25.0,
+                        usd_per_hour: 0.74,
+                    },
+                    section: section(vec![group(Some("anthropic"))]),
+                    buckets: vec![],
+                },
+                all_time: section(vec![]),
+                records_total: 17,
+                records_kept: 17,
+                records_dropped: 0,
+                failovers: Default::default(),
+                unpriced_models: vec![],
+            },
+            instance_id: None,
+            scope: None,
+        })
         .into_response()
     }
     let state = Arc::new(state);

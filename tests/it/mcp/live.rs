@@ -78,6 +78,21 @@ async fn live_data_when_the_proxy_runs() {
         .await,
     );
     assert!(a_text.contains("Window (last 15 min):"), "{a_text}");
+    // The proxy's entry for a backend, from `/status` (typed from the real proxy; the
+    // stand-in's older-shaped body is shown as sent).
+    let b = call(&client, "backends_list", JsonObject::new()).await;
+    let b = b.structured_content.unwrap();
+    let anthropic = b["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "anthropic")
+        .unwrap();
+    assert_eq!(anthropic["live"]["protocol"], "anthropic", "{anthropic}");
+    assert!(
+        anthropic["live"]["credential_source"].is_string(),
+        "{anthropic}"
+    );
     if let Some(s) = proxy.stand_in() {
         assert_eq!(p["pool"]["backends"][0]["sticky_keys"], 3);
         assert_eq!(a["analytics"]["window"]["totals"]["requests"], 17);
