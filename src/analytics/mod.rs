@@ -74,9 +74,11 @@ pub const MAX_WINDOW_MINUTES: u64 = 24 * 60;
 /// The model label of series beyond the cardinality cap.
 pub const OTHER_MODEL: &str = "other";
 
-#[derive(Debug)]
+/// A kept record: shared with the sinks (the history holds the same `Arc` until its batch is
+/// written), so neither copies its strings.
+#[derive(Debug, Clone)]
 struct Entry {
-    rec: Record,
+    rec: Arc<Record>,
     cost_usd: f64,
     priced: bool,
 }
@@ -110,7 +112,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 enum Event {
-    Record(Box<Entry>),
+    Record(Entry),
     Failover(String),
 }
 
@@ -233,7 +235,7 @@ struct State {
     queued: Arc<AtomicUsize>,
     opts: AnalyticsOptions,
     bucket_secs: u64,
-    ring: VecDeque<Arc<Entry>>,
+    ring: VecDeque<Entry>,
     all_time: HashMap<Key, Stats>,
     /// Bucket number (unix seconds / bucket width) → aggregates.
     buckets: BTreeMap<u64, HashMap<Key, Stats>>,
@@ -265,7 +267,7 @@ impl State {
 
     fn apply(&mut self, ev: Event) {
         match ev {
-            Event::Record(e) => self.ingest(*e),
+            Event::Record(e) => self.ingest(e),
             Event::Failover(b) => *self.failovers.entry(b).or_default() += 1,
         }
     }
@@ -334,7 +336,7 @@ impl State {
         if self.first_record.is_none_or(|t| r.timestamp < t) {
             self.first_record = Some(r.timestamp);
         }
-        self.ring.push_back(Arc::new(e));
+        self.ring.push_back(e);
         while self.ring.len() > self.opts.ring_capacity {
             self.ring.pop_front();
         }
@@ -414,6 +416,7 @@ impl Analytics {
     /// Accounts one request. Never waits for a lock (see the module docs).
     pub fn record(&self, r: Record) {
         let cost = self.prices.load().cost(r.model(), &r.usage);
+        let r = Arc::new(r);
         for sink in self.sinks.load().iter() {
             sink.accept(&r, cost.unwrap_or(0.0), cost.is_some());
         }
@@ -423,7 +426,7 @@ impl Analytics {
             rec: r,
         };
         self.total.fetch_add(1, Ordering::Relaxed);
-        self.submit(Event::Record(Box::new(entry)));
+        self.submit(Event::Record(entry));
     }
 
     /// Sends every record from now on to `sink` too.
@@ -476,7 +479,7 @@ impl Analytics {
 
     /// The most recent kept records, newest first, at most `limit`.
     pub fn recent(&self, limit: usize) -> Vec<RecordView> {
-        let entries: Vec<Arc<Entry>> = {
+        let entries: Vec<Entry> = {
             let mut st = self.state.lock();
             st.drain();
             st.ring.iter().rev().take(limit).cloned().collect()

@@ -4,6 +4,7 @@
 //!
 //! Owns: the record's shape. Must not: aggregate (the state in `mod.rs` does).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -60,9 +61,10 @@ pub struct RequestContext {
 }
 
 /// Where every finished record also goes (the history on disk, the dashboard feed). `accept` is
-/// called on the request path: it must not block (a bounded `try_send` or less).
+/// called on the request path: it must not block (a bounded `try_send` or less). The record is
+/// shared: a sink that keeps it clones the `Arc`, not the strings.
 pub trait RecordSink: Send + Sync {
-    fn accept(&self, record: &Record, cost_usd: f64, priced: bool);
+    fn accept(&self, record: &Arc<Record>, cost_usd: f64, priced: bool);
 }
 
 /// The model prices and summaries go by: the upstream model, else the requested one. One rule

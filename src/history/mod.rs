@@ -148,23 +148,68 @@ pub struct HistoryRow {
 
 impl HistoryRow {
     pub fn from_record(r: &Record, cost_usd: f64, priced: bool) -> Self {
+        RowRef::from_record(r, cost_usd, priced).to_owned()
+    }
+
+    /// The model prices and summaries go by: the upstream model, else the requested one.
+    pub fn model(&self) -> &str {
+        crate::analytics::summary_model(&self.upstream_model, &self.requested_model)
+    }
+
+    pub fn is_error(&self) -> bool {
+        crate::analytics::is_error_status(self.status)
+    }
+}
+
+/// A row of `requests` as the writer binds it, borrowed from a [`HistoryRow`] or straight from
+/// a [`Record`] (so recording a request copies none of its strings).
+pub(crate) struct RowRef<'a> {
+    pub ts_ms: i64,
+    pub request_id: &'a str,
+    pub endpoint: &'a str,
+    pub inbound: &'static str,
+    pub client: &'a str,
+    pub session_id: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
+    pub backend: &'a str,
+    pub deployment: &'a str,
+    pub requested_model: &'a str,
+    pub upstream_model: &'a str,
+    pub status: u16,
+    pub streamed: bool,
+    pub attempts: u32,
+    pub latency_us: u64,
+    pub ttfb_us: Option<u64>,
+    pub overhead_us: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub cost_usd: f64,
+    pub priced: bool,
+    pub dropped: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> RowRef<'a> {
+    pub(crate) fn from_record(r: &'a Record, cost_usd: f64, priced: bool) -> Self {
         let us = |d: Duration| d.as_micros().min(i64::MAX as u128) as u64;
-        HistoryRow {
+        RowRef {
             ts_ms: r
                 .timestamp
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
-            request_id: r.request_id.clone(),
-            endpoint: r.context.endpoint.clone(),
+            request_id: &r.request_id,
+            endpoint: &r.context.endpoint,
             inbound: r.inbound.as_str(),
-            client: r.context.client.clone(),
-            session_id: r.context.session_id.clone(),
-            agent_id: r.context.agent_id.clone(),
-            backend: r.backend.clone(),
-            deployment: r.deployment.clone(),
-            requested_model: r.requested_model.clone(),
-            upstream_model: r.upstream_model.clone(),
+            client: &r.context.client,
+            session_id: r.context.session_id.as_deref(),
+            agent_id: r.context.agent_id.as_deref(),
+            backend: &r.backend,
+            deployment: &r.deployment,
+            requested_model: &r.requested_model,
+            upstream_model: &r.upstream_model,
             status: r.status,
             streamed: r.streamed,
             attempts: r.attempts,
@@ -178,17 +223,100 @@ impl HistoryRow {
             reasoning_tokens: r.usage.reasoning_tokens,
             cost_usd,
             priced,
-            dropped: r.context.dropped.join(","),
+            dropped: match r.context.dropped.as_slice() {
+                [] => std::borrow::Cow::Borrowed(""),
+                [one] => std::borrow::Cow::Borrowed(one.as_str()),
+                many => std::borrow::Cow::Owned(many.join(",")),
+            },
         }
     }
 
-    /// The model prices and summaries go by: the upstream model, else the requested one.
-    pub fn model(&self) -> &str {
-        crate::analytics::summary_model(&self.upstream_model, &self.requested_model)
+    fn to_owned(&self) -> HistoryRow {
+        HistoryRow {
+            ts_ms: self.ts_ms,
+            request_id: self.request_id.to_string(),
+            endpoint: self.endpoint.to_string(),
+            inbound: self.inbound,
+            client: self.client.to_string(),
+            session_id: self.session_id.map(str::to_string),
+            agent_id: self.agent_id.map(str::to_string),
+            backend: self.backend.to_string(),
+            deployment: self.deployment.to_string(),
+            requested_model: self.requested_model.to_string(),
+            upstream_model: self.upstream_model.to_string(),
+            status: self.status,
+            streamed: self.streamed,
+            attempts: self.attempts,
+            latency_us: self.latency_us,
+            ttfb_us: self.ttfb_us,
+            overhead_us: self.overhead_us,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            cost_usd: self.cost_usd,
+            priced: self.priced,
+            dropped: self.dropped.to_string(),
+        }
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn model(&self) -> &'a str {
+        crate::analytics::summary_model(self.upstream_model, self.requested_model)
+    }
+
+    pub(crate) fn is_error(&self) -> bool {
         crate::analytics::is_error_status(self.status)
+    }
+}
+
+/// What the writer can write: a stored row (tests, imports) or a recorded request.
+pub(crate) trait AsRow {
+    fn row(&self) -> RowRef<'_>;
+}
+
+impl AsRow for HistoryRow {
+    fn row(&self) -> RowRef<'_> {
+        RowRef {
+            ts_ms: self.ts_ms,
+            request_id: &self.request_id,
+            endpoint: &self.endpoint,
+            inbound: self.inbound,
+            client: &self.client,
+            session_id: self.session_id.as_deref(),
+            agent_id: self.agent_id.as_deref(),
+            backend: &self.backend,
+            deployment: &self.deployment,
+            requested_model: &self.requested_model,
+            upstream_model: &self.upstream_model,
+            status: self.status,
+            streamed: self.streamed,
+            attempts: self.attempts,
+            latency_us: self.latency_us,
+            ttfb_us: self.ttfb_us,
+            overhead_us: self.overhead_us,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            cost_usd: self.cost_usd,
+            priced: self.priced,
+            dropped: std::borrow::Cow::Borrowed(&self.dropped),
+        }
+    }
+}
+
+/// A recorded request waiting for the writer: the record analytics keeps too, shared.
+pub(crate) struct Pending {
+    record: Arc<Record>,
+    cost_usd: f64,
+    priced: bool,
+}
+
+impl AsRow for Pending {
+    fn row(&self) -> RowRef<'_> {
+        RowRef::from_record(&self.record, self.cost_usd, self.priced)
     }
 }
 
@@ -253,7 +381,7 @@ pub struct HistoryStatus {
 }
 
 pub(crate) enum Msg {
-    Row(Box<HistoryRow>),
+    Row(Pending),
     Flush(std::sync::mpsc::Sender<()>),
     Stop,
 }
@@ -395,9 +523,13 @@ impl Drop for History {
 }
 
 impl RecordSink for History {
-    fn accept(&self, record: &Record, cost_usd: f64, priced: bool) {
+    fn accept(&self, record: &Arc<Record>, cost_usd: f64, priced: bool) {
         let Some(tx) = &self.tx else { return };
-        let row = Box::new(HistoryRow::from_record(record, cost_usd, priced));
+        let row = Pending {
+            record: record.clone(),
+            cost_usd,
+            priced,
+        };
         match tx.try_send(Msg::Row(row)) {
             Ok(()) => {
                 // One wake-up per batch, not per request.
@@ -485,7 +617,7 @@ mod tests {
         let h = History::open(tmp.path(), &HistoryConfig::default());
         assert_eq!(h.status().state, "ok");
         for i in 0..10 {
-            h.accept(&record(i), 0.5, true);
+            h.accept(&Arc::new(record(i)), 0.5, true);
         }
         assert!(h.flush_blocking(Duration::from_secs(30)));
         assert_eq!(h.status().written, 10);
@@ -494,11 +626,11 @@ mod tests {
             .query_row("SELECT sum(input_tokens) FROM requests", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 45);
-        h.accept(&record(100), 0.5, true);
+        h.accept(&Arc::new(record(100)), 0.5, true);
         h.close();
         assert_eq!(h.status().written, 11);
         // After close nothing more is taken (and nothing blocks).
-        h.accept(&record(101), 0.5, true);
+        h.accept(&Arc::new(record(101)), 0.5, true);
         assert_eq!(h.status().dropped, 1);
     }
 
@@ -514,7 +646,7 @@ mod tests {
             thread: Mutex::new(None),
         };
         for i in 0..5 {
-            h.accept(&record(i), 0.0, false);
+            h.accept(&Arc::new(record(i)), 0.0, false);
         }
         assert_eq!(h.status().dropped, 3);
     }
@@ -527,7 +659,7 @@ mod tests {
         let st = h.status();
         assert_eq!(st.state, "unavailable");
         assert!(st.error.unwrap().contains("history.sqlite3"));
-        h.accept(&record(1), 0.0, false);
+        h.accept(&Arc::new(record(1)), 0.0, false);
         assert!(!h.flush_blocking(Duration::from_secs(1)));
         assert_eq!(std::fs::read(db_path(tmp.path())).unwrap(), vec![0u8; 4096]);
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection};
 
-use super::{Health, HistoryRow, Msg, BATCH_SIZE, FLUSH_INTERVAL};
+use super::{AsRow, Health, Msg, Pending, BATCH_SIZE, FLUSH_INTERVAL};
 use crate::config::HistoryConfig;
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -35,7 +35,7 @@ pub(crate) fn spawn(
 /// `Flush` / `Stop` unpark it. Otherwise it wakes when the oldest gathered record is
 /// `FLUSH_INTERVAL` old, or to prune.
 fn run(mut conn: Connection, rx: Receiver<Msg>, health: &Health, config: &HistoryConfig) {
-    let mut batch: Vec<HistoryRow> = Vec::with_capacity(BATCH_SIZE);
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_SIZE);
     let mut due: Option<Instant> = None;
     let mut next_prune = Instant::now();
     loop {
@@ -43,7 +43,7 @@ fn run(mut conn: Connection, rx: Receiver<Msg>, health: &Health, config: &Histor
             match rx.try_recv() {
                 Ok(Msg::Row(row)) => {
                     health.pending.fetch_sub(1, Ordering::Relaxed);
-                    batch.push(*row);
+                    batch.push(row);
                     if due.is_none() {
                         due = Some(Instant::now() + FLUSH_INTERVAL);
                     }
@@ -89,7 +89,7 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<HistoryRow>, health: &Health) {
+fn commit(conn: &mut Connection, batch: &mut Vec<Pending>, health: &Health) {
     if batch.is_empty() {
         return;
     }
@@ -126,11 +126,12 @@ struct Rollup {
 
 /// Inserts the rows (tagged with `instance`, this process's cluster instance id, if any) and
 /// folds them into the per-minute rollups, in one transaction.
-pub(crate) fn write_batch(
+pub(crate) fn write_batch<R: AsRow>(
     conn: &mut Connection,
-    rows: &[HistoryRow],
+    rows: &[R],
     instance: Option<&str>,
 ) -> rusqlite::Result<()> {
+    let rows: Vec<_> = rows.iter().map(AsRow::row).collect();
     let tx = conn.transaction()?;
     {
         let mut ins = tx.prepare_cached(
@@ -143,7 +144,7 @@ pub(crate) fn write_batch(
                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )?;
         let mut rollups: HashMap<(i64, &str, &str, &str), Rollup> = HashMap::new();
-        for r in rows {
+        for r in &rows {
             ins.execute(params![
                 r.ts_ms,
                 r.request_id,
@@ -176,8 +177,8 @@ pub(crate) fn write_batch(
             let g = rollups
                 .entry((
                     r.ts_ms.div_euclid(60_000),
-                    &r.backend,
-                    &r.deployment,
+                    r.backend,
+                    r.deployment,
                     r.model(),
                 ))
                 .or_default();

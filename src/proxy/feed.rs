@@ -82,7 +82,7 @@ impl Feed {
 }
 
 impl RecordSink for Feed {
-    fn accept(&self, record: &Record, cost_usd: f64, priced: bool) {
+    fn accept(&self, record: &Arc<Record>, cost_usd: f64, priced: bool) {
         if self.watchers.load(Ordering::Relaxed) == 0 {
             return;
         }

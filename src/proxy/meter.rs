@@ -17,8 +17,8 @@ use super::state::ProxyState;
 use crate::analytics::{Record, RequestContext};
 use crate::protocol::Protocol;
 
-/// Facts about one request, for the log line and the analytics record.
-#[derive(Clone)]
+/// Facts about one request, for the log line and the analytics record. Recording consumes it:
+/// its strings move into the record instead of being copied.
 pub struct Meter {
     received: Instant,
     received_wall: SystemTime,
@@ -31,11 +31,12 @@ pub struct Meter {
 }
 
 /// Where a request went and how it ended: what its record says besides the request's own facts.
-#[derive(Clone, Copy, Default)]
+/// The names are owned: they move into the record.
+#[derive(Default)]
 pub struct Outcome<'a> {
-    pub backend: &'a str,
-    pub deployment: &'a str,
-    pub upstream_model: &'a str,
+    pub backend: String,
+    pub deployment: String,
+    pub upstream_model: String,
     pub status: u16,
     pub attempts: u32,
     pub overhead: Duration,
@@ -65,7 +66,7 @@ impl Meter {
         }
     }
 
-    fn record(&self, state: &ProxyState, o: &Outcome<'_>, end: &EndInfo) {
+    fn record(self, state: &ProxyState, o: Outcome<'_>, end: &EndInfo) {
         let Outcome {
             backend,
             deployment,
@@ -74,35 +75,16 @@ impl Meter {
             attempts,
             overhead,
             reason,
-        } = *o;
+        } = o;
         let latency = self.received.elapsed();
         if let Some(cluster) = &state.cluster {
             if let Some(c) = &state.snapshot.load().config.cluster {
                 let u = &end.usage;
                 let tokens =
                     u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens;
-                cluster.charge_tokens(&c.limits, backend, tokens);
+                cluster.charge_tokens(&c.limits, &backend, tokens);
             }
         }
-        state.analytics.record(Record {
-            timestamp: self.received_wall,
-            request_id: self.request_id.clone(),
-            inbound: self.inbound,
-            backend: backend.to_string(),
-            deployment: deployment.to_string(),
-            requested_model: self.requested_model.clone(),
-            upstream_model: upstream_model.to_string(),
-            status,
-            streamed: self.streamed,
-            attempts,
-            latency,
-            ttfb: end
-                .first_byte
-                .map(|t| t.saturating_duration_since(self.received)),
-            overhead,
-            usage: end.usage,
-            context: self.context.clone(),
-        });
         if state.options.verbosity >= 1 {
             let how = match (&end.error, end.client_gone) {
                 (Some(e), _) => format!(" (stream error: {e})"),
@@ -149,6 +131,25 @@ impl Meter {
                 latency.as_millis(),
             );
         }
+        state.analytics.record(Record {
+            timestamp: self.received_wall,
+            request_id: self.request_id,
+            inbound: self.inbound,
+            backend,
+            deployment,
+            requested_model: self.requested_model,
+            upstream_model,
+            status,
+            streamed: self.streamed,
+            attempts,
+            latency,
+            ttfb: end
+                .first_byte
+                .map(|t| t.saturating_duration_since(self.received)),
+            overhead,
+            usage: end.usage,
+            context: self.context,
+        });
     }
 }
 
@@ -158,13 +159,15 @@ impl Meter {
 /// (status 499, nginx's "client closed request").
 pub struct Tracker {
     state: Arc<ProxyState>,
-    meter: Meter,
+    /// When the request arrived (the meter's, kept for `overhead` after the meter is gone).
+    received: Instant,
+    /// The request's facts until it is recorded (then `None`: it records once).
+    meter: Option<Meter>,
     /// The backend last tried (for the record and `x-dario-backend`).
     pub backend: String,
     pub upstream_model: String,
     pub attempts: u32,
     pub upstream_wait: Duration,
-    recorded: bool,
     /// Why the request failed, for the failure log line (dario's message or the upstream's,
     /// scrubbed).
     pub reason: Option<String>,
@@ -174,45 +177,45 @@ impl Tracker {
     pub fn new(state: &Arc<ProxyState>, meter: Meter) -> Tracker {
         Tracker {
             state: state.clone(),
-            meter,
+            received: meter.received,
+            meter: Some(meter),
             backend: String::new(),
             upstream_model: String::new(),
             attempts: 0,
             upstream_wait: Duration::ZERO,
-            recorded: false,
             reason: None,
         }
     }
 
     /// Request fields the upstream could not take (kept with the record).
     pub fn note_dropped(&mut self, dropped: &[String]) {
-        if !dropped.is_empty() {
-            self.meter.context.dropped = dropped.to_vec();
+        if let Some(meter) = &mut self.meter {
+            if !dropped.is_empty() {
+                meter.context.dropped = dropped.to_vec();
+            }
         }
     }
 
     /// Time spent in dario so far (not waiting for an upstream).
     pub fn overhead(&self) -> Duration {
-        self.meter
-            .received
-            .elapsed()
-            .saturating_sub(self.upstream_wait)
+        self.received.elapsed().saturating_sub(self.upstream_wait)
     }
 
     /// Records the request now (once; later calls do nothing).
     pub fn record(&mut self, deployment: &str, status: u16, end: &EndInfo) {
-        if !self.recorded {
-            self.recorded = true;
+        if let Some(meter) = self.meter.take() {
+            let overhead = self.overhead();
             let outcome = Outcome {
-                backend: &self.backend,
-                deployment,
-                upstream_model: &self.upstream_model,
+                // `backend` stays: the error response names it in `x-dario-backend`.
+                backend: self.backend.clone(),
+                deployment: deployment.to_string(),
+                upstream_model: std::mem::take(&mut self.upstream_model),
                 status,
                 attempts: self.attempts,
-                overhead: self.overhead(),
+                overhead,
                 reason: self.reason.as_deref(),
             };
-            self.meter.record(&self.state, &outcome, end);
+            meter.record(&self.state, outcome, end);
         }
     }
 
@@ -226,15 +229,16 @@ impl Tracker {
         overhead: Duration,
         held: H,
     ) -> EndHook {
-        self.recorded = true;
+        let meter = self.meter.take();
         let state = self.state.clone();
-        let meter = self.meter.clone();
         let backend = self.backend.clone();
         let deployment = deployment.to_string();
-        let upstream_model = self.upstream_model.clone();
+        let upstream_model = std::mem::take(&mut self.upstream_model);
         let attempts = self.attempts;
         EndHook::new(move |end: EndInfo| {
             let _held = held;
+            // Recorded already (cannot happen: the hook is made once, before any record).
+            let Some(meter) = meter else { return };
             // A stream that broke mid-way is an error for accounting, whatever the status line
             // said.
             let status = if end.error.is_some() {
@@ -245,15 +249,15 @@ impl Tracker {
                 status.as_u16()
             };
             let outcome = Outcome {
-                backend: &backend,
-                deployment: &deployment,
-                upstream_model: &upstream_model,
+                backend,
+                deployment,
+                upstream_model,
                 status,
                 attempts,
                 overhead,
                 reason: None,
             };
-            meter.record(&state, &outcome, &end);
+            meter.record(&state, outcome, &end);
         })
     }
 }
@@ -310,5 +314,5 @@ pub fn record_refusal(
         overhead: received.elapsed(),
         ..Outcome::default()
     };
-    meter.record(state, &outcome, &EndInfo::default());
+    meter.record(state, outcome, &EndInfo::default());
 }
