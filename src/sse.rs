@@ -176,6 +176,28 @@ impl SseParser {
         }
     }
 
+    /// Whether `bytes` holds only whole events: the parser is between events (no partial line,
+    /// no half-built event, past the start-of-stream BOM check) and `bytes` ends with a blank
+    /// line. Feeding such bytes leaves the parser between events again, so a reader that can
+    /// tell from the raw bytes that none of their events concerns it may [`SseParser::skip`]
+    /// them instead (the usage tap does, for the content deltas of a stream).
+    pub fn takes_whole_events(&self, bytes: &[u8]) -> bool {
+        self.bom_done
+            && self.line.is_empty()
+            && !self.discard_line
+            && !self.skip_event
+            && !self.skip_lf
+            && (self.reset_pending || (!self.has_data && self.event.is_empty()))
+            && (bytes.ends_with(b"\n\n") || bytes.ends_with(b"\r\n\r\n"))
+    }
+
+    /// Passes over `bytes` unparsed (only after [`SseParser::takes_whole_events`] said yes; their
+    /// `id:` and `retry:` fields, if any, are not recorded).
+    pub fn skip(&mut self, bytes: &[u8]) {
+        debug_assert!(self.takes_whole_events(bytes));
+        self.total += bytes.len() as u64;
+    }
+
     /// Feed `bytes` and collect owned copies of the complete events (convenience for tests).
     pub fn feed_collect(&mut self, bytes: &[u8]) -> Vec<OwnedSseEvent> {
         let mut out = Vec::new();
@@ -455,6 +477,7 @@ fn write_json<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) {
 
 #[cfg(test)]
 mod tests {
+
     #[test]
     fn event_data_is_borrowed_when_valid_and_replaced_when_not() {
         let mut p = super::SseParser::new();
@@ -677,5 +700,29 @@ mod tests {
         }
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data.len(), 1 << 20);
+    }
+
+    #[test]
+    fn whole_events_only_between_events_and_up_to_a_blank_line() {
+        let mut p = super::SseParser::new();
+        // Before the BOM check is done, nothing is skippable.
+        assert!(!p.takes_whole_events(b"data: a\n\n"));
+        assert_eq!(p.feed_collect(b"data: a\n\n").len(), 1);
+        assert!(p.takes_whole_events(b"data: b\n\n"));
+        assert!(p.takes_whole_events(b"data: b\r\n\r\n"));
+        assert!(!p.takes_whole_events(b"data: b\n"));
+        assert!(!p.takes_whole_events(b"data: b\r\r"));
+        p.skip(b"data: b\n\n");
+        // Mid-line, mid-event (a data line seen, no blank line yet), or after a CR: not between
+        // events.
+        assert!(p.feed_collect(b"data: c").is_empty());
+        assert!(!p.takes_whole_events(b"\n\n"));
+        assert_eq!(p.feed_collect(b"\n").len(), 0);
+        assert!(!p.takes_whole_events(b"\n\n"));
+        assert_eq!(p.feed_collect(b"\r").len(), 1);
+        assert!(!p.takes_whole_events(b"data: d\n\n"));
+        assert_eq!(p.feed_collect(b"\ndata: d\n\n").len(), 1);
+        assert!(p.takes_whole_events(b"data: e\n\n"));
+        assert_eq!(p.bytes_fed(), 37);
     }
 }
