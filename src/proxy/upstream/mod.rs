@@ -6,7 +6,6 @@
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use http_body_util::Full;
 use std::time::Duration;
 
 pub mod client;
@@ -148,7 +147,7 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
         }
         UpstreamAuth::None => {}
     }
-    let mut request = http::Request::new(Full::new(out.body));
+    let mut request = http::Request::new(out.body);
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = uri;
     *request.headers_mut() = h;

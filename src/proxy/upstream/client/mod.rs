@@ -1,6 +1,7 @@
 //! Client: the one upstream HTTP client of the process — connections over TCP (TCP_NODELAY,
 //! connect timeout) or rustls (ring, the platform's trust roots, HTTP/2 by ALPN), kept in a
-//! pool per worker thread (`pool.rs`), and the error type of a failed send.
+//! pool per worker thread (`pool.rs`), and the error type of a failed send. HTTP/1.1 is dario's
+//! own (`h1/`: read and written by the proxying task itself); HTTP/2 is hyper's.
 //!
 //! Owns: opening upstream connections and sending requests on them. Must not: build requests
 //! (see `upstream.rs`), read bodies, or follow redirects and retry on its own — failover is the
@@ -13,6 +14,7 @@
 //! policies, URL re-parsing, a general-purpose pool) runs on every request in the hot path;
 //! measured, they were about a third of dario's instructions per proxied request.
 
+mod h1;
 mod pool;
 
 use std::time::Instant;
@@ -20,18 +22,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST};
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 use crate::config::Limits;
-pub use pool::UpstreamBody;
+use h1::{H1Body, H1Conn, H1Error};
+pub use pool::{BodyError, UpstreamBody};
 use pool::{Conn, SharedPool, Ticket};
 
 /// A request as the client sends it: an absolute `http(s)://` URI, the body complete (bounded
 /// by the ingress limit).
-pub type UpstreamRequest = http::Request<Full<Bytes>>;
+pub type UpstreamRequest = http::Request<Bytes>;
 /// A response whose body arrives as the upstream sends it.
 pub type UpstreamResponse = http::Response<UpstreamBody>;
 
@@ -143,35 +146,53 @@ impl UpstreamClient {
                 None => self.connect(request.uri(), https, &authority, pool).await?,
             };
             let refused = match conn {
-                Conn::H1(mut sender) => {
+                Conn::H1(mut conn) => {
                     let absolute = std::mem::take(request.uri_mut());
                     into_origin_form(&mut request, &absolute, https);
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            let ticket = Ticket {
-                                pool: pool.clone(),
-                                https,
-                                authority,
-                                sender,
-                            };
-                            return Ok(response.map(|body| UpstreamBody::new(body, Some(ticket))));
+                    let (parts, body) = request.into_parts();
+                    let written = conn
+                        .write_request(&parts.method, &parts.uri, &parts.headers, &body)
+                        .await;
+                    match written {
+                        Ok(()) => {}
+                        // A pooled connection the upstream closed just now: nothing of the
+                        // request was taken, so it goes out again on a new connection.
+                        Err(H1Error::Write(_)) if reused => {
+                            let mut unsent = http::Request::from_parts(parts, body);
+                            *unsent.uri_mut() = absolute;
+                            request = unsent;
+                            tracing::debug!("pooled upstream connection was closed; sending again");
+                            refused_once = true;
+                            continue;
                         }
+                        Err(e) => return Err(UpstreamError::H1(e)),
+                    }
+                    let head = conn
+                        .read_head(&parts.method)
+                        .await
+                        .map_err(UpstreamError::H1)?;
+                    let ticket = Ticket {
+                        pool: pool.clone(),
+                        https,
+                        authority,
+                    };
+                    let body = H1Body::new(conn, &head, Some(Box::new(ticket)));
+                    let mut response = http::Response::new(UpstreamBody::h1(body));
+                    *response.status_mut() = head.status;
+                    *response.version_mut() = head.version;
+                    *response.headers_mut() = head.headers;
+                    return Ok(response);
+                }
+                Conn::H2(mut sender) => {
+                    let body = request.body().clone();
+                    match sender.try_send_request(request.map(Full::new)).await {
+                        Ok(response) => return Ok(response.map(UpstreamBody::h2)),
                         Err(mut e) => match e.take_message() {
-                            Some(mut unsent) if reused => {
-                                *unsent.uri_mut() = absolute;
-                                unsent
-                            }
+                            Some(unsent) if reused => unsent.map(|_| body),
                             _ => return Err(UpstreamError::Send(e.into_error())),
                         },
                     }
                 }
-                Conn::H2(mut sender) => match sender.try_send_request(request).await {
-                    Ok(response) => return Ok(response.map(|body| UpstreamBody::new(body, None))),
-                    Err(mut e) => match e.take_message() {
-                        Some(unsent) if reused => unsent,
-                        _ => return Err(UpstreamError::Send(e.into_error())),
-                    },
-                },
             };
             // The pooled connection was closed by the upstream before any of the request was
             // sent: the request goes out again, on a new connection.
@@ -213,12 +234,7 @@ impl UpstreamClient {
                 .put_h2(https, authority.as_str(), &sender, Instant::now());
             Ok(Conn::H2(sender))
         } else {
-            let (sender, connection) = http1::Builder::new()
-                .handshake(io)
-                .await
-                .map_err(UpstreamError::Handshake)?;
-            spawn_connection(connection, "HTTP/1");
-            Ok(Conn::H1(sender))
+            Ok(Conn::H1(H1Conn::new(hyper_util::rt::TokioIo::new(io))))
         }
     }
 
@@ -228,7 +244,7 @@ impl UpstreamClient {
         uri: http::Uri,
         headers: http::HeaderMap,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let mut request = http::Request::new(Full::new(Bytes::new()));
+        let mut request = http::Request::new(Bytes::new());
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         self.send(request).await
@@ -281,8 +297,11 @@ pub enum UpstreamError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The connection opened but the HTTP/1 or HTTP/2 handshake on it failed.
     Handshake(hyper::Error),
-    /// The request could not be sent, or the connection broke before a response head came.
+    /// The request could not be sent on an HTTP/2 connection, or the connection broke before a
+    /// response head came.
     Send(hyper::Error),
+    /// The same on an HTTP/1.1 connection, or its response head was malformed.
+    H1(H1Error),
 }
 
 impl UpstreamError {
@@ -303,6 +322,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::NotHttp => return f.write_str("not an http(s) URL"),
             UpstreamError::Connect(e) => e.as_ref(),
             UpstreamError::Handshake(e) | UpstreamError::Send(e) => e,
+            UpstreamError::H1(e) => e,
         };
         // rustls' own words ("received corrupt message of type InvalidContentType") do not say
         // that it was the TLS handshake that failed: a server speaking plain HTTP on an https
@@ -340,7 +360,7 @@ fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Reads the next data chunk of an upstream body; trailers are skipped.
-pub async fn next_chunk(body: &mut UpstreamBody) -> Option<Result<Bytes, hyper::Error>> {
+pub async fn next_chunk(body: &mut UpstreamBody) -> Option<Result<Bytes, BodyError>> {
     use http_body_util::BodyExt;
     loop {
         match body.frame().await? {

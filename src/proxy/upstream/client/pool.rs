@@ -20,20 +20,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use parking_lot::Mutex;
+
+use super::h1::{H1Body, H1Conn, H1Error, Release};
 
 /// How long an idle connection is kept (upstreams close theirs after ~60–120 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle HTTP/1 connections kept per upstream host; beyond that the oldest is closed.
 pub const MAX_IDLE_PER_HOST: usize = 256;
 
-pub type H1Sender = http1::SendRequest<Full<Bytes>>;
 pub type H2Sender = http2::SendRequest<Full<Bytes>>;
 
 /// A connection ready to carry a request.
 pub enum Conn {
-    H1(H1Sender),
+    H1(H1Conn),
     H2(H2Sender),
 }
 
@@ -56,7 +57,7 @@ struct Host {
 }
 
 struct Idle {
-    sender: H1Sender,
+    conn: H1Conn,
     since: Instant,
 }
 
@@ -100,33 +101,24 @@ impl Pool {
             host.h2 = None;
         }
         host.expire(now);
-        let mut not_yet_ready = Vec::new();
-        let mut found = None;
-        while let Some(idle) = host.idle.pop_back() {
-            if idle.sender.is_closed() {
-                continue;
+        // The most recently used first; one the upstream closed (or wrote to unasked) while it
+        // was idle is dropped.
+        while let Some(mut idle) = host.idle.pop_back() {
+            if idle.conn.is_reusable() {
+                return Some(Conn::H1(idle.conn));
             }
-            if idle.sender.is_ready() {
-                found = Some(Conn::H1(idle.sender));
-                break;
-            }
-            // Its connection task has not yet noticed the end of the last response (a
-            // multi-threaded runtime); leave it for the next request.
-            not_yet_ready.push(idle);
         }
-        // Back in their original order (oldest first), so that expiry keeps working.
-        host.idle.extend(not_yet_ready.into_iter().rev());
-        found
+        None
     }
 
     /// Keeps an HTTP/1 connection whose last response was read to the end.
-    fn put_idle(&mut self, https: bool, authority: &str, sender: H1Sender, now: Instant) {
+    fn put_idle(&mut self, https: bool, authority: &str, conn: H1Conn, now: Instant) {
         let host = self.host_or_insert(https, authority);
         host.expire(now);
         if host.idle.len() >= MAX_IDLE_PER_HOST {
             host.idle.pop_front();
         }
-        host.idle.push_back(Idle { sender, since: now });
+        host.idle.push_back(Idle { conn, since: now });
     }
 
     /// Keeps a new HTTP/2 connection as the host's shared one (unless one is already open: then
@@ -166,68 +158,101 @@ pub struct Ticket {
     pub pool: SharedPool,
     pub https: bool,
     pub authority: http::uri::Authority,
-    pub sender: H1Sender,
 }
 
-impl Ticket {
-    fn release(self) {
+impl Release for Ticket {
+    fn release(self: Box<Self>, conn: H1Conn) {
         let now = Instant::now();
         self.pool
             .lock()
-            .put_idle(self.https, self.authority.as_str(), self.sender, now);
+            .put_idle(self.https, self.authority.as_str(), conn, now);
     }
 }
 
-/// An upstream response body. For HTTP/1 it carries the connection's `Ticket`: the connection
-/// goes back to the pool as soon as the last byte has been read, and is closed if the body is
-/// dropped before that (the client went away, or the response was cut).
+/// An upstream response body, read as the relay polls it. An HTTP/1 one is read from its
+/// connection by the polling task itself and hands the connection back to the pool as soon as
+/// its last byte has been read; dropped before that (the client went away, or the response was
+/// cut), it closes the connection.
 pub struct UpstreamBody {
-    inner: hyper::body::Incoming,
-    ticket: Option<Ticket>,
+    inner: Inner,
 }
+
+enum Inner {
+    H1(H1Body),
+    H2(hyper::body::Incoming),
+}
+
+/// A body that broke off: the connection failed or the upstream broke HTTP's framing.
+#[derive(Debug)]
+pub enum BodyError {
+    H1(H1Error),
+    H2(hyper::Error),
+}
+
+impl std::fmt::Display for BodyError {
+    /// With its causes on one line ("reading the upstream response failed: Connection reset by
+    /// peer (os error 104)"). Callers scrub it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let top: &(dyn std::error::Error + 'static) = match self {
+            BodyError::H1(e) => e,
+            BodyError::H2(e) => e,
+        };
+        write!(f, "{top}")?;
+        let mut source = top.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BodyError {}
 
 impl UpstreamBody {
-    pub fn new(inner: hyper::body::Incoming, ticket: Option<Ticket>) -> Self {
-        let mut body = UpstreamBody { inner, ticket };
-        if body.inner.is_end_stream() {
-            body.release();
+    pub fn h1(body: H1Body) -> Self {
+        UpstreamBody {
+            inner: Inner::H1(body),
         }
-        body
     }
 
-    fn release(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            ticket.release();
+    pub fn h2(body: hyper::body::Incoming) -> Self {
+        UpstreamBody {
+            inner: Inner::H2(body),
         }
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
-            // A broken body: its connection is not reusable.
-            Poll::Ready(Some(Err(_))) => this.ticket = None,
-            _ => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().inner {
+            Inner::H1(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(BodyError::H1))),
+            Inner::H2(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(BodyError::H2))),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::H1(body) => body.is_end_stream(),
+            Inner::H2(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::H1(body) => body.size_hint(),
+            Inner::H2(body) => body.size_hint(),
+        }
     }
 }
 
@@ -235,38 +260,70 @@ impl Body for UpstreamBody {
 mod tests {
     use super::*;
     use hyper_util::rt::TokioIo;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
 
-    /// An HTTP/1 sender whose connection task is never polled: never ready, never closed.
-    async fn busy_sender() -> (H1Sender, impl Sized) {
-        let (near, far) = tokio::io::duplex(1024);
-        let (sender, connection) = http1::handshake(TokioIo::new(near)).await.unwrap();
-        (sender, (connection, far))
+    /// A connection to a loopback listener, and the listener's end of it.
+    async fn connection() -> (H1Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (far, _) = listener.accept().await.unwrap();
+        let socket = TokioIo::new(hyper_rustls::MaybeHttpsStream::from(TokioIo::new(near)));
+        (H1Conn::new(socket), far)
     }
 
     #[tokio::test]
-    async fn busy_connections_keep_their_order_and_still_expire() {
+    async fn idle_connections_are_handed_out_newest_first_and_expire() {
         let mut pool = Pool::default();
         let t0 = Instant::now();
-        let mut alive = Vec::new();
+        let mut far_ends = Vec::new();
         for i in 0..3u64 {
-            let (sender, keep) = busy_sender().await;
-            alive.push(keep);
-            pool.put_idle(false, "h:1", sender, t0 + Duration::from_secs(i * 40));
+            let (conn, far) = connection().await;
+            far_ends.push(far);
+            pool.put_idle(false, "h:1", conn, t0 + Duration::from_secs(i * 40));
         }
-        // None is ready: nothing is handed out, and all three stay, oldest first.
-        assert!(pool
-            .checkout(false, "h:1", t0 + Duration::from_secs(81))
-            .is_none());
         let ages = |pool: &mut Pool| -> Vec<u64> {
             let host = pool.host(false, "h:1").unwrap();
             host.idle.iter().map(|i| (i.since - t0).as_secs()).collect()
         };
         assert_eq!(ages(&mut pool), vec![0, 40, 80]);
-        // 100 s after the first was pooled, only it has passed the 90 s idle timeout.
-        assert!(pool
-            .checkout(false, "h:1", t0 + Duration::from_secs(100))
-            .is_none());
-        assert_eq!(ages(&mut pool), vec![40, 80]);
-        assert_eq!(pool.idle_count(), 2);
+        // 100 s after the first was pooled, only it has passed the 90 s idle timeout; the newest
+        // is handed out.
+        let taken = pool.checkout(false, "h:1", t0 + Duration::from_secs(100));
+        assert!(matches!(taken, Some(Conn::H1(_))));
+        assert_eq!(ages(&mut pool), vec![40]);
+        assert_eq!(pool.idle_count(), 1);
+        assert!(
+            pool.checkout(true, "h:1", t0).is_none(),
+            "https is another pool"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_the_upstream_closed_or_wrote_to_while_idle_are_dropped() {
+        let mut pool = Pool::default();
+        let now = Instant::now();
+        let (closed, far_closed) = connection().await;
+        let (chatty, mut far_chatty) = connection().await;
+        let (good, _far_good) = connection().await;
+        pool.put_idle(false, "h:1", good, now);
+        pool.put_idle(false, "h:1", closed, now);
+        pool.put_idle(false, "h:1", chatty, now);
+        drop(far_closed);
+        far_chatty.write_all(b"HTTP/1.1 408 ").await.unwrap();
+        // Let the FIN and the bytes arrive.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(
+            pool.checkout(false, "h:1", now),
+            Some(Conn::H1(_))
+        ));
+        assert_eq!(
+            pool.idle_count(),
+            0,
+            "the two bad ones were dropped on the way"
+        );
+        assert!(pool.checkout(false, "h:1", now).is_none());
     }
 }

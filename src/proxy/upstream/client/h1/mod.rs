@@ -1,0 +1,541 @@
+//! H1: HTTP/1.1 on one upstream connection, read and written by the task that proxies the
+//! request — no connection task, no channel between the socket and the relay.
+//!
+//! Owns: writing a request (head and body in one vectored write), reading the response head
+//! (`httparse`), the body's framing (content-length, chunked, until close; none for 204/304),
+//! and whether the connection can carry another request afterwards. Must not: open
+//! connections or pool them (`mod.rs`, `pool.rs`), retry, or look inside a body.
+//!
+//! Why not hyper's HTTP/1 client: hyper runs every connection as a task of its own that reads
+//! the socket and hands each chunk to the response body through a channel, so every relayed
+//! stream event cost two task wake-ups and a channel hand-off on top of the read, and every
+//! connection held hyper's fixed 8 KiB read and 8 KiB write buffers for its whole life.
+//! Measured (BENCHMARKS.md, issue 15): see the Optimisations table.
+
+mod chunked;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http_body::{Body, Frame, SizeHint};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+pub use chunked::FramingError;
+use chunked::{Chunked, Step};
+
+/// The smallest read: a stream's events are a few hundred bytes, so a connection waiting on a
+/// stream holds little; a read that fills the buffer doubles the next one, up to `MAX_READ`.
+const MIN_READ: usize = 2 * 1024;
+const MAX_READ: usize = 64 * 1024;
+/// A response head larger than this is refused (hyper's default limit is of the same order).
+const MAX_HEAD: usize = 64 * 1024;
+/// Header fields in one response head.
+const MAX_HEADERS: usize = 128;
+
+/// The socket of an upstream connection: TCP, or TLS over TCP (as the connector made it).
+pub type Socket = TokioIo<hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>;
+
+/// An open HTTP/1.1 upstream connection with nothing in flight.
+pub struct H1Conn {
+    io: Socket,
+    /// Bytes read from the socket and not yet used.
+    buf: BytesMut,
+    /// How much the next read asks for.
+    read_size: usize,
+}
+
+/// A request or response that broke HTTP/1.1 on the upstream connection.
+#[derive(Debug, thiserror::Error)]
+pub enum H1Error {
+    #[error("writing the request to the upstream failed")]
+    Write(#[source] std::io::Error),
+    #[error("reading the upstream response failed")]
+    Read(#[source] std::io::Error),
+    #[error("the upstream closed the connection before the response ended")]
+    ClosedEarly,
+    #[error("the upstream sent a malformed response: {0}")]
+    Malformed(&'static str),
+    #[error("the upstream sent a malformed response")]
+    Framing(#[from] FramingError),
+}
+
+impl H1Conn {
+    pub fn new(io: Socket) -> Self {
+        H1Conn {
+            io,
+            buf: BytesMut::new(),
+            read_size: MIN_READ,
+        }
+    }
+
+    /// Whether the connection can be given another request: the upstream has neither closed it
+    /// nor sent anything unasked since the last response (checked without waiting).
+    pub fn is_reusable(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut probe = [0u8; 1];
+        let mut read = tokio::io::ReadBuf::new(&mut probe);
+        // Pending: nothing to read and not closed. Anything else — end of file, bytes, an
+        // error — means the connection must not carry a request.
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut read)
+            .is_pending()
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ {
+            self.buf.reserve(self.read_size);
+        }
+        let want = self.buf.capacity() - self.buf.len();
+        let read = std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(cx);
+        if let Poll::Ready(Ok(n)) = read {
+            if n == want && self.read_size < MAX_READ {
+                self.read_size *= 2;
+            }
+        }
+        read
+    }
+
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// Writes `request` (origin-form URI, `Host` set) with its body in one vectored write.
+    pub async fn write_request(
+        &mut self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<(), H1Error> {
+        let head = encode_head(method, uri, headers, body.len());
+        let mut out = Buf::chain(head, body.clone());
+        self.io
+            .write_all_buf(&mut out)
+            .await
+            .map_err(H1Error::Write)?;
+        self.io.flush().await.map_err(H1Error::Write)
+    }
+
+    /// Reads the response head (skipping interim 1xx responses) and decides the body's framing.
+    pub async fn read_head(&mut self, method: &Method) -> Result<Head, H1Error> {
+        loop {
+            if let Some(head) = self.parse_head(method)? {
+                if head.status.is_informational() {
+                    if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                        return Err(H1Error::Malformed("unexpected 101 Switching Protocols"));
+                    }
+                    continue;
+                }
+                return Ok(head);
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(H1Error::Malformed("response head too large"));
+            }
+            if self.fill().await.map_err(H1Error::Read)? == 0 {
+                return Err(H1Error::ClosedEarly);
+            }
+        }
+    }
+
+    /// Parses one head off the front of the buffer, if a whole one is there.
+    fn parse_head(&mut self, method: &Method) -> Result<Option<Head>, H1Error> {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        let len = match parsed.parse(&self.buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(H1Error::Malformed("too many header fields"))
+            }
+            Err(_) => return Err(H1Error::Malformed("invalid response head")),
+        };
+        let status = parsed
+            .code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or(H1Error::Malformed("invalid status code"))?;
+        let version = match parsed.version {
+            Some(1) => Version::HTTP_11,
+            _ => Version::HTTP_10,
+        };
+        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+        for field in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| H1Error::Malformed("invalid header name"))?;
+            let value = HeaderValue::from_bytes(field.value)
+                .map_err(|_| H1Error::Malformed("invalid header value"))?;
+            headers.append(name, value);
+        }
+        self.buf.advance(len);
+        let framing = framing(method, status, &headers)?;
+        let keep_alive = version == Version::HTTP_11
+            && !matches!(framing, Framing::UntilClose)
+            && !has_token(&headers, &CONNECTION, "close");
+        Ok(Some(Head {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        }))
+    }
+}
+
+/// A response head as read, with the framing of the body after it.
+pub struct Head {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection can carry another request once this body has been read to its end.
+    pub keep_alive: bool,
+}
+
+/// How the end of a response body is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// This many bytes to go (`content-length`; zero for 204, 304 and HEAD).
+    Length(u64),
+    Chunked(Chunked),
+    /// Until the upstream closes the connection (neither length nor chunked given).
+    UntilClose,
+}
+
+/// RFC 9112 §6.3, in order: no body for HEAD, 1xx, 204 and 304; chunked if it is the last
+/// transfer coding (any other coding: until close); else `content-length` (all values equal);
+/// else until close.
+fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, H1Error> {
+    if method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational()
+    {
+        return Ok(Framing::Length(0));
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        let last = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|t| !t.is_empty());
+        return Ok(match last {
+            Some(t) if t.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunked::Size),
+            _ => Framing::UntilClose,
+        });
+    }
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = std::str::from_utf8(part.trim_ascii())
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(H1Error::Malformed("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(H1Error::Malformed("conflicting content-length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitively).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The request line and header fields. Framing headers are dario's own: any `content-length`,
+/// `transfer-encoding` or `connection` in `headers` is left out (the header policy strips them
+/// already) and the body's length is written.
+fn encode_head(method: &Method, uri: &http::Uri, headers: &HeaderMap, body_len: usize) -> Bytes {
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut head = BytesMut::with_capacity(256 + headers.len() * 48);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.extend_from_slice(b" ");
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    // `Host` first, as every client writes it.
+    if let Some(host) = headers.get(HOST) {
+        field(&mut head, HOST.as_str(), host.as_bytes());
+    }
+    for (name, value) in headers {
+        if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION
+        {
+            continue;
+        }
+        field(&mut head, name.as_str(), value.as_bytes());
+    }
+    if body_len > 0 || !(method == Method::GET || method == Method::HEAD) {
+        let mut digits = itoa::Buffer::new();
+        field(
+            &mut head,
+            CONTENT_LENGTH.as_str(),
+            digits.format(body_len).as_bytes(),
+        );
+    }
+    head.extend_from_slice(b"\r\n");
+    head.freeze()
+}
+
+fn field(head: &mut BytesMut, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// Where a finished connection goes: back to its pool when it can carry another request.
+pub trait Release: Send + 'static {
+    fn release(self: Box<Self>, conn: H1Conn);
+}
+
+/// A response body read from its connection as the relay polls it. Read to its end on a
+/// keep-alive connection, it hands the connection to its `Release`; dropped before that (the
+/// client went away, the response was cut), it closes the connection.
+pub struct H1Body {
+    conn: Option<H1Conn>,
+    framing: Framing,
+    keep_alive: bool,
+    release: Option<Box<dyn Release>>,
+    done: bool,
+}
+
+impl H1Body {
+    pub fn new(conn: H1Conn, head: &Head, release: Option<Box<dyn Release>>) -> Self {
+        let mut body = H1Body {
+            conn: Some(conn),
+            framing: head.framing.clone(),
+            keep_alive: head.keep_alive,
+            release,
+            done: false,
+        };
+        if body.framing == Framing::Length(0) {
+            body.finish();
+        }
+        body
+    }
+
+    /// The body has ended: the connection goes back if it can carry another request (nothing
+    /// unread after the body), else it is closed.
+    fn finish(&mut self) {
+        self.done = true;
+        let conn = self.conn.take();
+        if let (Some(conn), Some(release)) = (conn, self.release.take()) {
+            if self.keep_alive && conn.buf.is_empty() {
+                release.release(conn);
+            }
+        }
+    }
+
+    fn fail(&mut self, error: H1Error) -> Poll<Option<Result<Frame<Bytes>, H1Error>>> {
+        self.done = true;
+        self.conn = None;
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
+impl Body for H1Body {
+    type Data = Bytes;
+    type Error = H1Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, H1Error>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            // Hand out what is already buffered, as far as the framing allows.
+            let (data, ended) = match &mut this.framing {
+                Framing::Length(left) if conn.buf.is_empty() => (None, *left == 0),
+                Framing::Length(left) => {
+                    let take =
+                        usize::try_from(*left).map_or(conn.buf.len(), |l| l.min(conn.buf.len()));
+                    *left -= take as u64;
+                    (Some(conn.buf.split_to(take).freeze()), *left == 0)
+                }
+                Framing::Chunked(decoder) => match decoder.step(&mut conn.buf) {
+                    Ok(Step::Data(data)) => (Some(data), false),
+                    Ok(Step::End) => (None, true),
+                    Ok(Step::NeedMore) => (None, false),
+                    Err(e) => return this.fail(e.into()),
+                },
+                Framing::UntilClose if conn.buf.is_empty() => (None, false),
+                Framing::UntilClose => (Some(conn.buf.split().freeze()), false),
+            };
+            if ended {
+                this.finish();
+            }
+            match data {
+                Some(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                None if ended => return Poll::Ready(None),
+                None => {}
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match conn.poll_fill(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return this.fail(H1Error::Read(e)),
+                Poll::Ready(Ok(0)) if this.framing == Framing::UntilClose => {
+                    this.done = true;
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(0)) => return this.fail(H1Error::ClosedEarly),
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Length(left) if !self.done => SizeHint::with_exact(left),
+            _ if self.done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112_in_order() {
+        let post = Method::POST;
+        let ok = StatusCode::OK;
+        let chunked = Framing::Chunked(Chunked::Size);
+        let cases: Vec<(Method, StatusCode, HeaderMap, Framing)> = vec![
+            (
+                post.clone(),
+                ok,
+                headers(&[("content-length", "12")]),
+                Framing::Length(12),
+            ),
+            (
+                post.clone(),
+                ok,
+                headers(&[("content-length", "12, 12")]),
+                Framing::Length(12),
+            ),
+            (
+                post.clone(),
+                ok,
+                headers(&[("transfer-encoding", "chunked")]),
+                chunked.clone(),
+            ),
+            // Transfer-Encoding wins over Content-Length.
+            (
+                post.clone(),
+                ok,
+                headers(&[
+                    ("content-length", "5"),
+                    ("transfer-encoding", "gzip, Chunked"),
+                ]),
+                chunked.clone(),
+            ),
+            (
+                post.clone(),
+                ok,
+                headers(&[("transfer-encoding", "gzip")]),
+                Framing::UntilClose,
+            ),
+            (post.clone(), ok, HeaderMap::new(), Framing::UntilClose),
+            (
+                post.clone(),
+                StatusCode::NO_CONTENT,
+                HeaderMap::new(),
+                Framing::Length(0),
+            ),
+            (
+                post.clone(),
+                StatusCode::NOT_MODIFIED,
+                headers(&[("content-length", "9")]),
+                Framing::Length(0),
+            ),
+            (
+                Method::HEAD,
+                ok,
+                headers(&[("content-length", "9")]),
+                Framing::Length(0),
+            ),
+        ];
+        for (method, status, h, want) in cases {
+            assert_eq!(
+                framing(&method, status, &h).unwrap(),
+                want,
+                "{method} {status} {h:?}"
+            );
+        }
+        for bad in ["12, 13", "-1", "", "1 2", "0x10", "99999999999999999999999"] {
+            assert!(
+                framing(&post, ok, &headers(&[("content-length", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_head_carries_dario_framing_and_no_hop_by_hop_fields() {
+        let h = headers(&[
+            ("user-agent", "dario/1"),
+            ("host", "up.example:8080"),
+            ("content-length", "999"),
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("x-multi", "a"),
+            ("x-multi", "b"),
+        ]);
+        let uri: http::Uri = "/v1/chat/completions?x=1".parse().unwrap();
+        let head = encode_head(&Method::POST, &uri, &h, 42);
+        assert_eq!(
+            std::str::from_utf8(&head).unwrap(),
+            "POST /v1/chat/completions?x=1 HTTP/1.1\r\nhost: up.example:8080\r\n\
+             user-agent: dario/1\r\nx-multi: a\r\nx-multi: b\r\ncontent-length: 42\r\n\r\n"
+        );
+        let get = encode_head(
+            &Method::GET,
+            &"/v1/models".parse().unwrap(),
+            &HeaderMap::new(),
+            0,
+        );
+        assert_eq!(&get[..], b"GET /v1/models HTTP/1.1\r\n\r\n");
+    }
+}
