@@ -139,6 +139,10 @@ fn join(first: Option<Bytes>, more: Option<Bytes>) -> Option<Bytes> {
     }
 }
 
+/// Output room beyond an upstream chunk's own length when it is translated (a translated event
+/// carries a little more framing than the upstream's, e.g. `event:` lines and block indexes).
+const TRANSLATED_EXTRA: usize = 256;
+
 /// What one poll of the upstream produced.
 enum Upstream {
     Chunk(Bytes),
@@ -311,7 +315,9 @@ impl http_body::Body for RelayBody {
                     this.scrub.feed(chunk)
                 }
                 RelayMode::Translate(t) => {
-                    let mut out = BytesMut::new();
+                    // Room for what the chunk's events become (about their size): grown from
+                    // empty, the buffer was reallocated five or six times per event.
+                    let mut out = BytesMut::with_capacity(chunk.len() + TRANSLATED_EXTRA);
                     t.feed(&chunk, &mut out);
                     if t.ended() && t.failed() {
                         // The translator ended the client stream with an error event (an
