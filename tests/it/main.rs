@@ -41,4 +41,5 @@ mod translate_e2e;
 mod translate_request;
 mod translate_response;
 mod translate_stream;
+mod upstream_http1;
 mod upstream_tls;

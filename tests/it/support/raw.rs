@@ -35,7 +35,7 @@ where
 }
 
 /// Reads one request's head and its `content-length` body; false when the peer went away.
-async fn read_request(socket: &mut TcpStream) -> bool {
+pub async fn read_request(socket: &mut TcpStream) -> bool {
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
     loop {

@@ -42,7 +42,9 @@ pub type Socket = TokioIo<hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::Tcp
 
 /// An open HTTP/1.1 upstream connection with nothing in flight.
 pub struct H1Conn {
-    io: Socket,
+    /// Boxed: a TLS connection's state is over a kilobyte, and the connection moves in and out
+    /// of the pool.
+    io: Box<Socket>,
     /// Bytes read from the socket and not yet used.
     buf: BytesMut,
     /// How much the next read asks for.
@@ -67,7 +69,7 @@ pub enum H1Error {
 impl H1Conn {
     pub fn new(io: Socket) -> Self {
         H1Conn {
-            io,
+            io: Box::new(io),
             buf: BytesMut::new(),
             read_size: MIN_READ,
         }
@@ -84,7 +86,7 @@ impl H1Conn {
         let mut read = tokio::io::ReadBuf::new(&mut probe);
         // Pending: nothing to read and not closed. Anything else — end of file, bytes, an
         // error — means the connection must not carry a request.
-        Pin::new(&mut self.io)
+        Pin::new(&mut *self.io)
             .poll_read(&mut cx, &mut read)
             .is_pending()
     }
@@ -151,6 +153,9 @@ impl H1Conn {
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut fields);
         let len = match parsed.parse(&self.buf) {
+            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => {
+                return Err(H1Error::Malformed("response head too large"))
+            }
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => {
