@@ -42,3 +42,4 @@ mod translate_request;
 mod translate_response;
 mod translate_stream;
 mod upstream_tls;
+mod usage_tap;
