@@ -155,9 +155,9 @@ const COLUMNS: [&str; 27] = [
     "instance",
 ];
 
-/// Rows per multi-row INSERT: one statement of 8 rows costs ~850 instructions per row less than
-/// 8 statements of one (fewer steps, resets and cursor openings; callgrind, 256-row batches),
-/// and more rows per statement measured no better.
+/// Rows per multi-row INSERT: one statement of 8 rows cost ~1,260 instructions per row less than
+/// 8 statements of one (fewer steps, resets and cursor openings; callgrind, passthrough lane);
+/// 16 rows measured no better and 32 worse (a scratch loop of 256-row batches).
 const ROWS_PER_INSERT: usize = 8;
 
 /// `INSERT INTO requests (…) VALUES (?, …)` with `rows` rows of placeholders.
@@ -174,8 +174,9 @@ static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
 static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
 
 /// Binds `r` to the parameters after `offset`, in [`COLUMNS`] order. Bound one by one with
-/// their own types: `execute(params![…])` cost ~1,570 instructions per row more (an array of
-/// `dyn ToSql`, a parameter count per call).
+/// their own types: `execute(params![…])` cost more (an array of `dyn ToSql`, a parameter count
+/// per call; callgrind: ~1,570 instructions per row in a scratch loop of 256-row batches, and
+/// with schema 3's dropped index ~1,060 per row in the passthrough lane).
 fn bind_row(
     stmt: &mut Statement<'_>,
     offset: usize,

@@ -5,6 +5,7 @@ use crate::protocol::anthropic::{AnthropicUsage, MessagesResponse};
 use crate::protocol::openai::ChatUsage;
 use crate::protocol::{Protocol, Usage};
 use crate::sse::SseParser;
+use memchr::memmem::Finder;
 use serde::Deserialize;
 
 /// Usage from a non-streaming response body of either protocol (zeros when absent or invalid).
@@ -92,6 +93,8 @@ pub struct UsageTap {
     completed: bool,
     /// The upstream ended the stream with its own error event.
     errored: bool,
+    /// What may mark an event this tap reads ([`signals`]).
+    signals: &'static [Finder<'static>],
 }
 
 impl UsageTap {
@@ -105,12 +108,15 @@ impl UsageTap {
             openai: None,
             completed: false,
             errored: false,
+            signals: signals(protocol),
         }
     }
 
     /// Feed the next bytes of the stream (any chunk boundaries).
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.parser.takes_whole_events(chunk) && !may_signal(self.protocol, chunk) {
+        if self.parser.takes_whole_events(chunk)
+            && self.signals.iter().all(|s| s.find(chunk).is_none())
+        {
             // Whole content deltas only: nothing below would look at them.
             self.parser.skip(chunk);
             return;
@@ -236,7 +242,7 @@ fn sniff_anthropic_type(data: &str) -> &str {
     ""
 }
 
-/// Whether whole events in `chunk` may hold one the tap reads; false only when none can.
+/// Substrings of which whole events holding none are of no concern to a `protocol` tap:
 ///
 /// - OpenAI: `[DONE]`, an error, or a `"usage"` member. (A JSON string cannot hold `"usage"` or
 ///   `"error"` with unescaped quotes, so content deltas never match.)
@@ -248,8 +254,7 @@ fn sniff_anthropic_type(data: &str) -> &str {
 ///
 /// A few searches over the raw chunk: cheaper than parsing its events (callgrind: the OpenAI tap
 /// cost ~1,080 instructions per relayed event). A match only means the chunk is parsed.
-fn may_signal(protocol: Protocol, chunk: &[u8]) -> bool {
-    use memchr::memmem::Finder;
+fn signals(protocol: Protocol) -> &'static [Finder<'static>] {
     use std::sync::LazyLock;
     static OPENAI: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
         [
@@ -267,12 +272,11 @@ fn may_signal(protocol: Protocol, chunk: &[u8]) -> bool {
             Finder::new(b"response.failed"),
         ]
     });
-    let signals: &[Finder<'static>] = match protocol {
+    match protocol {
         Protocol::OpenAi => &*OPENAI,
         Protocol::Anthropic => &*ANTHROPIC,
         Protocol::Responses => &*RESPONSES,
-    };
-    signals.iter().any(|f| f.find(chunk).is_some())
+    }
 }
 
 fn has_usage_object(data: &str) -> bool {
