@@ -5,6 +5,7 @@ use crate::protocol::anthropic::{AnthropicUsage, MessagesResponse};
 use crate::protocol::openai::ChatUsage;
 use crate::protocol::{Protocol, Usage};
 use crate::sse::SseParser;
+use memchr::memmem::Finder;
 use serde::Deserialize;
 
 /// Usage from a non-streaming response body of either protocol (zeros when absent or invalid).
@@ -92,6 +93,8 @@ pub struct UsageTap {
     completed: bool,
     /// The upstream ended the stream with its own error event.
     errored: bool,
+    /// What may mark an event this tap reads ([`signals`]).
+    signals: &'static [Finder<'static>],
 }
 
 impl UsageTap {
@@ -105,14 +108,14 @@ impl UsageTap {
             openai: None,
             completed: false,
             errored: false,
+            signals: signals(protocol),
         }
     }
 
     /// Feed the next bytes of the stream (any chunk boundaries).
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.protocol == Protocol::OpenAi
-            && self.parser.takes_whole_events(chunk)
-            && !openai_signal(chunk)
+        if self.parser.takes_whole_events(chunk)
+            && self.signals.iter().all(|s| s.find(chunk).is_none())
         {
             // Whole content deltas only: nothing below would look at them.
             self.parser.skip(chunk);
@@ -239,22 +242,41 @@ fn sniff_anthropic_type(data: &str) -> &str {
     ""
 }
 
-/// Does an OpenAI chunk carry `"usage": {…}` (rather than `"usage": null` or none)?
-/// Whether OpenAI stream bytes may hold an event the tap reads: `[DONE]`, an error, or a
-/// `"usage"` member. (A JSON string cannot hold `"usage"` or `"error"` with unescaped quotes, so
-/// content deltas never match.) One search each, over the raw chunk: cheaper than parsing its
-/// events (callgrind: the tap cost ~1,080 instructions per relayed event).
-fn openai_signal(chunk: &[u8]) -> bool {
-    use memchr::memmem::Finder;
+/// Substrings of which whole events holding none are of no concern to a `protocol` tap:
+///
+/// - OpenAI: `[DONE]`, an error, or a `"usage"` member. (A JSON string cannot hold `"usage"` or
+///   `"error"` with unescaped quotes, so content deltas never match.)
+/// - Anthropic: the tap reads events named (by their `event:` line, or else by their data's
+///   `"type"`) `message_start`, `message_delta`, `message_stop` or `error`; each such name holds
+///   `message_` or `error`, and an SSE field cannot be escaped, so an event without either
+///   substring is none of them.
+/// - Responses: the terminal `response.completed`, `response.incomplete`, `response.failed`.
+///
+/// A few searches over the raw chunk: cheaper than parsing its events (callgrind: the OpenAI tap
+/// cost ~1,080 instructions per relayed event). A match only means the chunk is parsed.
+fn signals(protocol: Protocol) -> &'static [Finder<'static>] {
     use std::sync::LazyLock;
-    static SIGNALS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+    static OPENAI: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
         [
             Finder::new(b"\"usage\""),
             Finder::new(b"[DONE]"),
             Finder::new(b"\"error\""),
         ]
     });
-    SIGNALS.iter().any(|f| f.find(chunk).is_some())
+    static ANTHROPIC: LazyLock<[Finder<'static>; 2]> =
+        LazyLock::new(|| [Finder::new(b"message_"), Finder::new(b"error")]);
+    static RESPONSES: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+        [
+            Finder::new(b"response.completed"),
+            Finder::new(b"response.incomplete"),
+            Finder::new(b"response.failed"),
+        ]
+    });
+    match protocol {
+        Protocol::OpenAi => &*OPENAI,
+        Protocol::Anthropic => &*ANTHROPIC,
+        Protocol::Responses => &*RESPONSES,
+    }
 }
 
 fn has_usage_object(data: &str) -> bool {

@@ -43,3 +43,4 @@ mod translate_response;
 mod translate_stream;
 mod upstream_http1;
 mod upstream_tls;
+mod usage_tap;
