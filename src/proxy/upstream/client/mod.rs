@@ -20,7 +20,6 @@ mod pool;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST};
 use http_body_util::Full;
 use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
@@ -147,20 +146,16 @@ impl UpstreamClient {
             };
             let refused = match conn {
                 Conn::H1(mut conn) => {
-                    let absolute = std::mem::take(request.uri_mut());
-                    into_origin_form(&mut request, &absolute, https);
                     let (parts, body) = request.into_parts();
                     let written = conn
-                        .write_request(&parts.method, &parts.uri, &parts.headers, &body)
+                        .write_request(&parts.method, &parts.uri, https, &parts.headers, &body)
                         .await;
                     match written {
                         Ok(()) => {}
                         // A pooled connection the upstream closed just now: nothing of the
                         // request was taken, so it goes out again on a new connection.
                         Err(H1Error::Write(_)) if reused => {
-                            let mut unsent = http::Request::from_parts(parts, body);
-                            *unsent.uri_mut() = absolute;
-                            request = unsent;
+                            request = http::Request::from_parts(parts, body);
                             tracing::debug!("pooled upstream connection was closed; sending again");
                             refused_once = true;
                             continue;
@@ -261,25 +256,6 @@ fn spawn_connection(
             tracing::debug!("upstream {version} connection ended: {e}");
         }
     });
-}
-
-/// HTTP/1 sends the path in the request line and the host in a `Host` header (without the
-/// scheme's default port, as browsers and curl do), unless one was set.
-fn into_origin_form(request: &mut UpstreamRequest, absolute: &http::Uri, https: bool) {
-    if !request.headers().contains_key(HOST) {
-        let host = match (absolute.host(), absolute.port_u16()) {
-            (Some(host), Some(443)) if https => HeaderValue::from_str(host),
-            (Some(host), Some(80)) if !https => HeaderValue::from_str(host),
-            _ => HeaderValue::from_str(absolute.authority().map_or("", |a| a.as_str())),
-        };
-        if let Ok(host) = host {
-            request.headers_mut().insert(HOST, host);
-        }
-    }
-    *request.uri_mut() = match absolute.path_and_query() {
-        Some(pq) => http::Uri::from(pq.clone()),
-        None => http::Uri::from_static("/"),
-    };
 }
 
 /// Installs rustls' ring provider as the process default (idempotent).

@@ -110,15 +110,16 @@ impl H1Conn {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Writes `request` (origin-form URI, `Host` set) with its body in one vectored write.
+    /// Writes a request to the absolute `uri` with its body in one vectored write.
     pub async fn write_request(
         &mut self,
         method: &Method,
         uri: &http::Uri,
+        https: bool,
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Result<(), H1Error> {
-        let head = encode_head(method, uri, headers, body.len());
+        let head = encode_head(method, uri, https, headers, body.len());
         let mut out = Buf::chain(head, body.clone());
         self.io
             .write_all_buf(&mut out)
@@ -265,18 +266,31 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// The request line and header fields. Framing headers are dario's own: any `content-length`,
-/// `transfer-encoding` or `connection` in `headers` is left out (the header policy strips them
-/// already) and the body's length is written.
-fn encode_head(method: &Method, uri: &http::Uri, headers: &HeaderMap, body_len: usize) -> Bytes {
+/// The request line (the absolute URI's path and query: origin form) and header fields. `Host`
+/// comes first: the one in `headers` if set, else the URI's authority without the scheme's
+/// default port (as browsers and curl write it). Framing headers are dario's own: any
+/// `content-length`, `transfer-encoding` or `connection` in `headers` is left out (the header
+/// policy strips them already) and the body's length is written.
+fn encode_head(
+    method: &Method,
+    uri: &http::Uri,
+    https: bool,
+    headers: &HeaderMap,
+    body_len: usize,
+) -> Bytes {
     let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut head = BytesMut::with_capacity(256 + headers.len() * 48);
     head.extend_from_slice(method.as_str().as_bytes());
     head.extend_from_slice(b" ");
     head.extend_from_slice(path.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    // `Host` first, as every client writes it.
     if let Some(host) = headers.get(HOST) {
+        field(&mut head, HOST.as_str(), host.as_bytes());
+    } else if let Some(authority) = uri.authority() {
+        let host = match (authority.port_u16(), https) {
+            (Some(443), true) | (Some(80), false) => authority.host(),
+            _ => authority.as_str(),
+        };
         field(&mut head, HOST.as_str(), host.as_bytes());
     }
     for (name, value) in headers {
@@ -528,19 +542,32 @@ mod tests {
             ("x-multi", "a"),
             ("x-multi", "b"),
         ]);
-        let uri: http::Uri = "/v1/chat/completions?x=1".parse().unwrap();
-        let head = encode_head(&Method::POST, &uri, &h, 42);
+        let uri: http::Uri = "http://ignored:1/v1/chat/completions?x=1".parse().unwrap();
+        let head = encode_head(&Method::POST, &uri, false, &h, 42);
         assert_eq!(
             std::str::from_utf8(&head).unwrap(),
             "POST /v1/chat/completions?x=1 HTTP/1.1\r\nhost: up.example:8080\r\n\
              user-agent: dario/1\r\nx-multi: a\r\nx-multi: b\r\ncontent-length: 42\r\n\r\n"
         );
-        let get = encode_head(
-            &Method::GET,
-            &"/v1/models".parse().unwrap(),
-            &HeaderMap::new(),
-            0,
-        );
-        assert_eq!(&get[..], b"GET /v1/models HTTP/1.1\r\n\r\n");
+        // Without a Host header: the authority, less the scheme's default port.
+        for (url, https, host) in [
+            ("https://api.example:443/v1/models", true, "api.example"),
+            ("http://api.example:80/v1/models", false, "api.example"),
+            ("http://api.example:443/v1/models", false, "api.example:443"),
+            ("http://127.0.0.1:8000/v1/models", false, "127.0.0.1:8000"),
+        ] {
+            let get = encode_head(
+                &Method::GET,
+                &url.parse().unwrap(),
+                https,
+                &HeaderMap::new(),
+                0,
+            );
+            assert_eq!(
+                std::str::from_utf8(&get).unwrap(),
+                format!("GET /v1/models HTTP/1.1\r\nhost: {host}\r\n\r\n"),
+                "{url}"
+            );
+        }
     }
 }
