@@ -260,20 +260,24 @@ impl ProxyState {
     /// never get the same number; the mix below is a bijection of it (odd multiplier, then
     /// xor-shifts and odd multipliers), so they never get the same id either.
     pub fn next_request_id(&self) -> String {
-        const SLOT_SHIFT: u32 = 56;
-        const _: () = assert!(crate::worker::MAX_WORKERS <= 1 << (64 - SLOT_SHIFT));
-        let slot = crate::worker::index() as u64;
         let count = self.request_seq.local().fetch_add(1, Ordering::Relaxed);
-        let n = (slot << SLOT_SHIFT) | (count & ((1 << SLOT_SHIFT) - 1));
-        // splitmix64 of (salt + n): cheap, well distributed, no syscalls.
-        let mut z = self
-            .request_salt
-            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        format!("req_{z:016x}")
+        request_id(self.request_salt, crate::worker::index(), count)
     }
+}
+
+/// Bits of a request number below the worker slot.
+const SLOT_SHIFT: u32 = 56;
+const _: () = assert!(crate::worker::MAX_WORKERS <= 1 << (64 - SLOT_SHIFT));
+
+/// The id of the `count`-th request of worker slot `slot` (see [`ProxyState::next_request_id`]).
+fn request_id(salt: u64, slot: usize, count: u64) -> String {
+    let n = ((slot as u64) << SLOT_SHIFT) | (count & ((1 << SLOT_SHIFT) - 1));
+    // splitmix64 of (salt + n): cheap, well distributed, no syscalls.
+    let mut z = salt.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("req_{z:016x}")
 }
 
 fn startup_salt() -> u64 {
@@ -296,5 +300,27 @@ impl crate::cluster::Host for ProxyState {
     }
     fn analytics(&self) -> &crate::analytics::Analytics {
         &self.analytics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_of_different_workers_never_collide() {
+        let salt = startup_salt();
+        let mut seen = std::collections::HashSet::new();
+        for slot in [0, 1, 2, crate::worker::MAX_WORKERS - 1] {
+            for count in (0..2000).chain([1 << 40, (1 << SLOT_SHIFT) - 1]) {
+                let id = request_id(salt, slot, count);
+                assert_eq!(id.len(), 20);
+                assert!(id.starts_with("req_"));
+                assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+                assert!(seen.insert(id), "slot {slot}, count {count}");
+            }
+        }
+        // Another process (another salt) numbers differently.
+        assert_ne!(request_id(salt, 0, 0), request_id(salt ^ 1, 0, 0));
     }
 }
