@@ -57,7 +57,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
@@ -85,7 +85,7 @@ struct Entry {
     rec: Arc<Record>,
     cost_usd: f64,
     priced: bool,
-    /// Where the record stands in the ring's global order (`shards.rs`), set when it is kept.
+    /// Where the record stands in the ring's global order (`shards.rs`).
     seq: u64,
 }
 
@@ -434,8 +434,10 @@ impl State {
         if self.agg.first_record.is_none_or(|t| r.timestamp < t) {
             self.agg.first_record = Some(r.timestamp);
         }
-        let last = self.ring.back().map_or(0, |l| l.seq + 1);
-        e.seq = ctx.now_seq().max(last);
+        // Increasing along the shard's ring, whatever order the callers' clock readings came in.
+        if let Some(last) = self.ring.back() {
+            e.seq = e.seq.max(last.seq + 1);
+        }
         self.ring.push_back(e);
         while self.ring.len() > self.opts.ring_capacity {
             self.ring.pop_front();
@@ -489,6 +491,13 @@ impl Analytics {
 
     /// Accounts one request. Never waits for a lock (see the module docs).
     pub fn record(&self, r: Record) {
+        self.record_at(r, Instant::now());
+    }
+
+    /// [`Analytics::record`] for a request that finished at `finished` (its place in the order
+    /// of recent records; the proxy's meter has just read the clock for the latency, and passes
+    /// that reading instead of reading it again).
+    pub fn record_at(&self, r: Record, finished: Instant) {
         let cost = self.prices.load().cost(r.model(), &r.usage);
         let r = Arc::new(r);
         for sink in self.sinks.load().iter() {
@@ -498,7 +507,7 @@ impl Analytics {
             cost_usd: cost.unwrap_or(0.0),
             priced: cost.is_some(),
             rec: r,
-            seq: 0,
+            seq: self.shards.seq_of(finished),
         };
         self.shards.submit(Event::Record(entry));
     }

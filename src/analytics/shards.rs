@@ -21,10 +21,12 @@
 //! - a shard evicts 5-minute buckets by the newest bucket *it* has seen, so it may keep a bucket
 //!   the whole process would already have dropped; the merge drops those by the newest bucket of
 //!   all shards;
-//! - the ring of recent records keeps a global order by a sequence number that is a reading of a
-//!   monotonic clock taken under the shard's lock (strictly increasing within a shard): no shared
-//!   counter to write. Each shard keeps the last `ring_capacity` of its own records, so the newest
-//!   `ring_capacity` of the process are always among them; the merge orders by (sequence, shard).
+//! - the ring of recent records keeps a global order by a sequence number: the monotonic clock's
+//!   reading when the request finished (the meter's, taken for the latency just before it
+//!   records; `record` reads the clock itself), raised within a shard to above the shard's last
+//!   one, so a shard's ring is in the order it was recorded in. No shared counter to write. Each
+//!   shard keeps the last `ring_capacity` of its own records, so the newest `ring_capacity` of
+//!   the process are always among them; the merge orders by (sequence, shard).
 //!
 //! Owns: the shards, their queues and counters, and the merge. Must not: be written by a reader
 //! beyond draining a queue, or hold two shard locks at once.
@@ -51,14 +53,12 @@ struct Shard {
     dropped: AtomicU64,
 }
 
-/// What every shard consults, rarely: the series cap and the clock of the ring's order.
+/// What every shard consults, rarely: the series cap.
 pub(super) struct Shared {
     max_series: usize,
     /// Series admitted so far (at most `max_series`); locked only when a shard meets a series it
     /// has not counted yet.
     series: Mutex<HashSet<Key, foldhash::fast::RandomState>>,
-    /// Zero of the ring's sequence numbers.
-    epoch: Instant,
 }
 
 impl Shared {
@@ -75,11 +75,6 @@ impl Shared {
         }
         false
     }
-
-    /// Now, as a sequence number of the ring (nanoseconds of a monotonic clock).
-    pub(super) fn now_seq(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
 }
 
 /// The shards, one per worker (`crate::worker::MAX_WORKERS`).
@@ -91,6 +86,8 @@ pub(super) struct Shards {
     ring_capacity: usize,
     /// Buckets kept (the retention in buckets).
     keep: u64,
+    /// Zero of the ring's sequence numbers.
+    epoch: Instant,
 }
 
 impl Shards {
@@ -112,12 +109,19 @@ impl Shards {
             shared: Shared {
                 max_series: opts.max_series,
                 series: Mutex::default(),
-                epoch: Instant::now(),
             },
+            epoch: Instant::now(),
             queue_capacity: opts.queue_capacity.max(1),
             ring_capacity: opts.ring_capacity,
             keep: (opts.retention.as_secs() / bucket_secs).max(1),
         }
+    }
+
+    /// The ring's sequence number of a record finished at `finished`: nanoseconds of the
+    /// monotonic clock (a shard raises it to above its last one, see `State::ingest`).
+    pub(super) fn seq_of(&self, finished: Instant) -> u64 {
+        let since = finished.saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Folds `ev` into the calling worker's shard, or queues it there if the shard is busy; never

@@ -131,25 +131,29 @@ impl Meter {
                 latency.as_millis(),
             );
         }
-        state.analytics.record(Record {
-            timestamp: self.received_wall,
-            request_id: self.request_id,
-            inbound: self.inbound,
-            backend,
-            deployment,
-            requested_model: self.requested_model,
-            upstream_model,
-            status,
-            streamed: self.streamed,
-            attempts,
-            latency,
-            ttfb: end
-                .first_byte
-                .map(|t| t.saturating_duration_since(self.received)),
-            overhead,
-            usage: end.usage,
-            context: self.context,
-        });
+        let finished = self.received + latency;
+        state.analytics.record_at(
+            Record {
+                timestamp: self.received_wall,
+                request_id: self.request_id,
+                inbound: self.inbound,
+                backend,
+                deployment,
+                requested_model: self.requested_model,
+                upstream_model,
+                status,
+                streamed: self.streamed,
+                attempts,
+                latency,
+                ttfb: end
+                    .first_byte
+                    .map(|t| t.saturating_duration_since(self.received)),
+                overhead,
+                usage: end.usage,
+                context: self.context,
+            },
+            finished,
+        );
     }
 }
 
