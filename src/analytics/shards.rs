@@ -203,7 +203,7 @@ impl Shards {
                     .map(|e| (e.seq, i, e.clone())),
             );
         }
-        newest.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        newest.sort_unstable_by_key(|e| std::cmp::Reverse((e.0, e.1)));
         newest.truncate(limit);
         newest.into_iter().map(|(_, _, e)| e).collect()
     }

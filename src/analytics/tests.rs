@@ -992,10 +992,14 @@ fn shard_test_record(i: u64) -> Record {
         1 => "claude-sonnet-4-5".to_string(),
         m => format!("local-{m}"),
     };
-    let secs = if i % 13 == 0 { T0 + i * 2 } else { T0 + i * 20 };
+    let secs = if i.is_multiple_of(13) {
+        T0 + i * 2
+    } else {
+        T0 + i * 20
+    };
     let status = match i {
-        i if i % 37 == 0 => 0,
-        i if i % 11 == 0 => 529,
+        i if i.is_multiple_of(37) => 0,
+        i if i.is_multiple_of(11) => 529,
         _ => 200,
     };
     let mut r = rec(
@@ -1007,8 +1011,8 @@ fn shard_test_record(i: u64) -> Record {
         1 + (i * 37) % 900,
     );
     r.request_id = format!("req-{i}");
-    r.attempts = 1 + u32::from(i % 5 == 0);
-    if i % 4 == 0 {
+    r.attempts = 1 + u32::from(i.is_multiple_of(5));
+    if i.is_multiple_of(4) {
         r.ttfb = None;
     }
     r.overhead = Duration::from_micros(20 + (i * 13) % 400);
@@ -1043,7 +1047,7 @@ fn records_from_several_workers_merge_into_exactly_one_state() {
     let reference = analytics_with(shard_test_options());
     for i in 0..N {
         reference.record(shard_test_record(i));
-        if i % 9 == 0 {
+        if i.is_multiple_of(9) {
             reference.observe_failover(&format!("b{}", i / 9 % 3));
         }
     }
@@ -1063,7 +1067,7 @@ fn records_from_several_workers_merge_into_exactly_one_state() {
                 for i in (0..N).filter(|&i| worker_of(i) == w) {
                     let mut at = cv.wait_while(next.lock().unwrap(), |n| *n != i).unwrap();
                     a.record(shard_test_record(i));
-                    if i % 9 == 0 {
+                    if i.is_multiple_of(9) {
                         a.observe_failover(&format!("b{}", i / 9 % 3));
                     }
                     let recorded = std::time::Instant::now();
@@ -1208,7 +1212,7 @@ fn concurrent_recording_from_many_workers_is_exact() {
                     );
                     r.request_id = format!("{t}-{i}");
                     a.record(r);
-                    if i % 100 == 0 {
+                    if i.is_multiple_of(100) {
                         a.observe_failover("b0");
                     }
                 }
