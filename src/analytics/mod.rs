@@ -85,8 +85,8 @@ struct Entry {
     rec: Arc<Record>,
     cost_usd: f64,
     priced: bool,
-    /// Where the record stands in the ring's global order (`shards.rs`).
-    seq: u64,
+    /// Where the record stands in the ring's global order (`shards.rs`): when it finished.
+    seq: Instant,
 }
 
 impl Entry {
@@ -436,7 +436,9 @@ impl State {
         }
         // Increasing along the shard's ring, whatever order the callers' clock readings came in.
         if let Some(last) = self.ring.back() {
-            e.seq = e.seq.max(last.seq + 1);
+            if e.seq <= last.seq {
+                e.seq = last.seq + Duration::from_nanos(1);
+            }
         }
         self.ring.push_back(e);
         while self.ring.len() > self.opts.ring_capacity {
@@ -507,7 +509,7 @@ impl Analytics {
             cost_usd: cost.unwrap_or(0.0),
             priced: cost.is_some(),
             rec: r,
-            seq: self.shards.seq_of(finished),
+            seq: finished,
         };
         self.shards.submit(Event::Record(entry));
     }

@@ -21,10 +21,11 @@
 //! - a shard evicts 5-minute buckets by the newest bucket *it* has seen, so it may keep a bucket
 //!   the whole process would already have dropped; the merge drops those by the newest bucket of
 //!   all shards;
-//! - the ring of recent records keeps a global order by a sequence number: the monotonic clock's
-//!   reading when the request finished (the meter's, taken for the latency just before it
-//!   records; `record` reads the clock itself), raised within a shard to above the shard's last
-//!   one, so a shard's ring is in the order it was recorded in. No shared counter to write. Each
+//! - the ring of recent records keeps a global order by a sequence "number": the monotonic
+//!   clock's reading when the request finished (the meter's, taken for the latency just before
+//!   it records; `record` reads the clock itself), raised within a shard to just above the
+//!   shard's last one, so a shard's ring is in the order it was recorded in. No shared counter
+//!   to write. Each
 //!   shard keeps the last `ring_capacity` of its own records, so the newest `ring_capacity` of
 //!   the process are always among them; the merge orders by (sequence, shard).
 //!
@@ -86,8 +87,6 @@ pub(super) struct Shards {
     ring_capacity: usize,
     /// Buckets kept (the retention in buckets).
     keep: u64,
-    /// Zero of the ring's sequence numbers.
-    epoch: Instant,
 }
 
 impl Shards {
@@ -110,18 +109,10 @@ impl Shards {
                 max_series: opts.max_series,
                 series: Mutex::default(),
             },
-            epoch: Instant::now(),
             queue_capacity: opts.queue_capacity.max(1),
             ring_capacity: opts.ring_capacity,
             keep: (opts.retention.as_secs() / bucket_secs).max(1),
         }
-    }
-
-    /// The ring's sequence number of a record finished at `finished`: nanoseconds of the
-    /// monotonic clock (a shard raises it to above its last one, see `State::ingest`).
-    pub(super) fn seq_of(&self, finished: Instant) -> u64 {
-        let since = finished.saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Folds `ev` into the calling worker's shard, or queues it there if the shard is busy; never
@@ -191,7 +182,7 @@ impl Shards {
 
     /// The newest `limit` records of all shards, newest first.
     pub(super) fn recent(&self, limit: usize) -> Vec<Entry> {
-        let mut newest: Vec<(u64, usize, Entry)> = Vec::new();
+        let mut newest: Vec<(Instant, usize, Entry)> = Vec::new();
         for (i, shard) in self.shards.iter().enumerate() {
             let mut st = shard.state.lock();
             st.drain(&self.shared);

@@ -76,7 +76,8 @@ impl Meter {
             overhead,
             reason,
         } = o;
-        let latency = self.received.elapsed();
+        let finished = Instant::now();
+        let latency = finished.saturating_duration_since(self.received);
         if let Some(cluster) = &state.cluster {
             if let Some(c) = &state.snapshot.load().config.cluster {
                 let u = &end.usage;
@@ -131,7 +132,6 @@ impl Meter {
                 latency.as_millis(),
             );
         }
-        let finished = self.received + latency;
         state.analytics.record_at(
             Record {
                 timestamp: self.received_wall,
