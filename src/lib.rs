@@ -41,6 +41,7 @@ pub mod subagent;
 pub mod timefmt;
 pub mod tool_http;
 pub mod translate;
+pub mod worker;
 
 /// Default address of `dario proxy` (SPEC §2): the host…
 pub const DEFAULT_HOST: &str = "127.0.0.1";

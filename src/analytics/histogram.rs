@@ -182,6 +182,16 @@ impl PromHistogram {
             })
     }
 
+    /// Adds `other`'s observations (same bounds: both are `LATENCY_BOUNDS` or `OVERHEAD_BOUNDS`).
+    pub fn merge(&mut self, other: &PromHistogram) {
+        debug_assert_eq!(self.bounds, other.bounds);
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
     pub fn sum(&self) -> f64 {
         self.sum
     }
@@ -289,5 +299,30 @@ mod tests {
         assert_eq!(c, vec![(0.1, 2), (1.0, 3), (f64::INFINITY, 4)]);
         assert_eq!(h.count(), 4);
         assert!((h.sum() - 3.65).abs() < 1e-9);
+    }
+
+    #[test]
+    fn prom_merge_equals_observing_everything_in_one() {
+        let (mut all, mut a, mut b) = (
+            PromHistogram::new(LATENCY_BOUNDS),
+            PromHistogram::new(LATENCY_BOUNDS),
+            PromHistogram::new(LATENCY_BOUNDS),
+        );
+        for i in 0..200u64 {
+            let d = ms(i * i % 7000);
+            all.observe(d);
+            if i % 3 == 0 {
+                a.observe(d)
+            } else {
+                b.observe(d)
+            }
+        }
+        a.merge(&b);
+        assert_eq!(
+            a.cumulative().collect::<Vec<_>>(),
+            all.cumulative().collect::<Vec<_>>()
+        );
+        assert_eq!(a.count(), 200);
+        assert!((a.sum() - all.sum()).abs() < 1e-9);
     }
 }

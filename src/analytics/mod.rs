@@ -3,11 +3,15 @@
 //!
 //! Owns: counting. Must not: block the request path.
 //!
-//! How recording stays non-blocking: all aggregates live in one `State` behind a
+//! Where records go: to the shard of the proxy worker that recorded them (`shards.rs`: one state
+//! per worker, so workers never write each other's cache lines; readers add the shards up).
+//!
+//! How recording stays non-blocking: a shard's aggregates live in one `State` behind a
 //! `parking_lot::Mutex`, and [`Analytics::record`] never waits for it. It *tries* the lock; when
-//! free (the normal case: nobody else is inside for more than a few µs) it folds the record in
-//! directly, plus anything queued. When busy (another recorder, or a reader rendering a summary
-//! or `/metrics`), it pushes the record into a lock-free queue (`std::sync::mpsc`, bounded
+//! free (the normal case: only its own worker records there, and nobody else is inside for more
+//! than a few µs) it folds the record in directly, plus anything queued. When busy (a reader
+//! rendering a summary or `/metrics`, or another thread sharing the shard under a multi-threaded
+//! runtime), it pushes the record into the shard's lock-free queue (`std::sync::mpsc`, bounded
 //! to 65,536 records by a counter; its blocks are allocated only while records wait, so an idle
 //! proxy holds none) whose receiver lives inside `State`: whoever next holds the
 //! lock — recorder or reader — drains it first, so readers always see every record whose
@@ -17,7 +21,8 @@
 //! aggregator thread was the alternative; it adds a thread and makes reads eventually
 //! consistent, which `/analytics` right after a request would show.)
 //!
-//! What is kept: the last 10,000 records (ring); all-time aggregates; 5-minute buckets for the
+//! What is kept: the last 10,000 records (ring; each shard keeps its own last 10,000, the merge
+//! the newest of them); all-time aggregates; 5-minute buckets for the
 //! last 24 h, each with per-(backend, deployment, model) aggregates — a summary window (default
 //! 60 min) merges the buckets it touches, so windows are bucket-aligned (they cover between
 //! `window` and `window + 5 min`; `window_start` says where). Percentiles come from mergeable
@@ -33,6 +38,7 @@ mod histogram;
 mod prices;
 mod prometheus;
 mod record;
+mod shards;
 mod summary;
 
 pub use histogram::{LogHistogram, PromHistogram, LATENCY_BOUNDS, OVERHEAD_BOUNDS};
@@ -48,14 +54,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// The aggregation maps are keyed by names from the configuration and the traffic; foldhash
 /// (seeded per process) hashes them in a fraction of SipHash's time on every request.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 
 use crate::config::PriceConfig;
 use crate::protocol::Usage;
@@ -81,6 +85,8 @@ struct Entry {
     rec: Arc<Record>,
     cost_usd: f64,
     priced: bool,
+    /// Where the record stands in the ring's global order (`shards.rs`): when it finished.
+    seq: Instant,
 }
 
 impl Entry {
@@ -213,6 +219,7 @@ impl Stats {
     }
 }
 
+#[derive(Clone)]
 struct PromHists {
     duration: PromHistogram,
     ttfb: PromHistogram,
@@ -227,25 +234,91 @@ impl PromHists {
             overhead: PromHistogram::new(OVERHEAD_BOUNDS),
         }
     }
+
+    fn merge(&mut self, o: &PromHists) {
+        self.duration.merge(&o.duration);
+        self.ttfb.merge(&o.ttfb);
+        self.overhead.merge(&o.overhead);
+    }
 }
 
+/// What the summaries and `/metrics` are computed from: one shard's (see `shards.rs`), or all
+/// shards' added together by a reader.
+#[derive(Default)]
+struct Aggregates {
+    all_time: HashMap<Key, Stats>,
+    /// Bucket number (unix seconds / bucket width) → aggregates.
+    buckets: BTreeMap<u64, HashMap<Key, Stats>>,
+    by_status: HashMap<(Arc<str>, Arc<str>, u16), u64>,
+    prom: BTreeMap<Arc<str>, PromHists>,
+    failovers: BTreeMap<String, u64>,
+    unpriced_models: BTreeSet<String>,
+    first_record: Option<SystemTime>,
+}
+
+impl Aggregates {
+    /// Adds `o` in, of its buckets only those from `first_bucket` on.
+    fn merge(&mut self, o: &Aggregates, first_bucket: u64) {
+        for (k, s) in &o.all_time {
+            self.all_time.entry(k.clone()).or_default().merge(s);
+        }
+        for (&b, groups) in o.buckets.range(first_bucket..) {
+            let into = self.buckets.entry(b).or_default();
+            for (k, s) in groups {
+                into.entry(k.clone()).or_default().merge(s);
+            }
+        }
+        for (k, n) in &o.by_status {
+            *self.by_status.entry(k.clone()).or_default() += n;
+        }
+        for (b, h) in &o.prom {
+            match self.prom.get_mut(b) {
+                Some(mine) => mine.merge(h),
+                None => {
+                    self.prom.insert(b.clone(), h.clone());
+                }
+            }
+        }
+        for (b, n) in &o.failovers {
+            *self.failovers.entry(b.clone()).or_default() += n;
+        }
+        for m in &o.unpriced_models {
+            if self.unpriced_models.len() >= MAX_UNPRICED_LISTED {
+                break;
+            }
+            self.unpriced_models.insert(m.clone());
+        }
+        if let Some(t) = o.first_record {
+            if self.first_record.is_none_or(|f| t < f) {
+                self.first_record = Some(t);
+            }
+        }
+    }
+
+    /// Drops the buckets that `newest` puts beyond the retention (`keep` buckets).
+    fn evict(&mut self, newest: u64, keep: u64) {
+        while let Some((&k, _)) = self.buckets.first_key_value() {
+            if k + keep > newest {
+                break;
+            }
+            self.buckets.pop_first();
+        }
+    }
+}
+
+/// One shard's state (see `shards.rs`): its aggregates, its ring of recent records and the
+/// receiving end of its queue.
 struct State {
     rx: Receiver<Event>,
     /// Records in `rx` (shared with the senders, who keep it under the capacity).
     queued: Arc<AtomicUsize>,
     opts: AnalyticsOptions,
     bucket_secs: u64,
+    agg: Aggregates,
+    /// Oldest first; `Entry::seq` increases along it.
     ring: VecDeque<Entry>,
-    all_time: HashMap<Key, Stats>,
-    /// Bucket number (unix seconds / bucket width) → aggregates.
-    buckets: BTreeMap<u64, HashMap<Key, Stats>>,
-    by_status: HashMap<(Arc<str>, Arc<str>, u16), u64>,
-    prom: BTreeMap<Arc<str>, PromHists>,
     /// Backend, deployment and model names seen, shared by every key that uses them.
     names: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
-    failovers: BTreeMap<String, u64>,
-    unpriced_models: BTreeSet<String>,
-    first_record: Option<SystemTime>,
 }
 
 const MAX_UNPRICED_LISTED: usize = 100;
@@ -258,17 +331,34 @@ fn unix_secs(t: SystemTime) -> u64 {
 }
 
 impl State {
-    fn drain(&mut self) {
-        while let Ok(ev) = self.rx.try_recv() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            self.apply(ev);
+    fn new(rx: Receiver<Event>, queued: Arc<AtomicUsize>, opts: AnalyticsOptions) -> Self {
+        State {
+            rx,
+            queued,
+            bucket_secs: opts.bucket.as_secs().max(1),
+            opts,
+            agg: Aggregates::default(),
+            ring: VecDeque::new(),
+            names: Default::default(),
         }
     }
 
-    fn apply(&mut self, ev: Event) {
+    /// Buckets kept: the retention in buckets, at least one.
+    fn keep(&self) -> u64 {
+        (self.opts.retention.as_secs() / self.bucket_secs).max(1)
+    }
+
+    fn drain(&mut self, ctx: &shards::Shared) {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.apply(ev, ctx);
+        }
+    }
+
+    fn apply(&mut self, ev: Event, ctx: &shards::Shared) {
         match ev {
-            Event::Record(e) => self.ingest(e),
-            Event::Failover(b) => *self.failovers.entry(b).or_default() += 1,
+            Event::Record(e) => self.ingest(e, ctx),
+            Event::Failover(b) => *self.agg.failovers.entry(b).or_default() += 1,
         }
     }
 
@@ -284,57 +374,71 @@ impl State {
         shared
     }
 
-    fn ingest(&mut self, e: Entry) {
-        let r = &e.rec;
+    fn ingest(&mut self, mut e: Entry, ctx: &shards::Shared) {
+        let r = e.rec.clone();
         let mut key = Key {
             backend: self.intern(&r.backend),
             deployment: self.intern(&r.deployment),
             model: self.intern(r.model()),
         };
-        if self.all_time.len() >= self.opts.max_series && !self.all_time.contains_key(&key) {
-            key.model = self.intern(OTHER_MODEL);
+        match self.agg.all_time.get_mut(&key) {
+            Some(s) => s.add(&e),
+            None => {
+                // A series new to this shard: the cap on series counts across all shards.
+                if !ctx.admit(&key) {
+                    key.model = self.intern(OTHER_MODEL);
+                }
+                self.agg.all_time.entry(key.clone()).or_default().add(&e);
+            }
         }
-        self.all_time.entry(key.clone()).or_default().add(&e);
 
         let b = unix_secs(r.timestamp) / self.bucket_secs;
-        let keep = (self.opts.retention.as_secs() / self.bucket_secs).max(1);
+        let keep = self.keep();
         let newest = self
+            .agg
             .buckets
             .last_key_value()
             .map_or(b, |(k, _)| (*k).max(b));
         if b + keep > newest {
-            self.buckets
+            self.agg
+                .buckets
                 .entry(b)
                 .or_default()
                 .entry(key.clone())
                 .or_default()
                 .add(&e);
         }
-        while let Some((&k, _)) = self.buckets.first_key_value() {
-            if k + keep > newest {
-                break;
-            }
-            self.buckets.pop_first();
-        }
+        self.agg.evict(newest, keep);
 
         *self
+            .agg
             .by_status
             .entry((key.backend.clone(), key.model.clone(), r.status))
             .or_default() += 1;
-        let h = self.prom.entry(key.backend).or_insert_with(PromHists::new);
+        let h = self
+            .agg
+            .prom
+            .entry(key.backend)
+            .or_insert_with(PromHists::new);
         h.duration.observe(r.latency);
         if let Some(t) = r.ttfb {
             h.ttfb.observe(t);
         }
         h.overhead.observe(r.overhead);
         if !e.priced
-            && self.unpriced_models.len() < MAX_UNPRICED_LISTED
-            && !self.unpriced_models.contains(&*key.model)
+            && self.agg.unpriced_models.len() < MAX_UNPRICED_LISTED
+            && !self.agg.unpriced_models.contains(&*key.model)
         {
-            self.unpriced_models.insert(key.model.to_string());
+            self.agg.unpriced_models.insert(key.model.to_string());
         }
-        if self.first_record.is_none_or(|t| r.timestamp < t) {
-            self.first_record = Some(r.timestamp);
+        if self.agg.first_record.is_none_or(|t| r.timestamp < t) {
+            self.agg.first_record = Some(r.timestamp);
+        }
+        // Increasing along the shard's ring, whatever order the callers' clock readings came in.
+        if let Some(last) = self.ring.back() {
+            if e.seq <= last.seq {
+                e.seq = last.seq + Duration::from_nanos(1);
+            }
         }
         self.ring.push_back(e);
         while self.ring.len() > self.opts.ring_capacity {
@@ -346,13 +450,8 @@ impl State {
 /// Request accounting. Share it behind an `Arc`; every method takes `&self`.
 pub struct Analytics {
     prices: ArcSwap<PriceTable>,
-    tx: Sender<Event>,
-    queued: Arc<AtomicUsize>,
-    /// Records that may wait in the queue (`AnalyticsOptions::queue_capacity`).
-    queue_capacity: usize,
-    state: Mutex<State>,
-    total: AtomicU64,
-    dropped: AtomicU64,
+    shards: shards::Shards,
+    opts: AnalyticsOptions,
     created: SystemTime,
     sinks: ArcSwap<Vec<Arc<dyn RecordSink>>>,
 }
@@ -373,31 +472,10 @@ impl Analytics {
     }
 
     pub fn with_options(prices: &BTreeMap<String, PriceConfig>, opts: AnalyticsOptions) -> Self {
-        let (tx, rx) = channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let bucket_secs = opts.bucket.as_secs().max(1);
         Analytics {
             prices: ArcSwap::from_pointee(PriceTable::new(prices)),
-            tx,
-            queued: queued.clone(),
-            queue_capacity: opts.queue_capacity.max(1),
-            state: Mutex::new(State {
-                rx,
-                queued,
-                opts,
-                bucket_secs,
-                ring: VecDeque::new(),
-                all_time: HashMap::default(),
-                buckets: BTreeMap::new(),
-                by_status: HashMap::default(),
-                prom: BTreeMap::new(),
-                names: Default::default(),
-                failovers: BTreeMap::new(),
-                unpriced_models: BTreeSet::new(),
-                first_record: None,
-            }),
-            total: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            shards: shards::Shards::new(&opts),
+            opts,
             created: SystemTime::now(),
             sinks: ArcSwap::from_pointee(Vec::new()),
         }
@@ -415,6 +493,13 @@ impl Analytics {
 
     /// Accounts one request. Never waits for a lock (see the module docs).
     pub fn record(&self, r: Record) {
+        self.record_at(r, Instant::now());
+    }
+
+    /// [`Analytics::record`] for a request that finished at `finished` (its place in the order
+    /// of recent records; the proxy's meter has just read the clock for the latency, and passes
+    /// that reading instead of reading it again).
+    pub fn record_at(&self, r: Record, finished: Instant) {
         let cost = self.prices.load().cost(r.model(), &r.usage);
         let r = Arc::new(r);
         for sink in self.sinks.load().iter() {
@@ -424,9 +509,9 @@ impl Analytics {
             cost_usd: cost.unwrap_or(0.0),
             priced: cost.is_some(),
             rec: r,
+            seq: finished,
         };
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.submit(Event::Record(entry));
+        self.shards.submit(Event::Record(entry));
     }
 
     /// Sends every record from now on to `sink` too.
@@ -441,69 +526,44 @@ impl Analytics {
     /// Counts one failover (an attempt moved to another deployment or backend), labelled by the
     /// backend that failed.
     pub fn observe_failover(&self, backend: &str) {
-        self.submit(Event::Failover(backend.to_string()));
-    }
-
-    fn submit(&self, ev: Event) {
-        if let Some(mut st) = self.state.try_lock() {
-            st.drain();
-            st.apply(ev);
-            return;
-        }
-        if self.queued.fetch_add(1, Ordering::Relaxed) < self.queue_capacity {
-            // The receiver lives as long as `self` (it is inside `state`): send cannot fail.
-            let _ = self.tx.send(ev);
-            return;
-        }
-        self.queued.fetch_sub(1, Ordering::Relaxed);
-        match self.state.try_lock() {
-            Some(mut st) => {
-                st.drain();
-                st.apply(ev);
-            }
-            None => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.shards.submit(Event::Failover(backend.to_string()));
     }
 
     /// Requests recorded since start (dropped ones included).
     pub fn total_requests(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.shards.total()
     }
 
     /// Records and failovers lost because the queue was full while the state was busy.
     pub fn dropped_records(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.shards.dropped()
     }
 
     /// The most recent kept records, newest first, at most `limit`.
     pub fn recent(&self, limit: usize) -> Vec<RecordView> {
-        let entries: Vec<Entry> = {
-            let mut st = self.state.lock();
-            st.drain();
-            st.ring.iter().rev().take(limit).cloned().collect()
-        };
-        entries.iter().map(|e| e.view()).collect()
+        self.shards
+            .recent(limit.min(self.opts.ring_capacity))
+            .iter()
+            .map(|e| e.view())
+            .collect()
     }
 
     /// Usage over the last `window` (bucket-aligned, at most the retention) and all time, as of
     /// `now`.
     pub fn summary(&self, window: Duration, now: SystemTime) -> Summary {
-        let mut st = self.state.lock();
-        st.drain();
-        let bucket_secs = st.bucket_secs;
-        let window = window.clamp(Duration::from_secs(1), st.opts.retention);
+        let bucket_secs = self.opts.bucket.as_secs().max(1);
+        let window = window.clamp(Duration::from_secs(1), self.opts.retention);
         let now_s = unix_secs(now);
         let first_bucket = now_s.saturating_sub(window.as_secs()) / bucket_secs;
         let last_bucket = now_s / bucket_secs;
         let window_start = first_bucket * bucket_secs;
+        let (agg, records_kept) = self.shards.merged(first_bucket);
 
         let mut win: HashMap<&Key, Stats> = HashMap::default();
         let mut series = Vec::new();
         for b in first_bucket..=last_bucket {
             let mut bs = Stats::default();
-            if let Some(groups) = st.buckets.get(&b) {
+            if let Some(groups) = agg.buckets.get(&b) {
                 for (k, s) in groups {
                     win.entry(k).or_default().merge(s);
                     bs.requests += s.requests;
@@ -521,13 +581,13 @@ impl Analytics {
             });
         }
         // Future buckets (clock skew) still count in the window totals.
-        for (_, groups) in st.buckets.range(last_bucket + 1..) {
+        for (_, groups) in agg.buckets.range(last_bucket + 1..) {
             for (k, s) in groups {
                 win.entry(k).or_default().merge(s);
             }
         }
         let window_section = Section::build(win.iter().map(|(k, s)| (*k, s)));
-        let data_start = st
+        let data_start = agg
             .first_record
             .map_or(self.created, |t| t.min(self.created));
         let span_start = unix_secs(data_start).max(window_start);
@@ -548,12 +608,12 @@ impl Analytics {
                 section: window_section,
                 buckets: series,
             },
-            all_time: Section::build(st.all_time.iter()),
+            all_time: Section::build(agg.all_time.iter()),
             records_total: self.total_requests(),
-            records_kept: st.ring.len(),
+            records_kept,
             records_dropped: self.dropped_records(),
-            failovers: st.failovers.clone(),
-            unpriced_models: st.unpriced_models.iter().cloned().collect(),
+            failovers: agg.failovers,
+            unpriced_models: agg.unpriced_models.into_iter().collect(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! escaped (`\\`, `\"`, `\n`), samples of a family contiguous and sorted by labels, histograms
 //! as cumulative `_bucket{le=…}` ending in `+Inf`, then `_sum` and `_count`.
 //!
-//! Owns: text formatting. Must not: hold analytics locks itself (callers pass plain data).
+//! Owns: text formatting. Must not: hold analytics locks itself (it renders the shards' merged aggregates).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -94,8 +94,8 @@ pub fn histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Prom
 impl super::Analytics {
     /// Appends the Prometheus text exposition of every dario metric to `out`.
     pub fn render_prometheus(&self, gauges: &LiveGauges, out: &mut String) {
-        let mut st = self.state.lock();
-        st.drain();
+        // Every shard added up; no bucket is needed (`u64::MAX` takes none).
+        let (st, _) = self.shards.merged(u64::MAX);
 
         family(
             out,

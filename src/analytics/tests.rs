@@ -46,6 +46,10 @@ fn analytics() -> Analytics {
     Analytics::new(&BTreeMap::new())
 }
 
+fn analytics_with(opts: AnalyticsOptions) -> Analytics {
+    Analytics::with_options(&BTreeMap::new(), opts)
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(1.0)
 }
@@ -253,9 +257,9 @@ fn old_buckets_are_evicted_after_the_retention() {
     a.record(rec(T0 + 7200, "b", "d", "m", 200, 1));
     // A record older than the retention relative to the newest is not bucketed.
     a.record(rec(T0 + 60, "b", "d", "m", 200, 1));
-    let st = a.state.lock();
-    assert_eq!(st.buckets.len(), 1);
-    assert_eq!(st.all_time.values().map(|s| s.requests).sum::<u64>(), 3);
+    let st = a.shards.local_state();
+    assert_eq!(st.agg.buckets.len(), 1);
+    assert_eq!(st.agg.all_time.values().map(|s| s.requests).sum::<u64>(), 3);
     drop(st);
     // Asking for more than the retention gives the retention.
     let s = a.summary(Duration::from_secs(86_400), at(T0 + 7200));
@@ -351,7 +355,7 @@ fn records_are_dropped_only_when_queue_full_and_state_busy() {
     };
     let a = Analytics::with_options(&BTreeMap::new(), opts);
     {
-        let _busy = a.state.lock(); // a reader in the middle of a long render
+        let _busy = a.shards.local_state(); // a reader in the middle of a long render
         for i in 0..10 {
             a.record(rec(T0 + i, "b", "d", "m", 200, 5));
         }
@@ -924,4 +928,321 @@ fn summary_json_shape() {
 fn analytics_is_send_and_sync() {
     fn check<T: Send + Sync + 'static>() {}
     check::<Analytics>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shards (`shards.rs`): what several workers record, merged, is what one state would hold.
+
+/// Equal JSON, numbers compared as f64 up to rounding (sums of costs and seconds may add in
+/// another order), everything else exactly.
+fn assert_same_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if x.is_u64() && y.is_u64() {
+                assert_eq!(x, y, "at {path}");
+            } else {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(close(x, y), "at {path}: {x} vs {y}");
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "length at {path}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_same_json(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "keys at {path}"
+            );
+            for (k, v) in x {
+                assert_same_json(v, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "at {path}"),
+    }
+}
+
+/// Equal exposition text, sample values compared as in [`assert_same_json`].
+fn assert_same_exposition(a: &str, b: &str) {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(la.len(), lb.len());
+    for (x, y) in la.iter().zip(&lb) {
+        if x.starts_with('#') {
+            assert_eq!(x, y);
+            continue;
+        }
+        let (nx, vx) = x.rsplit_once(' ').unwrap();
+        let (ny, vy) = y.rsplit_once(' ').unwrap();
+        assert_eq!(nx, ny);
+        let (vx, vy) = (parse_value(vx).unwrap(), parse_value(vy).unwrap());
+        assert!(close(vx, vy), "{nx}: {vx} vs {vy}");
+    }
+}
+
+/// The `i`-th record of the shard tests: three backends, two deployments, seven models (two
+/// priced) against a cap of five series, errors, retries, missing TTFBs, timestamps over
+/// 8,000 s (beyond the one-hour retention below) with some arriving late.
+fn shard_test_record(i: u64) -> Record {
+    let model = match i % 7 {
+        0 => "gpt-4o".to_string(),
+        1 => "claude-sonnet-4-5".to_string(),
+        m => format!("local-{m}"),
+    };
+    let secs = if i.is_multiple_of(13) {
+        T0 + i * 2
+    } else {
+        T0 + i * 20
+    };
+    let status = match i {
+        i if i.is_multiple_of(37) => 0,
+        i if i.is_multiple_of(11) => 529,
+        _ => 200,
+    };
+    let mut r = rec(
+        secs,
+        &format!("b{}", i % 3),
+        &format!("d{}", i % 2),
+        &model,
+        status,
+        1 + (i * 37) % 900,
+    );
+    r.request_id = format!("req-{i}");
+    r.attempts = 1 + u32::from(i.is_multiple_of(5));
+    if i.is_multiple_of(4) {
+        r.ttfb = None;
+    }
+    r.overhead = Duration::from_micros(20 + (i * 13) % 400);
+    r.usage = usage(100 + i, 10 + i % 50, i % 3 * 7, i % 5, i % 4);
+    r
+}
+
+fn shard_test_options() -> AnalyticsOptions {
+    AnalyticsOptions {
+        ring_capacity: 50,
+        retention: Duration::from_secs(3600),
+        max_series: 5,
+        ..AnalyticsOptions::default()
+    }
+}
+
+#[test]
+fn records_from_several_workers_merge_into_exactly_one_state() {
+    const N: u64 = 400;
+    // Worker of the i-th record: an irregular interleaving of workers 0, 1, 2 and 5; worker 5
+    // records none of the last 100, so its shard's newest bucket lags the others' and it keeps
+    // buckets that the process as a whole has evicted.
+    const WORKERS: [usize; 4] = [0, 1, 2, 5];
+    let worker_of = |i: u64| {
+        if i >= N - 100 {
+            WORKERS[(i % 3) as usize]
+        } else {
+            WORKERS[((i * 7 + i / 3) % 4) as usize]
+        }
+    };
+
+    let reference = analytics_with(shard_test_options());
+    for i in 0..N {
+        reference.record(shard_test_record(i));
+        if i.is_multiple_of(9) {
+            reference.observe_failover(&format!("b{}", i / 9 % 3));
+        }
+    }
+
+    // The same records in the same order, each recorded by its worker's thread: a turn counter
+    // hands the records from thread to thread. After recording, a thread waits for the clock to
+    // move on, so the next record's ring sequence is larger whichever shard takes it.
+    let sharded = Arc::new(analytics_with(shard_test_options()));
+    let turn = Arc::new((std::sync::Mutex::new(0u64), std::sync::Condvar::new()));
+    let threads: Vec<_> = WORKERS
+        .iter()
+        .map(|&w| {
+            let (a, turn) = (sharded.clone(), turn.clone());
+            std::thread::spawn(move || {
+                crate::worker::set_index(w);
+                let (next, cv) = &*turn;
+                for i in (0..N).filter(|&i| worker_of(i) == w) {
+                    let mut at = cv.wait_while(next.lock().unwrap(), |n| *n != i).unwrap();
+                    a.record(shard_test_record(i));
+                    if i.is_multiple_of(9) {
+                        a.observe_failover(&format!("b{}", i / 9 % 3));
+                    }
+                    let recorded = std::time::Instant::now();
+                    while std::time::Instant::now() <= recorded {}
+                    *at += 1;
+                    cv.notify_all();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+
+    // Each worker recorded into its own shard.
+    let by_shard = sharded.shards.totals_by_shard();
+    for w in WORKERS {
+        let expected = (0..N).filter(|&i| worker_of(i) == w).count() as u64;
+        assert!(expected >= 50);
+        assert_eq!(by_shard[w], expected, "shard {w}");
+    }
+    assert_eq!(by_shard.iter().sum::<u64>(), N);
+
+    assert_eq!(sharded.total_requests(), N);
+    assert_eq!(sharded.dropped_records(), 0);
+    let oldest_bucket = |a: &Arc<Analytics>, w: usize| {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            crate::worker::set_index(w);
+            *a.shards
+                .local_state()
+                .agg
+                .buckets
+                .first_key_value()
+                .unwrap()
+                .0
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(oldest_bucket(&sharded, 5) < oldest_bucket(&sharded, 1));
+    for (window, now) in [(3600, T0 + N * 20), (600, T0 + N * 20), (3600, T0 + 5000)] {
+        let (want, got) = (
+            reference.summary(Duration::from_secs(window), at(now)),
+            sharded.summary(Duration::from_secs(window), at(now)),
+        );
+        // The reference really has what is being compared: capped series, an evicted bucket,
+        // failovers, unpriced models, errors, late records.
+        assert!(want
+            .all_time
+            .by_model
+            .iter()
+            .any(|g| g.model.as_deref() == Some(OTHER_MODEL)));
+        assert!(want.all_time.totals.errors > 0 && want.failovers.len() == 3);
+        assert!(!want.unpriced_models.is_empty());
+        assert_eq!(want.records_kept, 50);
+        assert_same_json(
+            &serde_json::to_value(&want).unwrap(),
+            &serde_json::to_value(&got).unwrap(),
+            &format!("summary({window}s at {now})"),
+        );
+        // Counts and percentiles exactly (the JSON comparison allows rounding in float sums).
+        assert_eq!(want.all_time.totals.tokens, got.all_time.totals.tokens);
+        assert_eq!(
+            want.all_time.totals.latency_ms,
+            got.all_time.totals.latency_ms
+        );
+        assert_eq!(
+            want.window.section.totals.ttfb_ms,
+            got.window.section.totals.ttfb_ms
+        );
+        assert_eq!(
+            want.window.section.totals.overhead_ms,
+            got.window.section.totals.overhead_ms
+        );
+    }
+    // The window ending at T0 + 5000 s reaches back into buckets the newest records evicted,
+    // which worker 5's shard still holds: the merge leaves them out, as the one state did.
+    let early = sharded.summary(Duration::from_secs(3600), at(T0 + 5000));
+    let kept_from = (T0 + N * 20) / 300 - 11;
+    assert_eq!(
+        early.window.buckets.iter().map(|b| b.requests).sum::<u64>(),
+        (0..N)
+            .map(shard_test_record)
+            .filter(|r| (kept_from..=(T0 + 5000) / 300).contains(&(unix_secs(r.timestamp) / 300)))
+            .count() as u64
+    );
+
+    let (mut want, mut got) = (String::new(), String::new());
+    reference.render_prometheus(&LiveGauges::default(), &mut want);
+    sharded.render_prometheus(&LiveGauges::default(), &mut got);
+    assert_same_exposition(&want, &got);
+
+    // The ring: the same records in the same (global) order, newest first.
+    let ids = |a: &Analytics, n| -> Vec<String> {
+        a.recent(n).into_iter().map(|r| r.request_id).collect()
+    };
+    let newest: Vec<String> = (N - 50..N).rev().map(|i| format!("req-{i}")).collect();
+    assert_eq!(ids(&reference, 1000), newest);
+    assert_eq!(ids(&sharded, 1000), newest);
+    assert_eq!(ids(&sharded, 7), newest[..7]);
+    assert_eq!(
+        serde_json::to_value(reference.recent(50)).unwrap(),
+        serde_json::to_value(sharded.recent(50)).unwrap()
+    );
+}
+
+#[test]
+fn concurrent_recording_from_many_workers_is_exact() {
+    // Eight threads on four shards (two per shard: each shard's lock is contended too), a reader
+    // rendering all the while.
+    let a = Arc::new(analytics());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (a, stop) = (a.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut renders = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut out = String::new();
+                a.render_prometheus(&LiveGauges::default(), &mut out);
+                let s = a.summary(Duration::from_secs(3600), at(T0 + 3000));
+                assert!(s.all_time.totals.requests <= 16_000);
+                assert!(a.recent(10).len() <= 10);
+                renders += 1;
+            }
+            renders
+        })
+    };
+    let writers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                crate::worker::set_index(t as usize % 4 + 3);
+                for i in 0..2000u64 {
+                    let mut r = rec(
+                        T0 + (i % 3000),
+                        &format!("b{}", t % 3),
+                        "d",
+                        "gpt-4o",
+                        200,
+                        1 + i % 500,
+                    );
+                    r.request_id = format!("{t}-{i}");
+                    a.record(r);
+                    if i.is_multiple_of(100) {
+                        a.observe_failover("b0");
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() >= 1);
+    assert_eq!(a.total_requests(), 16_000);
+    assert_eq!(a.dropped_records(), 0);
+    let by_shard = a.shards.totals_by_shard();
+    assert_eq!(by_shard[3..7], [4000, 4000, 4000, 4000]);
+    let s = a.summary(Duration::from_secs(3600), at(T0 + 3000));
+    assert_eq!(s.all_time.totals.requests, 16_000);
+    assert_eq!(s.all_time.totals.tokens.input, 16_000 * 1000);
+    assert_eq!(s.failovers["b0"], 8 * 20);
+    let per_backend: Vec<u64> = s.all_time.by_backend.iter().map(|g| g.requests).collect();
+    assert_eq!(per_backend, [6000, 6000, 4000]);
+    assert_eq!(s.records_kept, 10_000);
+    // Each thread's own records stay in its order in the merged ring.
+    let recent = a.recent(10_000);
+    assert_eq!(recent.len(), 10_000);
+    for t in 0..8 {
+        let mine: Vec<u64> = recent
+            .iter()
+            .filter_map(|r| r.request_id.strip_prefix(&format!("{t}-"))?.parse().ok())
+            .collect();
+        assert!(mine.windows(2).all(|w| w[0] > w[1]), "thread {t}");
+    }
 }

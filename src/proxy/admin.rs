@@ -2,8 +2,6 @@
 //!
 //! Owns: dario's own JSON about itself. Must not: reveal any secret (credential *sources* only).
 
-use std::sync::atomic::Ordering;
-
 use http::{HeaderMap, HeaderValue, Response};
 use serde_json::json;
 
@@ -52,7 +50,7 @@ pub fn health(state: &ProxyState) -> Response<Body> {
         service: crate::admin_api::SERVICE.to_string(),
         version: Some(crate::VERSION.to_string()),
         uptime_secs: Some(state.started.elapsed().as_secs()),
-        requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
+        requests_total: Some(state.requests_total.get()),
         config_digest: Some(state.snapshot.load().digest.clone()),
     }))
 }
@@ -144,7 +142,7 @@ pub fn status(state: &ProxyState) -> Response<Body> {
             version: Some(crate::VERSION.to_string()),
             uptime_secs: Some(state.started.elapsed().as_secs()),
             config_digest: Some(snap.digest.clone()),
-            requests_total: Some(state.requests_total.load(Ordering::Relaxed)),
+            requests_total: Some(state.requests_total.get()),
         },
         service: crate::admin_api::SERVICE.to_string(),
         build: Build {
@@ -313,7 +311,7 @@ pub fn metrics(state: &ProxyState) -> Response<Body> {
     out.push_str("# TYPE dario_http_requests_received_total counter\n");
     out.push_str(&format!(
         "dario_http_requests_received_total {}\n",
-        state.requests_total.load(Ordering::Relaxed)
+        state.requests_total.get()
     ));
     state.analytics.render_prometheus(&gauges, &mut out);
     if let Some(c) = &state.cluster {

@@ -76,7 +76,8 @@ impl Meter {
             overhead,
             reason,
         } = o;
-        let latency = self.received.elapsed();
+        let finished = Instant::now();
+        let latency = finished.saturating_duration_since(self.received);
         if let Some(cluster) = &state.cluster {
             if let Some(c) = &state.snapshot.load().config.cluster {
                 let u = &end.usage;
@@ -131,25 +132,28 @@ impl Meter {
                 latency.as_millis(),
             );
         }
-        state.analytics.record(Record {
-            timestamp: self.received_wall,
-            request_id: self.request_id,
-            inbound: self.inbound,
-            backend,
-            deployment,
-            requested_model: self.requested_model,
-            upstream_model,
-            status,
-            streamed: self.streamed,
-            attempts,
-            latency,
-            ttfb: end
-                .first_byte
-                .map(|t| t.saturating_duration_since(self.received)),
-            overhead,
-            usage: end.usage,
-            context: self.context,
-        });
+        state.analytics.record_at(
+            Record {
+                timestamp: self.received_wall,
+                request_id: self.request_id,
+                inbound: self.inbound,
+                backend,
+                deployment,
+                requested_model: self.requested_model,
+                upstream_model,
+                status,
+                streamed: self.streamed,
+                attempts,
+                latency,
+                ttfb: end
+                    .first_byte
+                    .map(|t| t.saturating_duration_since(self.received)),
+                overhead,
+                usage: end.usage,
+                context: self.context,
+            },
+            finished,
+        );
     }
 }
 

@@ -120,7 +120,8 @@ pub struct ProxyState {
     pub cors_origin: HeaderValue,
     pub admission: Admission,
     pub started: Instant,
-    pub requests_total: AtomicU64,
+    /// HTTP requests received (all endpoints), counted per worker (`crate::worker`).
+    pub requests_total: crate::worker::Counter,
     pub analytics: crate::analytics::Analytics,
     /// Upstream model lists for `GET /v1/models`.
     pub models: super::models::ModelCache,
@@ -138,7 +139,9 @@ pub struct ProxyState {
     /// Backends (by name) that refused a system message after the first position: translated
     /// requests to them carry mid-conversation system messages as user text from then on.
     system_as_user: parking_lot::RwLock<Vec<String>>,
-    request_seq: AtomicU64,
+    /// Per worker: request ids are numbered by (worker, that worker's count), see
+    /// [`ProxyState::next_request_id`].
+    request_seq: crate::worker::PerWorker<AtomicU64>,
     request_salt: u64,
     /// Where the configuration was loaded from, when it came from disk (`dario proxy`): what
     /// `POST /admin/reload` reads again. Unset for proxies built in code.
@@ -179,7 +182,7 @@ impl ProxyState {
             admission: Admission::new(limits.max_in_flight, limits.max_queue, limits.queue_timeout),
             options,
             started: Instant::now(),
-            requests_total: AtomicU64::new(0),
+            requests_total: Default::default(),
             responses: Arc::default(),
             failure_log: Default::default(),
             analytics,
@@ -188,7 +191,7 @@ impl ProxyState {
             feed,
             stopping: tokio::sync::watch::Sender::new(false),
             system_as_user: Default::default(),
-            request_seq: AtomicU64::new(0),
+            request_seq: Default::default(),
             request_salt: startup_salt(),
             home: std::sync::OnceLock::new(),
             cluster,
@@ -250,17 +253,31 @@ impl ProxyState {
     }
 
     /// `req_` + 16 hex digits, unique within the process and unpredictable across processes.
+    ///
+    /// Unique without a process-wide counter (one cache line every worker would write on every
+    /// request): the number mixed is the worker's slot in the top 8 bits and that slot's own
+    /// count (atomic: a slot may be shared, see `crate::worker`) in the low 56, so two requests
+    /// never get the same number; the mix below is a bijection of it (odd multiplier, then
+    /// xor-shifts and odd multipliers), so they never get the same id either.
     pub fn next_request_id(&self) -> String {
-        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
-        // splitmix64 of (salt + n): cheap, well distributed, no syscalls.
-        let mut z = self
-            .request_salt
-            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        format!("req_{z:016x}")
+        let count = self.request_seq.local().fetch_add(1, Ordering::Relaxed);
+        request_id(self.request_salt, crate::worker::index(), count)
     }
+}
+
+/// Bits of a request number below the worker slot.
+const SLOT_SHIFT: u32 = 56;
+const _: () = assert!(crate::worker::MAX_WORKERS <= 1 << (64 - SLOT_SHIFT));
+
+/// The id of the `count`-th request of worker slot `slot` (see [`ProxyState::next_request_id`]).
+fn request_id(salt: u64, slot: usize, count: u64) -> String {
+    let n = ((slot as u64) << SLOT_SHIFT) | (count & ((1 << SLOT_SHIFT) - 1));
+    // splitmix64 of (salt + n): cheap, well distributed, no syscalls.
+    let mut z = salt.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("req_{z:016x}")
 }
 
 fn startup_salt() -> u64 {
@@ -283,5 +300,27 @@ impl crate::cluster::Host for ProxyState {
     }
     fn analytics(&self) -> &crate::analytics::Analytics {
         &self.analytics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_of_different_workers_never_collide() {
+        let salt = startup_salt();
+        let mut seen = std::collections::HashSet::new();
+        for slot in [0, 1, 2, crate::worker::MAX_WORKERS - 1] {
+            for count in (0..2000).chain([1 << 40, (1 << SLOT_SHIFT) - 1]) {
+                let id = request_id(salt, slot, count);
+                assert_eq!(id.len(), 20);
+                assert!(id.starts_with("req_"));
+                assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+                assert!(seen.insert(id), "slot {slot}, count {count}");
+            }
+        }
+        // Another process (another salt) numbers differently.
+        assert_ne!(request_id(salt, 0, 0), request_id(salt ^ 1, 0, 0));
     }
 }

@@ -137,6 +137,7 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
             let url = format!("{}/v1/chat/completions", p.base);
             tokio::spawn(async move {
                 let mut ok = 0;
+                let mut ids = Vec::new();
                 for _ in 0..20 {
                     let r = c
                         .post(&url)
@@ -145,19 +146,27 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
                         .send()
                         .await
                         .unwrap();
+                    if let Some(id) = r.headers().get("x-dario-request-id") {
+                        ids.push(id.to_str().unwrap().to_string());
+                    }
                     if r.status() == 200 && r.bytes().await.unwrap().len() > 10 {
                         ok += 1;
                     }
                 }
-                ok
+                (ok, ids)
             })
         })
         .collect();
     let mut ok = 0;
+    let mut ids = std::collections::HashSet::new();
     for c in clients {
-        ok += c.await.unwrap();
+        let (n, mine) = c.await.unwrap();
+        ok += n;
+        ids.extend(mine);
     }
     assert_eq!(ok, 16 * 20);
+    // Request ids are numbered per worker (no shared counter) and still never repeat.
+    assert_eq!(ids.len(), 16 * 20);
     assert_eq!(up.requests().len(), 16 * 20);
     let threads = std::fs::read_dir(format!("/proc/{}/task", p.child.id()))
         .unwrap()
@@ -176,6 +185,28 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
     )
     .await;
     assert_eq!(s["window"]["totals"]["requests"], 16 * 20, "{s}");
+    // The per-worker counters, summed: every proxied request once (plus the /analytics read).
+    let metrics = client()
+        .get(format!("{}/metrics", p.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(value("dario_requests_total{"), 320.0, "{metrics}");
+    assert_eq!(
+        value("dario_http_requests_received_total "),
+        322.0,
+        "{metrics}"
+    );
 
     terminate_and_expect_clean_exit(&mut p);
 }

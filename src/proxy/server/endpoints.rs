@@ -92,9 +92,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let received = Instant::now();
-    state
-        .requests_total
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.requests_total.add(1);
     let request_id = state.next_request_id();
     let path = req.uri().path().to_owned();
     let protocol = caller_protocol(&path, req.headers());

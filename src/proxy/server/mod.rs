@@ -82,7 +82,7 @@ impl BoundProxy {
             let spawned = std::thread::Builder::new()
                 .name(format!("dario-worker-{index}"))
                 .spawn(move || {
-                    crate::proxy::upstream::client::set_worker_index(index);
+                    crate::worker::set_index(index);
                     let runtime = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()

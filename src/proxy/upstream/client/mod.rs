@@ -43,19 +43,6 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Worker threads that get a pool of their own (`server::serve_workers`); more share the last.
-const MAX_WORKER_POOLS: usize = 64;
-
-thread_local! {
-    /// This thread's worker number (0 unless it is one of the proxy's extra workers).
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the calling thread as proxy worker `index`: its upstream requests use its own pool.
-pub fn set_worker_index(index: usize) {
-    WORKER.with(|w| w.set(index));
-}
-
 /// The process-wide upstream client: one connection pool per worker thread, so a request never
 /// uses a connection whose task lives on another thread (each worker runs its own
 /// single-threaded runtime; a connection's task runs where it was opened). Cheap to clone.
@@ -103,7 +90,7 @@ impl UpstreamClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
-        let pools = (0..MAX_WORKER_POOLS)
+        let pools = (0..crate::worker::MAX_WORKERS)
             .map(|_| SharedPool::default())
             .collect();
         Ok(UpstreamClient { connector, pools })
@@ -111,8 +98,7 @@ impl UpstreamClient {
 
     /// The calling worker's pool.
     fn pool(&self) -> &SharedPool {
-        let index = WORKER.with(|w| w.get()).min(self.pools.len() - 1);
-        &self.pools[index]
+        &self.pools[crate::worker::index()]
     }
 
     /// Sends one request on a pooled connection to its host, or a new one; resolves when the

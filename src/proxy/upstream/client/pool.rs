@@ -62,8 +62,10 @@ struct Idle {
 }
 
 /// A worker's pool behind its lock (uncontended: one worker thread uses it, except in a
-/// multi-threaded runtime such as the tests', where all threads share worker 0's).
-pub type SharedPool = Arc<Mutex<Pool>>;
+/// multi-threaded runtime such as the tests', where all threads share worker 0's). Padded to
+/// lines of its own: the workers' pools are allocated one after the other, and unpadded two of
+/// them (lock, maps and the `Arc`'s count, written on every request) shared a cache line.
+pub type SharedPool = Arc<crate::worker::Padded<Mutex<Pool>>>;
 
 impl Pool {
     fn hosts(&mut self, https: bool) -> &mut HashMap<Box<str>, Host> {
