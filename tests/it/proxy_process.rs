@@ -130,6 +130,9 @@ async fn two_workers_serve_and_count_everything_and_exit_cleanly() {
     let clients: Vec<_> = (0..16)
         .map(|_| {
             // One keep-alive connection per client, so connections spread over both workers.
+            // (reqwest is built without a crypto provider: install the process default first,
+            // or this test fails when it runs alone.)
+            dario::proxy::install_crypto_provider();
             let c = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
                 .build()
