@@ -182,22 +182,44 @@ async fn every_framing_arrives_whole_on_passthrough_and_translated_requests() {
 #[tokio::test]
 async fn keep_alive_connections_carry_many_requests_unless_the_upstream_says_close() {
     let length = format!("content-length: {}\r\n", COMPLETION.len());
-    for (name, head, expected_connections) in [
+    let chunked_body = chunked(COMPLETION, 64).concat();
+    // (what the upstream writes, whether it closes after each answer, connections expected)
+    let cases: Vec<(&str, Vec<u8>, bool, usize)> =
+        vec![
         (
             "HTTP/1.1 keep-alive",
-            format!("HTTP/1.1 200 OK\r\n{length}\r\n"),
+            bytes(&format!("HTTP/1.1 200 OK\r\n{length}\r\n{COMPLETION}")),
+            false,
             1,
         ),
         (
             "Connection: close",
-            format!("HTTP/1.1 200 OK\r\nconnection: close\r\n{length}\r\n"),
+            bytes(&format!("HTTP/1.1 200 OK\r\nconnection: close\r\n{length}\r\n{COMPLETION}")),
+            true,
             4,
         ),
-        ("HTTP/1.0", format!("HTTP/1.0 200 OK\r\n{length}\r\n"), 4),
-    ] {
-        let close = expected_connections > 1;
+        (
+            "HTTP/1.0",
+            bytes(&format!("HTTP/1.0 200 OK\r\n{length}\r\n{COMPLETION}")),
+            true,
+            4,
+        ),
+        (
+            // Both framings: read by Transfer-Encoding, but the connection is not trusted again
+            // even though the upstream keeps it open.
+            "Transfer-Encoding beside Content-Length",
+            [
+                bytes("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"),
+                chunked_body,
+            ]
+            .concat(),
+            false,
+            4,
+        ),
+    ];
+    for (name, wire, close, expected_connections) in cases {
         let (addr, accepted) = upstream(move || Answer {
-            pieces: vec![bytes(&head), bytes(COMPLETION)],
+            pieces: vec![wire.clone()],
             close,
         })
         .await;
@@ -212,6 +234,45 @@ async fn keep_alive_connections_carry_many_requests_unless_the_upstream_says_clo
             "{name}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_upstream_that_answers_before_taking_a_large_body_is_heard() {
+    // The upstream reads the head only, answers 413 and closes with most of the body unread
+    // (its kernel resets the connection): dario's write fails, and the 413 is still the answer.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::io::AsyncReadExt::read(&mut s, &mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body =
+                    r#"{"error":{"message":"request too large","type":"invalid_request_error"}}"#;
+                let answer = format!(
+                    "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.flush().await;
+                drop(s);
+            });
+        }
+    });
+    let dario = Dario::start(config_for_raw(addr)).await;
+    let big = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(16 * 1024 * 1024)
+    );
+    let (status, text) = post(&dario, "/v1/chat/completions", &big).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("request too large"), "{text}");
 }
 
 #[tokio::test]

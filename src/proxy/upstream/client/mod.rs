@@ -136,22 +136,31 @@ impl UpstreamClient {
                     let written = conn
                         .write_request(&parts.method, &parts.uri, https, &parts.headers, &body)
                         .await;
-                    match written {
-                        Ok(()) => {}
-                        // A pooled connection the upstream closed just now: nothing of the
-                        // request was taken, so it goes out again on a new connection.
+                    let head = match written {
+                        Ok(()) => conn
+                            .read_head(&parts.method)
+                            .await
+                            .map_err(UpstreamError::H1)?,
+                        // A pooled connection the upstream closed just now: it cannot have acted
+                        // on a request it did not get whole, so it goes out again on a new one.
                         Err(H1Error::Write(_)) if reused => {
                             request = http::Request::from_parts(parts, body);
                             tracing::debug!("pooled upstream connection was closed; sending again");
                             refused_once = true;
                             continue;
                         }
+                        // The upstream may have answered before taking the whole body (a 413 or
+                        // a 401 to a large request) and closed: its answer is the response, and
+                        // the connection is not reused.
+                        Err(H1Error::Write(e)) => match conn.read_head(&parts.method).await {
+                            Ok(mut head) => {
+                                head.keep_alive = false;
+                                head
+                            }
+                            Err(_) => return Err(UpstreamError::H1(H1Error::Write(e))),
+                        },
                         Err(e) => return Err(UpstreamError::H1(e)),
-                    }
-                    let head = conn
-                        .read_head(&parts.method)
-                        .await
-                        .map_err(UpstreamError::H1)?;
+                    };
                     let ticket = Ticket {
                         pool: pool.clone(),
                         https,

@@ -32,6 +32,8 @@ use chunked::{Chunked, Step};
 /// stream holds little; a read that fills the buffer doubles the next one, up to `MAX_READ`.
 const MIN_READ: usize = 2 * 1024;
 const MAX_READ: usize = 64 * 1024;
+/// A connection going back to the pool keeps a read buffer up to this size.
+const IDLE_BUFFER: usize = 8 * 1024;
 /// A response head larger than this is refused (hyper's default limit is of the same order).
 const MAX_HEAD: usize = 64 * 1024;
 /// Header fields in one response head.
@@ -188,8 +190,13 @@ impl H1Conn {
         }
         self.buf.advance(len);
         let framing = framing(method, status, &headers)?;
+        // Both framings at once is a sign of a smuggling attempt or a broken intermediary
+        // (RFC 9112 §6.3): the body is read by Transfer-Encoding, the connection not reused.
+        let ambiguous =
+            headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
         let keep_alive = version == Version::HTTP_11
             && !matches!(framing, Framing::UntilClose)
+            && !ambiguous
             && !has_token(&headers, &CONNECTION, "close");
         Ok(Some(Head {
             status,
@@ -293,11 +300,17 @@ fn encode_head(
     if let Some(host) = headers.get(HOST) {
         field(&mut head, HOST.as_str(), host.as_bytes());
     } else if let Some(authority) = uri.authority() {
-        let host = match (authority.port_u16(), https) {
-            (Some(443), true) | (Some(80), false) => authority.host(),
-            _ => authority.as_str(),
-        };
-        field(&mut head, HOST.as_str(), host.as_bytes());
+        // Host and port only: any `user:password@` in a configured URL never goes on the wire.
+        head.extend_from_slice(b"host: ");
+        head.extend_from_slice(authority.host().as_bytes());
+        match (authority.port_u16(), https) {
+            (Some(443), true) | (Some(80), false) | (None, _) => {}
+            (Some(port), _) => {
+                head.extend_from_slice(b":");
+                head.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
+            }
+        }
+        head.extend_from_slice(b"\r\n");
     }
     for (name, value) in headers {
         if name == HOST || name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION
@@ -361,8 +374,13 @@ impl H1Body {
     fn finish(&mut self) {
         self.done = true;
         let conn = self.conn.take();
-        if let (Some(conn), Some(release)) = (conn, self.release.take()) {
+        if let (Some(mut conn), Some(release)) = (conn, self.release.take()) {
             if self.keep_alive && conn.buf.is_empty() {
+                // An idle connection keeps little: a buffer grown for a large body is let go.
+                if conn.buf.capacity() > IDLE_BUFFER {
+                    conn.buf = BytesMut::new();
+                }
+                conn.read_size = MIN_READ;
                 release.release(conn);
             }
         }
@@ -561,6 +579,16 @@ mod tests {
             ("http://api.example:80/v1/models", false, "api.example"),
             ("http://api.example:443/v1/models", false, "api.example:443"),
             ("http://127.0.0.1:8000/v1/models", false, "127.0.0.1:8000"),
+            (
+                "http://user:secret@api.example:8080/v1/models",
+                false,
+                "api.example:8080",
+            ),
+            (
+                "https://user:secret@api.example/v1/models",
+                true,
+                "api.example",
+            ),
         ] {
             let get = encode_head(
                 &Method::GET,
