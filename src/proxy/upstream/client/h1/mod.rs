@@ -604,4 +604,52 @@ mod tests {
             );
         }
     }
+
+    /// A `Release` that keeps the connection it is handed.
+    struct Keep(std::sync::Arc<std::sync::Mutex<Option<H1Conn>>>);
+
+    impl Release for Keep {
+        fn release(self: Box<Self>, conn: H1Conn) {
+            *self.0.lock().unwrap() = Some(conn);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_its_end_goes_back_with_a_small_buffer() {
+        use http_body_util::BodyExt;
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let near = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut far, _) = listener.accept().await.unwrap();
+        let mut conn = H1Conn::new(TokioIo::new(hyper_rustls::MaybeHttpsStream::from(
+            TokioIo::new(near),
+        )));
+        // A 300 KiB body makes the read buffer grow well past its start.
+        let body = vec![b'x'; 300 * 1024];
+        let writer = tokio::spawn(async move {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            far.write_all(head.as_bytes()).await.unwrap();
+            far.write_all(&body).await.unwrap();
+            far
+        });
+        let head = conn.read_head(&Method::POST).await.unwrap();
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let body = H1Body::new(conn, &head, Some(Box::new(Keep(kept.clone()))));
+        let read = body.collect().await.unwrap().to_bytes();
+        assert_eq!(read.len(), 300 * 1024);
+        let _far = writer.await.unwrap();
+        let conn = kept
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the connection went back");
+        assert!(
+            conn.buf.capacity() <= IDLE_BUFFER,
+            "{}",
+            conn.buf.capacity()
+        );
+        assert_eq!(conn.read_size, MIN_READ);
+    }
 }
