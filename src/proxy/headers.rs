@@ -99,6 +99,21 @@ pub fn forward_response_header(name: &str) -> bool {
     in_list(name, FORWARDED_RESPONSE) || has_prefix(name, FORWARDED_RESPONSE_PREFIXES)
 }
 
+/// The tokens of a comma-separated header (`Connection: keep-alive, x-foo`), over all its
+/// fields, trimmed, empty ones left out. A field that is not text holds no tokens.
+pub fn list_tokens<'a>(
+    headers: &'a http::HeaderMap,
+    name: &http::header::HeaderName,
+) -> impl DoubleEndedIterator<Item = &'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,15 +88,8 @@ pub fn build_request(out: OutboundRequest<'_>) -> Result<UpstreamRequest, String
     let uri = upstream_uri(out.base_url, out.path, query)?;
     let mut h = HeaderMap::with_capacity(out.client_headers.len() + 4);
     // Headers named in `Connection` are hop-by-hop for this connection only (RFC 9110 §7.6.1).
-    let connection_scoped: Vec<&str> = out
-        .client_headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
+    let connection_scoped: Vec<&str> =
+        headers::list_tokens(out.client_headers, &http::header::CONNECTION).collect();
     for (name, value) in out.client_headers {
         if connection_scoped
             .iter()

@@ -44,12 +44,13 @@ const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30)
 const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The process-wide upstream client: one connection pool per worker thread, so a request never
-/// uses a connection whose task lives on another thread (each worker runs its own
-/// single-threaded runtime; a connection's task runs where it was opened). Cheap to clone.
+/// uses a connection that belongs to another thread (each worker runs its own single-threaded
+/// runtime; a connection's socket is registered with the runtime that opened it, and an HTTP/2
+/// connection's task runs there). Cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamClient {
     connector: Connector,
-    pools: std::sync::Arc<[SharedPool]>,
+    pools: std::sync::Arc<crate::worker::PerWorker<SharedPool>>,
 }
 
 /// The client could not be built (the platform's certificate store is unusable).
@@ -90,15 +91,13 @@ impl UpstreamClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
-        let pools = (0..crate::worker::MAX_WORKERS)
-            .map(|_| SharedPool::default())
-            .collect();
+        let pools = std::sync::Arc::default();
         Ok(UpstreamClient { connector, pools })
     }
 
     /// The calling worker's pool.
     fn pool(&self) -> &SharedPool {
-        &self.pools[crate::worker::index()]
+        self.pools.local()
     }
 
     /// Sends one request on a pooled connection to its host, or a new one; resolves when the
@@ -301,17 +300,25 @@ impl std::fmt::Display for UpstreamError {
         if matches!(self, UpstreamError::Connect(_)) && is_tls_error(top) {
             f.write_str("TLS handshake failed: ")?;
         }
-        write!(f, "{top}")?;
-        let mut source = top.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
+        write_with_causes(f, top)
     }
 }
 
 impl std::error::Error for UpstreamError {}
+
+/// `e` and each of its causes, on one line: "e: cause: its cause".
+fn write_with_causes(
+    f: &mut std::fmt::Formatter<'_>,
+    e: &(dyn std::error::Error + 'static),
+) -> std::fmt::Result {
+    write!(f, "{e}")?;
+    let mut source = e.source();
+    while let Some(s) = source {
+        write!(f, ": {s}")?;
+        source = s.source();
+    }
+    Ok(())
+}
 
 /// Whether `e`'s cause chain holds a rustls error: directly, or inside an `io::Error` (whose
 /// `source()` skips the error it wraps, and which hyper-rustls wraps in one more `io::Error`).

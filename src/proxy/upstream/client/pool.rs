@@ -195,17 +195,10 @@ impl std::fmt::Display for BodyError {
     /// With its causes on one line ("reading the upstream response failed: Connection reset by
     /// peer (os error 104)"). Callers scrub it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let top: &(dyn std::error::Error + 'static) = match self {
-            BodyError::H1(e) => e,
-            BodyError::H2(e) => e,
-        };
-        write!(f, "{top}")?;
-        let mut source = top.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
+        match self {
+            BodyError::H1(e) => super::write_with_causes(f, e),
+            BodyError::H2(e) => super::write_with_causes(f, e),
         }
-        Ok(())
     }
 }
 

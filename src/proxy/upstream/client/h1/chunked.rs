@@ -67,12 +67,11 @@ impl Chunked {
                     if buf.is_empty() {
                         return Ok(Step::NeedMore);
                     }
-                    let take = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
-                    *left -= take as u64;
+                    let data = take_counted(buf, left);
                     if *left == 0 {
                         *self = Chunked::DataEnd;
                     }
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(data));
                 }
                 Chunked::DataEnd => match buf.first() {
                     None => return Ok(Step::NeedMore),
@@ -111,6 +110,14 @@ impl Chunked {
     pub fn is_done(&self) -> bool {
         *self == Chunked::Done
     }
+}
+
+/// Takes the front of `buf`, up to `left` bytes of a body part whose length is known, and
+/// counts them off `left` (a chunk's data here, a content-length body in the caller).
+pub fn take_counted(buf: &mut BytesMut, left: &mut u64) -> Bytes {
+    let take = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+    *left -= take as u64;
+    buf.split_to(take).freeze()
 }
 
 /// Takes one line (without its `\n` or `\r\n`) off the front of `buf`, if a whole one is there.

@@ -25,8 +25,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::proxy::headers::list_tokens;
 pub use chunked::FramingError;
-use chunked::{Chunked, Step};
+use chunked::{take_counted, Chunked, Step};
 
 /// The smallest read: a stream's events are a few hundred bytes, so a connection waiting on a
 /// stream holds little; a read that fills the buffer doubles the next one, up to `MAX_READ`.
@@ -197,7 +198,7 @@ impl H1Conn {
         let keep_alive = version == Version::HTTP_11
             && !matches!(framing, Framing::UntilClose)
             && !ambiguous
-            && !has_token(&headers, &CONNECTION, "close");
+            && !list_tokens(&headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case("close"));
         Ok(Some(Head {
             status,
             version,
@@ -240,14 +241,7 @@ fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<F
         return Ok(Framing::Length(0));
     }
     if headers.contains_key(TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty());
-        return Ok(match last {
+        return Ok(match list_tokens(headers, &TRANSFER_ENCODING).next_back() {
             Some(t) if t.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunked::Size),
             _ => Framing::UntilClose,
         });
@@ -267,16 +261,6 @@ fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<F
         }
     }
     Ok(length.map_or(Framing::UntilClose, Framing::Length))
-}
-
-/// Whether a comma-separated header holds `token` (case-insensitively).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// The request line (the absolute URI's path and query: origin form) and header fields. `Host`
@@ -413,10 +397,8 @@ impl Body for H1Body {
             let (data, ended) = match &mut this.framing {
                 Framing::Length(left) if conn.buf.is_empty() => (None, *left == 0),
                 Framing::Length(left) => {
-                    let take =
-                        usize::try_from(*left).map_or(conn.buf.len(), |l| l.min(conn.buf.len()));
-                    *left -= take as u64;
-                    (Some(conn.buf.split_to(take).freeze()), *left == 0)
+                    let data = take_counted(&mut conn.buf, left);
+                    (Some(data), *left == 0)
                 }
                 Framing::Chunked(decoder) => match decoder.step(&mut conn.buf) {
                     Ok(Step::Data(data)) => (Some(data), false),
