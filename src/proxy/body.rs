@@ -1,4 +1,5 @@
-//! The response body type every handler returns, and small constructors.
+//! The response body type every handler returns, and small constructors. (The request body
+//! type is the server's: `server::RequestBody`.)
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};

@@ -6,11 +6,10 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::body::{empty, Body};
+use super::body::{empty, Body, BoxError};
 use super::error::ProxyError;
 use super::state::ProxyState;
 
@@ -189,10 +188,14 @@ pub fn decorate(state: &ProxyState, h: &mut HeaderMap, request_id: &str) {
 }
 
 /// Reads the whole request body within the size and time limits.
-pub async fn read_body(
+pub async fn read_body<B>(
     state: &ProxyState,
-    req: Request<Incoming>,
-) -> Result<(http::request::Parts, Bytes), ProxyError> {
+    req: Request<B>,
+) -> Result<(http::request::Parts, Bytes), ProxyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let limits = &state.snapshot.load().config.limits;
     let (max, deadline) = (limits.max_body_bytes, limits.body_read_timeout);
     let too_large = || ProxyError::body_too_large(max);

@@ -21,6 +21,8 @@ pub const HOP_BY_HOP: &[&str] = &[
 pub const STRIPPED_REQUEST: &[&str] = &[
     "host",
     "content-length",
+    // dario has read the whole body before it sends anything upstream: nothing to wait for.
+    "expect",
     "accept-encoding",
     "authorization",
     "x-api-key",

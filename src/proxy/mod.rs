@@ -29,6 +29,7 @@
 
 mod admin;
 mod body;
+mod chunked;
 mod dashboard;
 mod dispatch;
 mod egress;

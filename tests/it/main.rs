@@ -36,6 +36,7 @@ mod proxy_process;
 mod relay_idle;
 mod responses_api;
 mod routing_table;
+mod server_http1;
 mod subagent;
 mod translate_e2e;
 mod translate_request;

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 
+use super::RequestBody;
 use crate::protocol::Protocol;
 use crate::proxy::body::Body;
 use crate::proxy::egress::{self, relay::EndInfo};
@@ -89,7 +89,7 @@ fn caller_protocol(path: &str, headers: &HeaderMap) -> Protocol {
 /// Entry point for every HTTP request.
 pub async fn handle(
     state: Arc<ProxyState>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, Infallible> {
     let received = Instant::now();
     state.requests_total.add(1);
@@ -131,7 +131,7 @@ fn internal_error(
 
 async fn route(
     state: &Arc<ProxyState>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     request_id: &str,
     received: Instant,
 ) -> Result<Response<Body>, ProxyError> {
@@ -234,7 +234,7 @@ impl Chat<'_> {
     async fn serve(
         self,
         state: &Arc<ProxyState>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
     ) -> Result<Response<Body>, ProxyError> {
         // guard: the key, then the body within its size and time limits.
         let refused = |e: &ProxyError| {

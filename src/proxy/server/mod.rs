@@ -1,19 +1,26 @@
 //! Server: bind, accept (HTTP/1.1 and h2c on one port), per-connection limits, graceful shutdown.
 //!
 //! Owns: sockets and the connection lifecycle. Must not: know about protocols or bodies.
+//!
+//! HTTP/1.1 is dario's own (`h1/`); a connection that opens with HTTP/2's preface is handed to
+//! hyper's HTTP/2 server.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 mod endpoints;
-mod rejects;
+mod h1;
+mod prefixed;
+mod request_body;
+
+pub use request_body::RequestBody;
 
 use crate::config::Config;
 use crate::proxy::state::{ProxyOptions, ProxyState};
@@ -159,18 +166,11 @@ async fn serve_loop(
 ) {
     let grace = state.snapshot.load().config.limits.shutdown_grace;
     let header_timeout = state.snapshot.load().config.limits.header_read_timeout;
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(1024);
-    let builder = Arc::new(builder);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new()).max_concurrent_streams(1024);
+    let h2 = Arc::new(h2);
+    // Every connection task holds a clone; when all are gone, `recv` returns `None`.
+    let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let ticker = tokio::spawn(keep_a_timer_ahead_of(header_timeout));
     tokio::pin!(shutdown);
     loop {
@@ -187,27 +187,66 @@ async fn serve_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = service_fn(move |req| endpoints::handle(state.clone(), req));
-                // hyper's own refusals (unparsable heads) get a JSON body on the way out.
-                let io = TokioIo::new(rejects::JsonRefusals::new(stream));
-                let conn = builder.serve_connection(io, service).into_owned();
-                let conn = graceful.watch(conn);
+                let h2 = h2.clone();
+                let alive = alive.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    serve_connection(stream, state, &h2).await;
+                    drop(alive);
                 });
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
+    drop(alive);
     ticker.abort();
     state.stopping.send_replace(true);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = all_closed.recv() => {}
         _ = tokio::time::sleep(grace) => {
             tracing::warn!("shutdown grace of {} s elapsed; closing remaining connections", grace.as_secs());
         }
     }
+}
+
+/// One client connection: HTTP/1.1, or HTTP/2 when it opens with the preface.
+async fn serve_connection(
+    stream: TcpStream,
+    state: Arc<ProxyState>,
+    h2: &hyper::server::conn::http2::Builder<TokioExecutor>,
+) {
+    let (stream, read) = match h1::serve(stream, state.clone()).await {
+        h1::Ended::Closed => return,
+        h1::Ended::Http2(stream, read) => (stream, read),
+    };
+    serve_http2(stream, read, state, h2).await;
+}
+
+/// An h2c connection, served by hyper; on shutdown it is told to finish its streams and close.
+async fn serve_http2(
+    stream: TcpStream,
+    read: Bytes,
+    state: Arc<ProxyState>,
+    h2: &hyper::server::conn::http2::Builder<TokioExecutor>,
+) {
+    let mut stopping = state.stopping.subscribe();
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        endpoints::handle(state.clone(), req.map(RequestBody::Http2))
+    });
+    let io = TokioIo::new(prefixed::Prefixed::new(read, stream));
+    let conn = h2.serve_connection(io, service);
+    tokio::pin!(conn);
+    let stop = async {
+        if !*stopping.borrow_and_update() {
+            let _ = stopping.changed().await;
+        }
+    };
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// Binds the listener (refusing an unauthenticated non-loopback address) and builds the state.

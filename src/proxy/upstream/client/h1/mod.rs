@@ -12,8 +12,6 @@
 //! connection held hyper's fixed 8 KiB read and 8 KiB write buffers for its whole life.
 //! Measured (BENCHMARKS.md, issue 15): see the Optimisations table.
 
-mod chunked;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,9 +23,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+pub use crate::proxy::chunked::FramingError;
+use crate::proxy::chunked::{take_counted, Chunked, Step};
 use crate::proxy::headers::list_tokens;
-pub use chunked::FramingError;
-use chunked::{take_counted, Chunked, Step};
 
 /// The smallest read: a stream's events are a few hundred bytes, so a connection waiting on a
 /// stream holds little; a read that fills the buffer doubles the next one, up to `MAX_READ`.

@@ -1,17 +1,18 @@
 //! Chunked: the decoder of HTTP/1.1's chunked transfer coding (RFC 9112 §7.1) over the bytes
-//! read so far — the framing of every streamed upstream response.
+//! read so far — the framing of every streamed upstream response, and of a client's request
+//! body sent without a length.
 //!
 //! Owns: finding each chunk's size line, handing out its data as shared slices of the read
 //! buffer (no copy), skipping extensions and trailers, and refusing what is not chunked framing.
-//! Must not: read from the connection (the body does, when this asks for more) or look inside
+//! Must not: read from the connection (the body that uses it does, when this asks for more) or look inside
 //! the data.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-/// A size line or trailer line longer than this is refused (no upstream sends one; a peer that
+/// A size line or trailer line longer than this is refused (no real peer sends one; a peer that
 /// does is not speaking HTTP, and must not make dario buffer without bound).
 const MAX_LINE: usize = 4096;
-/// All trailer lines of one response together.
+/// All trailer lines of one body together.
 const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Where the decoder is in the chunked body.

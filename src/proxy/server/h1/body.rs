@@ -1,0 +1,108 @@
+//! Body: a request body as it arrives on an HTTP/1.1 client connection, read by the handler
+//! that owns it, from the connection's own buffer.
+//!
+//! Owns: reading the body by its framing (a length, or chunked), asking for it with
+//! `100 Continue` when the client waits for that, and reporting a body that broke off.
+//! Must not: read past the body's end (later bytes are the next request's), or hand out a body
+//! in pieces when it could hand it out whole: a content-length body comes as one frame, so
+//! collecting it copies nothing.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+use super::io::{BodyLeft, Conn, READ_SIZE};
+use crate::proxy::chunked::{FramingError, Step};
+
+/// A content-length body is handed out whole up to this size, in pieces of it beyond.
+const MAX_FRAME: u64 = 4 * 1024 * 1024;
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the client closed the connection before the request body ended")]
+    ClosedEarly,
+    #[error("reading the request body failed")]
+    Read(#[source] std::io::Error),
+    #[error("the request body is not valid chunked framing")]
+    Framing(#[from] FramingError),
+}
+
+/// The body of the request in flight on a connection.
+pub struct RequestBody {
+    conn: Arc<Conn>,
+}
+
+impl RequestBody {
+    pub fn new(conn: Arc<Conn>) -> RequestBody {
+        RequestBody { conn }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let conn = &*self.conn;
+        let mut guard = conn.lock();
+        let rs = &mut *guard;
+        loop {
+            let want = match &mut rs.body {
+                BodyLeft::Done => return Poll::Ready(None),
+                BodyLeft::Length(left) => {
+                    let have = rs.buf.len() as u64;
+                    if have >= *left || have >= MAX_FRAME {
+                        let n = have.min(*left);
+                        *left -= n;
+                        if *left == 0 {
+                            rs.body = BodyLeft::Done;
+                        }
+                        let data = rs.buf.split_to(n as usize).freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    // Room for the whole rest, so it arrives in as few reads as it can.
+                    (*left - have).min(MAX_FRAME) as usize
+                }
+                BodyLeft::Chunked(chunked) => match chunked.step(&mut rs.buf) {
+                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Step::End) => {
+                        rs.body = BodyLeft::Done;
+                        return Poll::Ready(None);
+                    }
+                    Ok(Step::NeedMore) => READ_SIZE,
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                },
+            };
+            if rs.closed {
+                return Poll::Ready(Some(Err(BodyError::ClosedEarly)));
+            }
+            if let Err(e) = std::task::ready!(conn.poll_continue(rs, cx)) {
+                return Poll::Ready(Some(Err(BodyError::Read(e))));
+            }
+            match std::task::ready!(conn.poll_fill(rs, cx, want)) {
+                Ok(0) => return Poll::Ready(Some(Err(BodyError::ClosedEarly))),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(BodyError::Read(e)))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.conn.lock().body, BodyLeft::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.conn.lock().body {
+            BodyLeft::Done => SizeHint::with_exact(0),
+            BodyLeft::Length(left) => SizeHint::with_exact(left),
+            BodyLeft::Chunked(_) => SizeHint::default(),
+        }
+    }
+}
