@@ -48,16 +48,29 @@ pub struct FramingError(pub &'static str);
 
 impl Chunked {
     /// Decodes from the front of `buf` until it has data to hand out, needs more bytes, or the
-    /// body has ended; consumed framing is removed from `buf`.
+    /// body has ended; consumed framing is removed from `buf`. Lenient the way RFC 9112 §2.2
+    /// allows a recipient to be (a bare LF ends a line): for upstream responses.
     pub fn step(&mut self, buf: &mut BytesMut) -> Result<Step, FramingError> {
+        self.step_with(buf, false)
+    }
+
+    /// `step` for a client's request body: strict, because a front proxy that reads chunk
+    /// boundaries differently (a bare LF, a CR or LF inside an extension, a malformed trailer)
+    /// could otherwise see a second request hidden in this one's body. Only CRLF ends a line;
+    /// extensions and trailer lines hold no control characters; trailer lines are fields.
+    pub fn step_request(&mut self, buf: &mut BytesMut) -> Result<Step, FramingError> {
+        self.step_with(buf, true)
+    }
+
+    fn step_with(&mut self, buf: &mut BytesMut, strict: bool) -> Result<Step, FramingError> {
         loop {
             match self {
                 Chunked::Done => return Ok(Step::End),
                 Chunked::Size => {
-                    let Some(line) = take_line(buf)? else {
+                    let Some(line) = take_line(buf, strict)? else {
                         return Ok(Step::NeedMore);
                     };
-                    let size = parse_size(&line)?;
+                    let size = parse_size(&line, strict)?;
                     *self = if size == 0 {
                         Chunked::Trailers(0)
                     } else {
@@ -76,7 +89,7 @@ impl Chunked {
                 }
                 Chunked::DataEnd => match buf.first() {
                     None => return Ok(Step::NeedMore),
-                    Some(b'\n') => {
+                    Some(b'\n') if !strict => {
                         buf.advance(1);
                         *self = Chunked::Size;
                     }
@@ -91,9 +104,12 @@ impl Chunked {
                     Some(_) => return Err(FramingError("no line break after chunk data")),
                 },
                 Chunked::Trailers(seen) => {
-                    let Some(line) = take_line(buf)? else {
+                    let Some(line) = take_line(buf, strict)? else {
                         return Ok(Step::NeedMore);
                     };
+                    if strict && !line.is_empty() && !is_field_line(&line) {
+                        return Err(FramingError("a trailer line is not a header field"));
+                    }
                     if line.is_empty() {
                         *self = Chunked::Done;
                     } else {
@@ -121,14 +137,20 @@ pub fn take_counted(buf: &mut BytesMut, left: &mut u64) -> Bytes {
     buf.split_to(take).freeze()
 }
 
-/// Takes one line (without its `\n` or `\r\n`) off the front of `buf`, if a whole one is there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, FramingError> {
+/// Takes one line (without its `\n` or `\r\n`) off the front of `buf`, if a whole one is there;
+/// `strict`: only `\r\n` ends a line, and no other `\r` is in it.
+fn take_line(buf: &mut BytesMut, strict: bool) -> Result<Option<BytesMut>, FramingError> {
     match memchr::memchr(b'\n', buf) {
         Some(end) => {
             let mut line = buf.split_to(end + 1);
             line.truncate(end);
             if line.last() == Some(&b'\r') {
                 line.truncate(end - 1);
+            } else if strict {
+                return Err(FramingError("a line ends in a bare LF"));
+            }
+            if strict && memchr::memchr(b'\r', &line).is_some() {
+                return Err(FramingError("a bare CR inside a line"));
             }
             Ok(Some(line))
         }
@@ -137,8 +159,27 @@ fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, FramingError> {
     }
 }
 
-/// A chunk size: hexadecimal digits, then optional whitespace and `;extensions` (ignored).
-fn parse_size(line: &[u8]) -> Result<u64, FramingError> {
+/// A control character other than HTAB (never in an extension or a field value).
+fn is_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// `name: value`, a token name and a value without control characters.
+fn is_field_line(line: &[u8]) -> bool {
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return false;
+    };
+    let (name, value) = line.split_at(colon);
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && !value.iter().any(|&b| is_control(b))
+}
+
+/// A chunk size: hexadecimal digits, then optional whitespace and `;extensions` (ignored;
+/// `strict`: without control characters).
+fn parse_size(line: &[u8], strict: bool) -> Result<u64, FramingError> {
     if line.len() > MAX_LINE {
         return Err(FramingError("line too long"));
     }
@@ -157,6 +198,9 @@ fn parse_size(line: &[u8]) -> Result<u64, FramingError> {
     if !(rest.is_empty() || rest[0] == b';') {
         return Err(FramingError("chunk size is not a hexadecimal number"));
     }
+    if strict && rest.iter().any(|&b| is_control(b)) {
+        return Err(FramingError("a control character in a chunk extension"));
+    }
     let size = digits.iter().fold(0u64, |size, &d| {
         let value = (d as char).to_digit(16).unwrap_or(0);
         size * 16 + u64::from(value)
@@ -171,13 +215,22 @@ mod tests {
 
     /// Feeds `wire` to a decoder in the given piece sizes; the data and whether it ended.
     fn decode_in_pieces(wire: &[u8], pieces: &[usize]) -> Result<(Vec<u8>, bool), FramingError> {
+        decode_with(wire, pieces, false)
+    }
+
+    /// `decode_in_pieces`, lenient or `strict` (as for a request body).
+    fn decode_with(
+        wire: &[u8],
+        pieces: &[usize],
+        strict: bool,
+    ) -> Result<(Vec<u8>, bool), FramingError> {
         let mut decoder = Chunked::Size;
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
         let mut rest = wire;
         let mut sizes = pieces.iter().copied().cycle();
         loop {
-            match decoder.step(&mut buf)? {
+            match decoder.step_with(&mut buf, strict)? {
                 Step::Data(d) => {
                     assert!(!d.is_empty(), "empty data handed out");
                     out.extend_from_slice(&d);
@@ -225,9 +278,11 @@ mod tests {
         ) {
             let trailers: &[&str] = if trailer { &["x-checksum: abc", "x-more: 1"] } else { &[] };
             let wire = encode(&chunks, ext, trailers);
-            let (data, ended) = decode_in_pieces(&wire, &pieces).unwrap();
-            prop_assert_eq!(data, chunks.concat());
-            prop_assert!(ended);
+            for strict in [false, true] {
+                let (data, ended) = decode_with(&wire, &pieces, strict).unwrap();
+                prop_assert_eq!(data, chunks.concat());
+                prop_assert!(ended);
+            }
         }
 
         /// Cutting the framing anywhere before its end never reports the end.
@@ -257,6 +312,41 @@ mod tests {
         let (data, ended) = decode_in_pieces(b"A\nabcdefghij\n0\n\n", &[3]).unwrap();
         assert_eq!(data, b"abcdefghij");
         assert!(ended);
+    }
+
+    #[test]
+    fn a_request_body_is_held_to_crlf_clean_extensions_and_field_trailers() {
+        for (wire, why) in [
+            (
+                &b"A\nabcdefghij\r\n0\r\n\r\n"[..],
+                "a line ends in a bare LF",
+            ),
+            (b"2\r\nab\n0\r\n\r\n", "no line break after chunk data"),
+            (b"2;x\ry\r\nab\r\n0\r\n\r\n", "a bare CR inside a line"),
+            (
+                b"2;x\0y\r\nab\r\n0\r\n\r\n",
+                "a control character in a chunk extension",
+            ),
+            (
+                b"2\r\nab\r\n0\r\nno colon\r\n\r\n",
+                "a trailer line is not a header field",
+            ),
+            (
+                b"2\r\nab\r\n0\r\nx y: 1\r\n\r\n",
+                "a trailer line is not a header field",
+            ),
+            (b"2\r\nab\r\n0\r\nx: 1\n\r\n", "a line ends in a bare LF"),
+        ] {
+            assert_eq!(
+                decode_with(wire, &[64], true),
+                Err(FramingError(why)),
+                "{}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        // The same framings are read leniently from an upstream.
+        let (data, _) = decode_in_pieces(b"A\nabcdefghij\r\n0\r\n\r\n", &[64]).unwrap();
+        assert_eq!(data, b"abcdefghij");
     }
 
     #[test]

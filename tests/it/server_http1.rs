@@ -631,6 +631,29 @@ async fn bad_body_framing_is_a_400_and_a_close() {
             "malformed chunk size",
             format!("{head}transfer-encoding: chunked\r\n\r\nzz\r\n{body}\r\n0\r\n\r\n"),
         ),
+        // Framings a lenient front proxy could read differently (request smuggling): a size
+        // line ending in a bare LF, a bare LF inside an extension, a trailer that is no field.
+        (
+            "chunk size line ending in a bare LF",
+            format!(
+                "{head}transfer-encoding: chunked\r\n\r\n{:x}\n{body}\r\n0\r\n\r\n",
+                body.len()
+            ),
+        ),
+        (
+            "bare LF inside a chunk extension",
+            format!(
+                "{head}transfer-encoding: chunked\r\n\r\n{:x};a\nb\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            ),
+        ),
+        (
+            "trailer line without a colon",
+            format!(
+                "{head}transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\nnot a field\r\n\r\n",
+                body.len()
+            ),
+        ),
     ];
     for (what, request) in cases {
         let mut c = Conn::open(&dario).await;

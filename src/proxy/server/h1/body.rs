@@ -70,7 +70,7 @@ impl http_body::Body for RequestBody {
                     // Room for the whole rest, so it arrives in as few reads as it can.
                     (*left - have).min(MAX_FRAME) as usize
                 }
-                BodyLeft::Chunked(chunked) => match chunked.step(&mut rs.buf) {
+                BodyLeft::Chunked(chunked) => match chunked.step_request(&mut rs.buf) {
                     Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
                     Ok(Step::End) => {
                         rs.body = BodyLeft::Done;

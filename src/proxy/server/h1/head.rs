@@ -73,6 +73,16 @@ struct FieldAt {
     value: (u32, u32),
 }
 
+/// Whether the bytes from `from` on may end a head (an empty line: `\n\n` or `\n\r\n`), so that
+/// a head arriving in many small pieces is not parsed again from its start for every piece.
+pub fn may_end_head(buf: &[u8], from: usize) -> bool {
+    let from = from.saturating_sub(2).min(buf.len());
+    memchr::memchr_iter(b'\n', &buf[from..]).any(|i| {
+        let rest = &buf[from + i + 1..];
+        rest.first() == Some(&b'\n') || rest.starts_with(b"\r\n")
+    })
+}
+
 /// Parses a whole request head from the front of `buf` and removes it from `buf`; `Ok(None)`
 /// while the head has not all arrived.
 pub fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, Refusal> {
@@ -161,6 +171,15 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, Refusal
         if version == Version::HTTP_10 {
             return Err(Refusal::bad(
                 "an HTTP/1.0 request cannot use Transfer-Encoding: send a Content-Length",
+            ));
+        }
+        if headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .any(|v| v.to_str().is_err())
+        {
+            return Err(Refusal::bad(
+                "the request's Transfer-Encoding is not plain text: send chunked",
             ));
         }
         if headers.contains_key(CONTENT_LENGTH) {
@@ -268,6 +287,20 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_a_head_is_found_in_the_new_bytes_only() {
+        let head = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+        assert!(may_end_head(head, 0));
+        // The blank line's bytes arriving one by one: seen when its last byte comes.
+        for at in 1..head.len() {
+            let seen = may_end_head(&head[..at], at.saturating_sub(1));
+            assert!(!seen, "{at}");
+        }
+        assert!(may_end_head(head, head.len() - 1));
+        assert!(may_end_head(b"GET / HTTP/1.1\nhost: a\n\n", 20));
+        assert!(!may_end_head(b"GET / HTTP/1.1\r\nhost: a\r\n", 0));
+    }
+
+    #[test]
     fn a_partial_head_waits_and_an_endless_one_is_431() {
         assert!(parse_str("GET / HTTP/1.1\r\nhost: a\r\n")
             .unwrap()
@@ -308,6 +341,10 @@ mod tests {
             Ok(BodyFraming::Chunked)
         );
         assert_eq!(f("transfer-encoding: gzip\r\n"), Err(400));
+        assert_eq!(
+            f("transfer-encoding: chunked\r\ntransfer-encoding: \u{e9}\r\n"),
+            Err(400)
+        );
         assert_eq!(f("transfer-encoding: gzip, chunked\r\n"), Err(501));
         assert_eq!(f("transfer-encoding: chunked, gzip\r\n"), Err(400));
         assert_eq!(

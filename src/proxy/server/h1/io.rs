@@ -44,6 +44,9 @@ pub struct ReadSide {
     continue_left: usize,
     /// The client closed its side (end of file read).
     pub closed: bool,
+    /// `buf` was made larger than a plain read for a body: its allocation is given back once
+    /// the request is handled, so a connection does not keep its largest body's size.
+    grown: bool,
 }
 
 /// A client connection.
@@ -61,6 +64,7 @@ impl Conn {
                 body: BodyLeft::Done,
                 continue_left: 0,
                 closed: false,
+                grown: false,
             }),
         }
     }
@@ -88,6 +92,7 @@ impl Conn {
             ready!(self.stream.poll_read_ready(cx))?;
             if rs.buf.capacity() - rs.buf.len() < want.max(1) {
                 rs.buf.reserve(want.max(1));
+                rs.grown |= want > READ_SIZE;
             }
             match self.stream.try_read_buf(&mut rs.buf) {
                 Ok(0) => {
@@ -138,6 +143,32 @@ impl Conn {
     /// Owes the client a `100 Continue` before its body is read.
     pub fn owe_continue(rs: &mut ReadSide, owed: bool) {
         rs.continue_left = if owed { CONTINUE.len() } else { 0 };
+    }
+
+    /// After the handler: no `100 Continue` is owed any more; what must still be written of one
+    /// already begun (its start went out before the socket's buffer filled), if any.
+    pub fn end_continue(rs: &mut ReadSide) -> &'static [u8] {
+        let begun = rs.continue_left < CONTINUE.len();
+        let rest = &CONTINUE[CONTINUE.len() - rs.continue_left..];
+        rs.continue_left = 0;
+        if begun {
+            rest
+        } else {
+            &[]
+        }
+    }
+
+    /// After the handler: a buffer grown for a body is replaced by one just large enough for
+    /// what it holds (bytes of a next request), so its allocation goes when the body does.
+    pub fn shrink_grown(rs: &mut ReadSide) {
+        if rs.grown {
+            rs.buf = if rs.buf.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&rs.buf[..])
+            };
+            rs.grown = false;
+        }
     }
 
     /// Writes what is owed of `100 Continue`.

@@ -23,9 +23,11 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,8 +47,6 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// sends, so that its close does not reset the response away before the client reads it.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
-/// The read buffer of a connection between requests is given back when it grew past this.
-const IDLE_BUFFER: usize = 16 * 1024;
 
 /// How a connection's HTTP/1.1 life ended.
 pub enum Ended {
@@ -141,11 +141,16 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
         };
         // A body the handler did not read (a refusal before it) is skipped if it is all here;
         // otherwise the connection cannot find the next request and closes after the response.
-        let body_read = {
+        let (body_read, continue_rest) = {
             let mut rs = conn.lock();
-            Conn::owe_continue(&mut rs, false);
-            skip_unread_body(&mut rs)
+            let continue_rest = Conn::end_continue(&mut rs);
+            let body_read = skip_unread_body(&mut rs);
+            Conn::shrink_grown(&mut rs);
+            (body_read, continue_rest)
         };
+        if !continue_rest.is_empty() && conn.write_all(continue_rest).await.is_err() {
+            return close(conn, false).await;
+        }
         let asked = Asked {
             keep_alive: asked.keep_alive && body_read && !*stopping.borrow(),
             ..asked
@@ -154,10 +159,6 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
             Written::Whole { keep_alive: true } => {}
             Written::Whole { keep_alive: false } => return close(conn, !body_read).await,
             Written::Broken => return close(conn, false).await,
-        }
-        let mut rs = conn.lock();
-        if rs.buf.is_empty() && rs.buf.capacity() > IDLE_BUFFER {
-            rs.buf = BytesMut::new();
         }
     }
 }
@@ -189,6 +190,8 @@ async fn next_head(
     stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Next {
     let started = Instant::now();
+    // How much of the buffer has been looked at for the end of the head.
+    let mut scanned = None;
     loop {
         {
             let mut rs = conn.lock();
@@ -201,7 +204,12 @@ async fn next_head(
             if maybe_h2 && n == H2_PREFACE.len() {
                 return Next::Http2;
             }
-            if !rs.buf.is_empty() && !maybe_h2 {
+            let worth_parsing = match scanned {
+                None => true,
+                Some(from) => head::may_end_head(&rs.buf, from) || rs.buf.len() > head::MAX_HEAD,
+            };
+            if !rs.buf.is_empty() && !maybe_h2 && worth_parsing {
+                scanned = Some(rs.buf.len());
                 match head::parse(&mut rs.buf) {
                     Ok(Some(parsed)) => return Next::Request(parsed),
                     Ok(None) => {}
@@ -246,7 +254,7 @@ async fn next_head(
                     let partial = !conn.lock().buf.is_empty();
                     return Next::TimedOut { partial };
                 }
-                timer.as_mut().reset(deadline.into());
+                timer.as_mut().reset(deadline);
             }
             Woke::Stop => {
                 if *stopping.borrow() && conn.lock().buf.is_empty() {
