@@ -20,7 +20,7 @@ mod io;
 mod response;
 
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -80,6 +80,7 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
     let mut first = true;
     // One timer for the connection's life, moved only when it fires early (see `next_head`).
     let mut timer = pin!(tokio::time::sleep(header_timeout));
+    let mut handler = Box::pin(None);
     loop {
         let parsed = match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping)
             .await
@@ -132,9 +133,10 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
             Conn::owe_continue(&mut rs, expect_continue);
         }
         let request = request.map(|()| super::RequestBody::Http1(RequestBody::new(conn.clone())));
-        let Some(response) =
-            handle_watching(&conn, endpoints::handle(state.clone(), request)).await
-        else {
+        // The handler's future is the whole request path, over 12 KiB; it is written straight
+        // into the connection's one heap slot, as moving it costs a 12 KiB copy per request.
+        handler.set(Some(endpoints::handle(state.clone(), request)));
+        let Some(response) = handle_watching(&conn, handler.as_mut()).await else {
             // The client left while its request was in flight: dropping the handler cancelled
             // whatever it was waiting for upstream.
             return close(conn, false).await;
@@ -267,13 +269,15 @@ async fn next_head(
 
 /// Runs the handler while watching the client: `None` if it left first (the handler is dropped,
 /// which cancels its upstream request).
-async fn handle_watching<F, T, E>(conn: &Conn, handler: F) -> Option<T>
+async fn handle_watching<F, T, E>(conn: &Conn, mut handler: Pin<&mut Option<F>>) -> Option<T>
 where
     F: std::future::Future<Output = Result<T, E>>,
 {
-    let mut handler = pin!(handler);
-    poll_fn(|cx| {
-        if let Poll::Ready(done) = handler.as_mut().poll(cx) {
+    let outcome = poll_fn(|cx| {
+        let Some(future) = handler.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(done) = future.poll(cx) {
             return Poll::Ready(done.ok());
         }
         if conn.poll_client_gone(&mut conn.lock(), cx) {
@@ -281,7 +285,10 @@ where
         }
         Poll::Pending
     })
-    .await
+    .await;
+    // Done or abandoned: the request's state goes now (cancelling what it still waited for).
+    handler.set(None);
+    outcome
 }
 
 /// Closes the connection. With `linger`, the client may still be sending (a body dario did not
