@@ -44,8 +44,7 @@ pub struct ReadSide {
     continue_left: usize,
     /// The client closed its side (end of file read).
     pub closed: bool,
-    /// `buf` was made larger than a plain read for a body: its allocation is given back once
-    /// the request is handled, so a connection does not keep its largest body's size.
+    /// `buf` was made larger than a plain read for a body (see `release_buffer`).
     grown: bool,
 }
 
@@ -158,17 +157,17 @@ impl Conn {
         }
     }
 
-    /// After the handler: a buffer grown for a body is replaced by one just large enough for
-    /// what it holds (bytes of a next request), so its allocation goes when the body does.
-    pub fn shrink_grown(rs: &mut ReadSide) {
-        if rs.grown {
-            rs.buf = if rs.buf.is_empty() {
-                BytesMut::new()
-            } else {
-                BytesMut::from(&rs.buf[..])
-            };
-            rs.grown = false;
+    /// After the handler: the read buffer is let go while the response is written and the
+    /// connection waits for its next request (an open stream or an idle connection holds no
+    /// read buffer; the next read allocates one); one grown for a body and still holding bytes
+    /// of a next request is replaced by one just large enough for them.
+    pub fn release_buffer(rs: &mut ReadSide) {
+        if rs.buf.is_empty() {
+            rs.buf = BytesMut::new();
+        } else if rs.grown {
+            rs.buf = BytesMut::from(&rs.buf[..]);
         }
+        rs.grown = false;
     }
 
     /// Writes what is owed of `100 Continue`.

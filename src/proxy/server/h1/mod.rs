@@ -80,7 +80,6 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
     let mut first = true;
     // One timer for the connection's life, moved only when it fires early (see `next_head`).
     let mut timer = pin!(tokio::time::sleep(header_timeout));
-    let mut handler = Box::pin(None);
     loop {
         let parsed = match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping)
             .await
@@ -133,10 +132,15 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
             Conn::owe_continue(&mut rs, expect_continue);
         }
         let request = request.map(|()| super::RequestBody::Http1(RequestBody::new(conn.clone())));
-        // The handler's future is the whole request path, over 12 KiB; it is written straight
-        // into the connection's one heap slot, as moving it costs a 12 KiB copy per request.
+        // The handler's future is the whole request path, kilobytes large. It is written
+        // straight into a heap slot (moving it through this loop's await points cost a copy of
+        // all of it per request), and the slot is freed once the response is ready, so an open
+        // stream does not hold it.
+        let mut handler = Box::pin(None);
         handler.set(Some(endpoints::handle(state.clone(), request)));
-        let Some(response) = handle_watching(&conn, handler.as_mut()).await else {
+        let response = handle_watching(&conn, handler.as_mut()).await;
+        drop(handler);
+        let Some(response) = response else {
             // The client left while its request was in flight: dropping the handler cancelled
             // whatever it was waiting for upstream.
             return close(conn, false).await;
@@ -147,7 +151,7 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
             let mut rs = conn.lock();
             let continue_rest = Conn::end_continue(&mut rs);
             let body_read = skip_unread_body(&mut rs);
-            Conn::shrink_grown(&mut rs);
+            Conn::release_buffer(&mut rs);
             (body_read, continue_rest)
         };
         if !continue_rest.is_empty() && conn.write_all(continue_rest).await.is_err() {

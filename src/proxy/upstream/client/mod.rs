@@ -127,7 +127,10 @@ impl UpstreamClient {
             let reused = pooled.is_some();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => self.connect(request.uri(), https, &authority, pool).await?,
+                // Boxed: connecting (DNS, TCP, TLS) is a 6.5 KiB future that only a new
+                // connection needs; unboxed it made every request's future that much larger,
+                // which every open stream holds (BENCHMARKS.md, issue 15).
+                None => Box::pin(self.connect(request.uri(), https, &authority, pool)).await?,
             };
             let refused = match conn {
                 Conn::H1(mut conn) => {
