@@ -755,6 +755,24 @@ async fn a_stream_is_validly_framed_and_arrives_whole() {
     }
 }
 
+/// A burst of events all ready at once (more than one vectored write takes) arrives whole and
+/// in order, validly framed.
+#[tokio::test]
+async fn a_burst_of_events_ready_at_once_arrives_whole() {
+    let (up, dario) = started().await;
+    let sent = events(500);
+    up.push(Reply::sse(sent.clone()));
+    let mut c = Conn::open(&dario).await;
+    let r = c
+        .roundtrip(&chat_request(&chat_body("stream", true), ""))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text(), sent.concat());
+    assert_eq!(r.framing, Framing::Chunked, "{r:?}");
+    c.expect_open().await;
+    assert_health(&c.roundtrip(HEALTH).await);
+}
+
 /// The first event of a stream reaches the client while the upstream is still open.
 #[tokio::test]
 async fn a_streamed_event_arrives_before_the_upstream_finishes() {

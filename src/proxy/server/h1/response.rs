@@ -2,18 +2,19 @@
 //! the body framed by its length, chunked, or until the connection closes.
 //!
 //! Owns: the response's framing headers (`content-length`, `transfer-encoding`, `connection`,
-//! `date`), gathering whatever body frames are ready into one write, and noticing a client that
+//! `date`), gathering whatever body frames are ready into one vectored write (frames are never
+//! copied; only the head and chunk framing are written into a buffer), and noticing a client that
 //! left while the body waits on its upstream. Must not: hold a frame back once nothing more is
 //! ready (a stream's events go out as they come), or change any other header.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
-use std::io::Write as _;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Buf;
+use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderValue, Response, StatusCode, Version};
 use http_body::Body as _;
@@ -21,10 +22,10 @@ use http_body::Body as _;
 use super::io::Conn;
 use crate::proxy::body::Body;
 
-/// Gathered bytes are written once they reach this much, even if more frames are ready.
+/// Gathered body bytes are written once they reach this much, even if more frames are ready.
 const WRITE_AT: usize = 64 * 1024;
-/// A frame at least this large is written from where it is instead of being copied.
-const LARGE_FRAME: usize = 16 * 1024;
+/// Pieces (head, framing, body frames) in one write at most.
+const MAX_PIECES: usize = 64;
 /// The gathering buffer is given back when it grew past this.
 const KEEP_BUFFER: usize = 16 * 1024;
 
@@ -136,14 +137,95 @@ pub async fn write(
 
 /// What is ready of the body, as far as one write goes.
 enum Gathered {
-    /// Bytes are in `out`; the body has more.
+    /// Pieces are gathered; the body has more.
     More,
-    /// The body ended; its end is in `out`.
+    /// The body ended; its end is gathered.
     End,
     /// The client left while the body waited.
     ClientGone,
     /// The body broke off (the upstream failed): the response cannot end properly.
     Failed,
+}
+
+/// One piece of a gathered write: framing written into `out` (a range of it), or a body frame
+/// as it came (never copied).
+enum Piece {
+    Out(usize, usize),
+    Data(Bytes),
+}
+
+/// The pieces of one write, in order.
+struct Pieces {
+    list: Vec<Piece>,
+    /// Body bytes gathered (what `WRITE_AT` bounds).
+    data: usize,
+}
+
+impl Pieces {
+    /// The bytes `out` gained since `from` as the next piece (joined to the previous piece
+    /// when that was framing too).
+    fn framing(&mut self, from: usize, to: usize) {
+        if from == to {
+            return;
+        }
+        if let Some(Piece::Out(_, end)) = self.list.last_mut() {
+            if *end == from {
+                *end = to;
+                return;
+            }
+        }
+        self.list.push(Piece::Out(from, to));
+    }
+
+    fn data(&mut self, data: Bytes) {
+        self.data += data.len();
+        self.list.push(Piece::Data(data));
+    }
+
+    /// Enough for one write (a chunk adds up to three pieces).
+    fn is_full(&self) -> bool {
+        self.data >= WRITE_AT || self.list.len() + 3 > MAX_PIECES
+    }
+}
+
+/// Writes the gathered pieces (one `writev` when the socket takes them all), then empties
+/// them and `out`.
+async fn write_pieces(conn: &Conn, out: &mut Vec<u8>, pieces: &mut Pieces) -> std::io::Result<()> {
+    let mut done = 0usize;
+    loop {
+        let mut slices = [IoSlice::new(&[]); MAX_PIECES];
+        let mut n = 0;
+        let mut skip = done;
+        for piece in &pieces.list {
+            let bytes: &[u8] = match piece {
+                Piece::Out(from, to) => &out[*from..*to],
+                Piece::Data(data) => data,
+            };
+            if skip >= bytes.len() {
+                skip -= bytes.len();
+                continue;
+            }
+            slices[n] = IoSlice::new(&bytes[skip..]);
+            skip = 0;
+            n += 1;
+            if n == MAX_PIECES {
+                break;
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        match conn.stream.try_write_vectored(&slices[..n]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => done += written,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => conn.stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    pieces.list.clear();
+    pieces.data = 0;
+    out.clear();
+    Ok(())
 }
 
 async fn write_body(
@@ -158,21 +240,25 @@ async fn write_body(
         Framing::Length(n) => n,
         _ => u64::MAX,
     };
+    let mut pieces = Pieces {
+        list: Vec::with_capacity(4),
+        data: 0,
+    };
+    // The head is the first piece.
+    pieces.framing(0, out.len());
     loop {
-        let mut large = None;
         let gathered = poll_fn(|cx| loop {
-            if out.len() >= WRITE_AT {
+            if pieces.is_full() {
                 return Poll::Ready(Gathered::More);
             }
             match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
+                    let Ok(mut data) = frame.into_data() else {
                         continue; // trailers: HTTP/1.1 responses carry none from dario
                     };
                     if data.is_empty() {
                         continue;
                     }
-                    let mut data = data;
                     if left == 0 {
                         // More than the declared length: the response cannot be framed.
                         return Poll::Ready(Gathered::Failed);
@@ -182,26 +268,29 @@ async fn write_body(
                     }
                     left = left.saturating_sub(data.len() as u64);
                     if framing == Framing::Chunked {
-                        let _ = write!(out, "{:x}\r\n", data.len());
-                    }
-                    if data.len() >= LARGE_FRAME {
-                        large = Some(data);
-                        return Poll::Ready(Gathered::More);
-                    }
-                    out.extend_from_slice(&data);
-                    if framing == Framing::Chunked {
+                        let from = out.len();
+                        push_hex(out, data.len());
                         out.extend_from_slice(b"\r\n");
+                        pieces.framing(from, out.len());
+                        pieces.data(data);
+                        let from = out.len();
+                        out.extend_from_slice(b"\r\n");
+                        pieces.framing(from, out.len());
+                    } else {
+                        pieces.data(data);
                     }
                 }
                 Poll::Ready(Some(Err(_))) => return Poll::Ready(Gathered::Failed),
                 Poll::Ready(None) => {
                     if framing == Framing::Chunked {
+                        let from = out.len();
                         out.extend_from_slice(b"0\r\n\r\n");
+                        pieces.framing(from, out.len());
                     }
                     return Poll::Ready(Gathered::End);
                 }
                 Poll::Pending => {
-                    if !out.is_empty() {
+                    if !pieces.list.is_empty() {
                         return Poll::Ready(Gathered::More);
                     }
                     if conn.poll_client_gone(&mut conn.lock(), cx) {
@@ -212,39 +301,39 @@ async fn write_body(
             }
         })
         .await;
-        if matches!(gathered, Gathered::ClientGone) {
+        if matches!(gathered, Gathered::ClientGone | Gathered::Failed) {
             return Written::Broken;
         }
-        if conn.write_all(out).await.is_err() {
+        if write_pieces(conn, out, &mut pieces).await.is_err() {
             return Written::Broken;
         }
-        out.clear();
-        if let Some(data) = large {
-            if conn.write_all(data.chunk()).await.is_err() {
+        if let Gathered::End = gathered {
+            if framing == Framing::UntilClose {
+                keep_alive = false;
+            }
+            if matches!(framing, Framing::Length(_)) && left > 0 {
+                // Ended short of its declared length: the client sees a cut body.
                 return Written::Broken;
             }
-            if framing == Framing::Chunked {
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        match gathered {
-            Gathered::More => {}
-            Gathered::End => {
-                if framing == Framing::UntilClose || (framing != Framing::Chunked && left > 0) {
-                    // Ended short of its length (the client sees a cut body) or by closing.
-                    keep_alive = false;
-                }
-                if !out.is_empty() && conn.write_all(out).await.is_err() {
-                    return Written::Broken;
-                }
-                if framing != Framing::Chunked && framing != Framing::UntilClose && left > 0 {
-                    return Written::Broken;
-                }
-                return Written::Whole { keep_alive };
-            }
-            Gathered::Failed | Gathered::ClientGone => return Written::Broken,
+            return Written::Whole { keep_alive };
         }
     }
+}
+
+/// `n` in lowercase hexadecimal (a chunk's size line).
+fn push_hex(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The status line and header fields, with `date` added when the handler set none.
