@@ -143,6 +143,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Polls `count` every 20 ms, for 5 s at most, until it reaches `want`; returns its last value,
+/// for the caller to assert (so a miss fails with the caller's own message).
+pub async fn count_reaching(count: impl Fn() -> usize, want: usize) -> usize {
+    for _ in 0..250 {
+        if count() >= want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    count()
+}
+
 /// Reads the JSON body of a response.
 pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let bytes = resp.bytes().await.unwrap();
