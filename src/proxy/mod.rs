@@ -56,6 +56,12 @@ pub use server::{bind, shutdown_signal, BoundProxy, ServerError};
 pub use state::{ProxyOptions, ProxyState};
 pub use upstream::client::install_crypto_provider;
 
+/// How dario's HTTP/1.1 server reads a client's bytes (heads, then bodies), without a socket:
+/// for the `http1_requests` fuzz target and tests.
+pub mod http1_reading {
+    pub use super::server::{replay, Replayed};
+}
+
 /// The header policy — what dario forwards, strips and adds in each direction — as `dario mcp`
 /// shows it.
 pub mod header_policy {

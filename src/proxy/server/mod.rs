@@ -20,6 +20,7 @@ mod h1;
 mod prefixed;
 mod request_body;
 
+pub use h1::{replay, Replayed};
 pub use request_body::RequestBody;
 
 use crate::config::Config;

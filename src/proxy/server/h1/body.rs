@@ -14,11 +14,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::io::{BodyLeft, Conn, READ_SIZE};
-use crate::proxy::chunked::{FramingError, Step};
-
-/// A content-length body is handed out whole up to this size, in pieces of it beyond.
-const MAX_FRAME: u64 = 4 * 1024 * 1024;
+use super::io::{BodyLeft, Conn, Taken};
+use crate::proxy::chunked::FramingError;
 
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -54,31 +51,11 @@ impl http_body::Body for RequestBody {
         let mut guard = conn.lock();
         let rs = &mut *guard;
         loop {
-            let want = match &mut rs.body {
-                BodyLeft::Done => return Poll::Ready(None),
-                BodyLeft::Length(left) => {
-                    let have = rs.buf.len() as u64;
-                    if have >= *left || have >= MAX_FRAME {
-                        let n = have.min(*left);
-                        *left -= n;
-                        if *left == 0 {
-                            rs.body = BodyLeft::Done;
-                        }
-                        let data = rs.buf.split_to(n as usize).freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    // Room for the whole rest, so it arrives in as few reads as it can.
-                    (*left - have).min(MAX_FRAME) as usize
-                }
-                BodyLeft::Chunked(chunked) => match chunked.step_request(&mut rs.buf) {
-                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Step::End) => {
-                        rs.body = BodyLeft::Done;
-                        return Poll::Ready(None);
-                    }
-                    Ok(Step::NeedMore) => READ_SIZE,
-                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
-                },
+            let want = match rs.body.take(&mut rs.buf) {
+                Ok(Taken::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Taken::End) => return Poll::Ready(None),
+                Ok(Taken::NeedMore(want)) => want,
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
             };
             if rs.closed {
                 return Poll::Ready(Some(Err(BodyError::ClosedEarly)));

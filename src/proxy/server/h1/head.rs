@@ -83,6 +83,27 @@ pub fn may_end_head(buf: &[u8], from: usize) -> bool {
     })
 }
 
+/// The connection's look at its buffer for the next head: parsed on the first look, then again
+/// only when the bytes that came since (`scanned` marks where the last look ended) may end it or
+/// the buffer is over the limit.
+pub fn take_head(
+    buf: &mut BytesMut,
+    scanned: &mut Option<usize>,
+) -> Result<Option<Parsed>, Refusal> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let worth_parsing = match *scanned {
+        None => true,
+        Some(from) => may_end_head(buf, from) || buf.len() > MAX_HEAD,
+    };
+    if !worth_parsing {
+        return Ok(None);
+    }
+    *scanned = Some(buf.len());
+    parse(buf)
+}
+
 /// Parses a whole request head from the front of `buf` and removes it from `buf`; `Ok(None)`
 /// while the head has not all arrived.
 pub fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, Refusal> {

@@ -12,10 +12,11 @@ use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 
-use crate::proxy::chunked::Chunked;
+use super::head::BodyFraming;
+use crate::proxy::chunked::{Chunked, FramingError, Step};
 
 /// The smallest read into the buffer; a request head and a small body fit in one.
 pub const READ_SIZE: usize = 4 * 1024;
@@ -25,6 +26,9 @@ const MAX_PIPELINED: usize = 64 * 1024;
 /// The interim response to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// A content-length body is handed out whole up to this size, in pieces of it beyond.
+const MAX_FRAME: u64 = 4 * 1024 * 1024;
+
 /// What is left of the current request's body.
 #[derive(Debug)]
 pub enum BodyLeft {
@@ -33,6 +37,54 @@ pub enum BodyLeft {
     /// This many bytes of a content-length body.
     Length(u64),
     Chunked(Chunked),
+}
+
+/// What the buffer holds of the body next.
+pub enum Taken {
+    Data(Bytes),
+    /// The body has ended.
+    End,
+    /// Read more first (room for this many bytes helps).
+    NeedMore(usize),
+}
+
+impl BodyLeft {
+    pub fn of(framing: BodyFraming) -> BodyLeft {
+        match framing {
+            BodyFraming::Empty => BodyLeft::Done,
+            BodyFraming::Length(n) => BodyLeft::Length(n),
+            BodyFraming::Chunked => BodyLeft::Chunked(Chunked::Size),
+        }
+    }
+
+    /// Takes the next part of the body off the front of `buf`: a content-length body whole (up
+    /// to `MAX_FRAME`) once it is all there, a chunked one chunk by chunk (strictly).
+    pub fn take(&mut self, buf: &mut BytesMut) -> Result<Taken, FramingError> {
+        match self {
+            BodyLeft::Done => Ok(Taken::End),
+            BodyLeft::Length(left) => {
+                let have = buf.len() as u64;
+                if have < *left && have < MAX_FRAME {
+                    // Room for the whole rest, so it arrives in as few reads as it can.
+                    return Ok(Taken::NeedMore((*left - have).min(MAX_FRAME) as usize));
+                }
+                let n = have.min(*left);
+                *left -= n;
+                if *left == 0 {
+                    *self = BodyLeft::Done;
+                }
+                Ok(Taken::Data(buf.split_to(n as usize).freeze()))
+            }
+            BodyLeft::Chunked(chunked) => match chunked.step_request(buf)? {
+                Step::Data(data) => Ok(Taken::Data(data)),
+                Step::End => {
+                    *self = BodyLeft::Done;
+                    Ok(Taken::End)
+                }
+                Step::NeedMore => Ok(Taken::NeedMore(READ_SIZE)),
+            },
+        }
+    }
 }
 
 /// The read side of a connection.

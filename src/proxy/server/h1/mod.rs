@@ -17,6 +17,7 @@
 mod body;
 mod head;
 mod io;
+mod replay;
 mod response;
 
 use std::future::{poll_fn, Future};
@@ -33,12 +34,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use body::RequestBody;
-use head::{BodyFraming, Parsed, Refusal};
+use head::{Parsed, Refusal};
 use io::{BodyLeft, Conn, READ_SIZE};
+pub use replay::{replay, Replayed};
 use response::{Asked, Written};
 
 use super::endpoints;
-use crate::proxy::chunked::Chunked;
 use crate::proxy::state::ProxyState;
 
 /// What an HTTP/2 client sends first (RFC 9113 §3.4).
@@ -124,11 +125,7 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
         };
         {
             let mut rs = conn.lock();
-            rs.body = match framing {
-                BodyFraming::Empty => BodyLeft::Done,
-                BodyFraming::Length(n) => BodyLeft::Length(n),
-                BodyFraming::Chunked => BodyLeft::Chunked(Chunked::Size),
-            };
+            rs.body = BodyLeft::of(framing);
             Conn::owe_continue(&mut rs, expect_continue);
         }
         let request = request.map(|()| super::RequestBody::Http1(RequestBody::new(conn.clone())));
@@ -210,13 +207,8 @@ async fn next_head(
             if maybe_h2 && n == H2_PREFACE.len() {
                 return Next::Http2;
             }
-            let worth_parsing = match scanned {
-                None => true,
-                Some(from) => head::may_end_head(&rs.buf, from) || rs.buf.len() > head::MAX_HEAD,
-            };
-            if !rs.buf.is_empty() && !maybe_h2 && worth_parsing {
-                scanned = Some(rs.buf.len());
-                match head::parse(&mut rs.buf) {
+            if !maybe_h2 {
+                match head::take_head(&mut rs.buf, &mut scanned) {
                     Ok(Some(parsed)) => return Next::Request(parsed),
                     Ok(None) => {}
                     Err(refusal) => return Next::Refused(refusal),
