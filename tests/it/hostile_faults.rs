@@ -59,21 +59,6 @@ fn openai_error(text: &str) -> String {
     j["error"]["message"].as_str().unwrap().to_string()
 }
 
-/// Waits (generously) until no request holds an admission slot: nothing was left hanging.
-async fn no_request_in_flight(dario: &Dario) {
-    let max = dario.state.snapshot.load().config.limits.max_in_flight;
-    for _ in 0..500 {
-        if dario.state.admission.in_flight(max) == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{} request(s) still in flight",
-        dario.state.admission.in_flight(max)
-    );
-}
-
 // ---- Client faults ----------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -358,21 +358,6 @@ async fn started() -> (StandIn, Dario) {
     (up, dario)
 }
 
-/// Waits (generously) until no request holds an admission slot: nothing was left hanging.
-async fn no_request_in_flight(dario: &Dario) {
-    let max = dario.state.snapshot.load().config.limits.max_in_flight;
-    for _ in 0..500 {
-        if dario.state.admission.in_flight(max) == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{} request(s) still in flight",
-        dario.state.admission.in_flight(max)
-    );
-}
-
 // ---- Connections ----------------------------------------------------------------------------
 
 /// Five requests in turn on one connection are each answered whole; the connection stays open.
@@ -835,13 +820,11 @@ async fn a_client_gone_while_the_upstream_is_slow_cancels_the_upstream_request()
     ));
     let mut c = Conn::open(&dario).await;
     c.send(&chat_request(&chat_body("slow", false), "")).await;
-    for _ in 0..500 {
-        if !up.requests().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(up.requests().len(), 1, "the request reached the upstream");
+    assert_eq!(
+        count_reaching(|| up.requests().len(), 1).await,
+        1,
+        "the request reached the upstream"
+    );
     assert_eq!(up.closed_connections(), 0);
     drop(c);
     assert_eq!(

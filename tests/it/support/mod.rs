@@ -155,6 +155,21 @@ pub async fn count_reaching(count: impl Fn() -> usize, want: usize) -> usize {
     count()
 }
 
+/// Waits (generously) until no request holds an admission slot: nothing was left hanging.
+pub async fn no_request_in_flight(dario: &Dario) {
+    let max = dario.state.snapshot.load().config.limits.max_in_flight;
+    for _ in 0..500 {
+        if dario.state.admission.in_flight(max) == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{} request(s) still in flight",
+        dario.state.admission.in_flight(max)
+    );
+}
+
 /// Reads the JSON body of a response.
 pub async fn json(resp: reqwest::Response) -> serde_json::Value {
     let bytes = resp.bytes().await.unwrap();
