@@ -59,6 +59,11 @@ impl Refusal {
         status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         message: "the request headers are larger than dario accepts: send fewer or shorter headers",
     };
+    /// Part of a head came, the rest not within `[limits] header_read_timeout`.
+    pub const TIMED_OUT: Refusal = Refusal {
+        status: StatusCode::REQUEST_TIMEOUT,
+        message: "the request head did not arrive within the header deadline ([limits] header_read_timeout): send the whole head at once",
+    };
     const URI_TOO_LONG: Refusal = Refusal {
         status: StatusCode::URI_TOO_LONG,
         message: "the request URI is longer than dario accepts: dario's endpoints take no long query strings",

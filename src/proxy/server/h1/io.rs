@@ -1,9 +1,11 @@
 //! Io: one client connection's socket and the bytes read from it, shared by the connection loop
 //! (`mod.rs`) and the request body it hands to a handler (`body.rs`).
 //!
-//! Owns: reading into the buffer, watching an otherwise idle socket for the client leaving (or
-//! sending its next request early), writing bytes out, and the `100 Continue` interim response.
-//! Must not: parse anything, or hold its lock across an await (every use is inside one poll).
+//! Owns: reading into the buffer, what is left of the request body and taking it off the
+//! buffer by its framing (`BodyLeft`, here because the read side holds it and the body and the
+//! connection both use it), watching an otherwise idle socket for the client leaving (or sending
+//! its next request early), writing bytes out, and the `100 Continue` interim response.
+//! Must not: parse heads, or hold its lock across an await (every use is inside one poll).
 //!
 //! Everything here runs on the connection's own task: the lock is never contended, it only lets
 //! the body, which a handler owns, reach the same buffer.

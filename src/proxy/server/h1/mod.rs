@@ -7,12 +7,13 @@
 //! (lingering for a moment when the client may still be sending). Must not: know what an
 //! endpoint does with a request.
 //!
-//! Why not hyper's server: hyper's HTTP/1 dispatcher cost about 24,000 instructions per proxied
-//! request and, per open stream, a read buffer grown to 16 KiB and two write buffers beside it
-//! (BENCHMARKS.md, issue 15). Here a request head is parsed once into the `http` types the
-//! handlers take, a response is gathered into one write, and a connection waiting on a stream
-//! holds its read buffer and nothing else. h2c (HTTP/2 with prior knowledge) is recognised by
-//! its preface and handed to hyper (`super::serve_connection`).
+//! Why not hyper's server: per open stream it held a read buffer grown to 16 KiB, two write
+//! buffers and the handler's future for the connection's whole life, and it copied every event
+//! into its write buffer (BENCHMARKS.md, issue 15). Here a request head is parsed once into the
+//! `http` types the handlers take, a response's frames go out in vectored writes without being
+//! copied, and once the response is ready a connection holds neither the handler's future nor a
+//! read buffer. h2c (HTTP/2 with prior knowledge) is recognised by its preface and handed to
+//! hyper (`super::serve_connection`).
 
 mod body;
 mod head;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -82,35 +83,31 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
     // One timer for the connection's life, moved only when it fires early (see `next_head`).
     let mut timer = pin!(tokio::time::sleep(header_timeout));
     loop {
-        let parsed = match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping)
-            .await
-        {
-            Next::Request(parsed) => parsed,
-            Next::Refused(refusal) => {
-                let _ = conn.write_all(&head::refusal_response(refusal)).await;
-                return close(conn, true).await;
-            }
-            Next::TimedOut { partial } => {
-                if partial {
-                    let refusal = Refusal {
-                        status: StatusCode::REQUEST_TIMEOUT,
-                        message: "the request head did not arrive within the header deadline ([limits] header_read_timeout): send the whole head at once",
-                    };
+        let parsed =
+            match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping).await {
+                Next::Request(parsed) => parsed,
+                Next::Refused(refusal) => {
                     let _ = conn.write_all(&head::refusal_response(refusal)).await;
+                    return close(conn, true).await;
                 }
-                return close(conn, partial).await;
-            }
-            Next::Close => return close(conn, false).await,
-            Next::Http2 => {
-                let Ok(conn) = Arc::try_unwrap(conn) else {
-                    return Ended::Closed;
-                };
-                let mut rs = conn.lock();
-                let read = std::mem::take(&mut rs.buf).freeze();
-                drop(rs);
-                return Ended::Http2(conn.into_stream(), read);
-            }
-        };
+                Next::TimedOut { partial } => {
+                    if partial {
+                        let refusal = head::refusal_response(Refusal::TIMED_OUT);
+                        let _ = conn.write_all(&refusal).await;
+                    }
+                    return close(conn, partial).await;
+                }
+                Next::Close => return close(conn, false).await,
+                Next::Http2 => {
+                    let Ok(conn) = Arc::try_unwrap(conn) else {
+                        return Ended::Closed;
+                    };
+                    let mut rs = conn.lock();
+                    let read = std::mem::take(&mut rs.buf).freeze();
+                    drop(rs);
+                    return Ended::Http2(conn.into_stream(), read);
+                }
+            };
         first = false;
         let Parsed {
             request,

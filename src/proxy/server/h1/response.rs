@@ -162,9 +162,16 @@ struct Pieces {
 }
 
 impl Pieces {
-    /// The bytes `out` gained since `from` as the next piece (joined to the previous piece
-    /// when that was framing too).
-    fn framing(&mut self, from: usize, to: usize) {
+    /// Writes `bytes` into `out` as the next piece of framing.
+    fn framing(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        let from = out.len();
+        out.extend_from_slice(bytes);
+        self.mark(from, out.len());
+    }
+
+    /// `out[from..to]` as the next piece (joined to the previous piece when that was framing
+    /// too).
+    fn mark(&mut self, from: usize, to: usize) {
         if from == to {
             return;
         }
@@ -233,7 +240,7 @@ async fn write_body(
     out: &mut Vec<u8>,
     body: &mut Body,
     framing: Framing,
-    mut keep_alive: bool,
+    keep_alive: bool,
 ) -> Written {
     // Bytes of a content-length body still to send.
     let mut left = match framing {
@@ -245,7 +252,7 @@ async fn write_body(
         data: 0,
     };
     // The head is the first piece.
-    pieces.framing(0, out.len());
+    pieces.mark(0, out.len());
     loop {
         let gathered = poll_fn(|cx| loop {
             if pieces.is_full() {
@@ -268,14 +275,10 @@ async fn write_body(
                     }
                     left = left.saturating_sub(data.len() as u64);
                     if framing == Framing::Chunked {
-                        let from = out.len();
-                        push_hex(out, data.len());
-                        out.extend_from_slice(b"\r\n");
-                        pieces.framing(from, out.len());
+                        let mut line = [0u8; 18];
+                        pieces.framing(out, size_line(data.len(), &mut line));
                         pieces.data(data);
-                        let from = out.len();
-                        out.extend_from_slice(b"\r\n");
-                        pieces.framing(from, out.len());
+                        pieces.framing(out, b"\r\n");
                     } else {
                         pieces.data(data);
                     }
@@ -283,9 +286,7 @@ async fn write_body(
                 Poll::Ready(Some(Err(_))) => return Poll::Ready(Gathered::Failed),
                 Poll::Ready(None) => {
                     if framing == Framing::Chunked {
-                        let from = out.len();
-                        out.extend_from_slice(b"0\r\n\r\n");
-                        pieces.framing(from, out.len());
+                        pieces.framing(out, b"0\r\n\r\n");
                     }
                     return Poll::Ready(Gathered::End);
                 }
@@ -308,9 +309,6 @@ async fn write_body(
             return Written::Broken;
         }
         if let Gathered::End = gathered {
-            if framing == Framing::UntilClose {
-                keep_alive = false;
-            }
             if matches!(framing, Framing::Length(_)) && left > 0 {
                 // Ended short of its declared length: the client sees a cut body.
                 return Written::Broken;
@@ -320,20 +318,20 @@ async fn write_body(
     }
 }
 
-/// `n` in lowercase hexadecimal (a chunk's size line).
-fn push_hex(out: &mut Vec<u8>, n: usize) {
-    let mut digits = [0u8; 16];
-    let mut at = digits.len();
+/// A chunk's size line, `n` in lowercase hexadecimal then CRLF, written at the end of `line`.
+fn size_line(n: usize, line: &mut [u8; 18]) -> &[u8] {
+    line[16..].copy_from_slice(b"\r\n");
+    let mut at = 16;
     let mut n = n;
     loop {
         at -= 1;
-        digits[at] = b"0123456789abcdef"[n & 15];
+        line[at] = b"0123456789abcdef"[n & 15];
         n >>= 4;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &line[at..]
 }
 
 /// The status line and header fields, with `date` added when the handler set none.
@@ -373,4 +371,18 @@ fn with_date(f: impl FnOnce(&[u8])) {
         }
         f(&cached.1);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_line;
+
+    #[test]
+    fn a_size_line_is_lowercase_hex_and_crlf() {
+        for n in [0usize, 1, 9, 10, 0x1a, 0x400, 0xdead_beef, usize::MAX] {
+            let mut line = [0u8; 18];
+            let got = size_line(n, &mut line);
+            assert_eq!(got, format!("{n:x}\r\n").as_bytes(), "{n}");
+        }
+    }
 }
