@@ -122,6 +122,7 @@ pub fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>,
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Content<T> {
+    #[serde(serialize_with = "crate::protocol::json_str::serialize")]
     Text(String),
     Parts(Vec<T>),
 }
@@ -214,6 +215,7 @@ open_struct! {
     /// redacted_thinking, server tool blocks…): one flat bag of the fields the variants use.
     pub struct ContentBlock {
         "type" => pub kind: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "text" => pub text: String,
         "source" => pub source: Source,
         "id" => pub id: String,
@@ -222,8 +224,11 @@ open_struct! {
         "tool_use_id" => pub tool_use_id: String,
         "content" => pub content: Content<ContentBlock>,
         "is_error" => pub is_error: bool,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "thinking" => pub thinking: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "signature" => pub signature: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "data" => pub data: String,
         "title" => pub title: String,
         "context" => pub context: String,
@@ -260,7 +265,9 @@ open_struct! {
     pub struct Source {
         "type" => pub kind: String,
         "media_type" => pub media_type: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "data" => pub data: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "url" => pub url: String,
         "file_id" => pub file_id: String,
         "content" => pub content: Content<ContentBlock>,
@@ -279,6 +286,7 @@ open_struct! {
     pub struct Tool {
         "type" => pub kind: String,
         "name" => pub name: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "description" => pub description: String,
         "input_schema" => pub input_schema: Box<RawValue>,
         "cache_control" => pub cache_control: Value,

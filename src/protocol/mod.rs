@@ -4,6 +4,7 @@
 //! Owns: how each provider spells its JSON. Must not: know about routing, HTTP or pools.
 
 pub mod anthropic;
+pub mod json_str;
 pub mod openai;
 
 use serde::{Deserialize, Serialize};

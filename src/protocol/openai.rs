@@ -55,7 +55,9 @@ open_struct! {
         "name" => pub name: String,
         "tool_calls" => pub tool_calls: Vec<ToolCall>,
         "tool_call_id" => pub tool_call_id: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "reasoning_content" => pub reasoning_content: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "reasoning" => pub reasoning: String,
         "refusal" => pub refusal: String,
         "function_call" => pub function_call: Value,
@@ -66,6 +68,7 @@ open_struct! {
     /// A content part: `text`, `image_url`, `input_audio`, `file`, `refusal`.
     pub struct ContentPart {
         "type" => pub kind: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "text" => pub text: String,
         "image_url" => pub image_url: ImageUrl,
         "input_audio" => pub input_audio: Value,
@@ -91,6 +94,7 @@ impl ContentPart {
 
 open_struct! {
     pub struct ImageUrl {
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "url" => pub url: String,
         "detail" => pub detail: String,
     }
@@ -98,6 +102,7 @@ open_struct! {
 
 open_struct! {
     pub struct FilePart {
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "file_data" => pub file_data: String,
         "file_id" => pub file_id: String,
         "filename" => pub filename: String,
@@ -117,6 +122,7 @@ open_struct! {
 open_struct! {
     pub struct FunctionCall {
         "name" => pub name: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "arguments" => pub arguments: String,
     }
 }
@@ -132,6 +138,7 @@ open_struct! {
 open_struct! {
     pub struct FunctionDef {
         "name" => pub name: String,
+        #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
         "description" => pub description: String,
         "parameters" => pub parameters: Box<RawValue>,
         "strict" => pub strict: Value,

@@ -181,11 +181,14 @@ struct OpenAiChoiceOut {
 #[derive(Serialize)]
 struct OpenAiMessageOut {
     role: &'static str,
+    #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
     content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
     reasoning_content: Option<String>,
     /// Only with [`anthropic_response_to_chat_with_signatures`].
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::protocol::json_str::serialize_opt")]
     reasoning_signature: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCallOut>,
@@ -203,6 +206,7 @@ struct ToolCallOut {
 #[derive(Serialize)]
 struct FunctionOut {
     name: String,
+    #[serde(serialize_with = "crate::protocol::json_str::serialize")]
     arguments: String,
 }
 
