@@ -225,6 +225,18 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
             stream: true,
             nginx: false,
         },
+        Lane {
+            name: "OpenAI → Anthropic (translated), 2 KiB",
+            req: chat_req(Proto::OpenAi, Proto::Anthropic.model(), 2048, false),
+            stream: false,
+            nginx: false,
+        },
+        Lane {
+            name: "OpenAI → Anthropic (translated), stream",
+            req: chat_req(Proto::OpenAi, Proto::Anthropic.model(), 2048, true),
+            stream: true,
+            nginx: false,
+        },
     ];
     println!("# Instructions per request under callgrind (one run)");
     println!();
@@ -345,7 +357,8 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         Some(_) => "NOT met",
         None => "n/a",
     };
-    let [plain, stream, _anthropic_stream, translated, translated_stream] = lanes.map(|l| l.name);
+    let [plain, stream, _anthropic_stream, translated, translated_stream, o2a, o2a_stream] =
+        lanes.map(|l| l.name);
     let pass = ratio(counts.get(plain, true), counts.get(plain, false));
     let pass_stream = ratio(counts.get(stream, true), counts.get(stream, false));
     let tr = ratio(counts.get(translated, true), counts.get(plain, true));
@@ -372,6 +385,18 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
         "- translated ÷ passthrough, stream (dario): {} (budget ≤ 1.3×: {})",
         show(tr_stream),
         verdict(tr_stream, 1.3)
+    );
+    let o2a_tr = ratio(counts.get(o2a, true), counts.get(plain, true));
+    let o2a_tr_stream = ratio(counts.get(o2a_stream, true), counts.get(stream, true));
+    println!(
+        "- OpenAI → Anthropic translated ÷ passthrough (dario): {} (budget ≤ 1.3×: {})",
+        show(o2a_tr),
+        verdict(o2a_tr, 1.3)
+    );
+    println!(
+        "- OpenAI → Anthropic translated ÷ passthrough, stream (dario): {} (budget ≤ 1.3×: {})",
+        show(o2a_tr_stream),
+        verdict(o2a_tr_stream, 1.3)
     );
     println!();
     println!(

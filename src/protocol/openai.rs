@@ -229,12 +229,50 @@ impl ChatUsage {
 pub struct ChunkIn<'a> {
     #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub choices: Vec<ChunkChoiceIn<'a>>,
+    /// The first choice with index 0 (or none): `n > 1` is refused on the way in, so only it
+    /// carries the reply. Read without collecting the array.
+    #[serde(rename = "choices", default, borrow, deserialize_with = "first_choice")]
+    pub choice: Option<ChunkChoiceIn<'a>>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
     #[serde(default)]
     pub error: Option<Value>,
+}
+
+/// `choices` of a chunk → its first choice with index 0 (absent index counts as 0); `null` or
+/// an empty array → none.
+fn first_choice<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ChunkChoiceIn<'de>>, D::Error> {
+    struct FirstChoice;
+    impl<'de> serde::de::Visitor<'de> for FirstChoice {
+        type Value = Option<ChunkChoiceIn<'de>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of choices")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut first = None;
+            while let Some(c) = seq.next_element::<ChunkChoiceIn<'de>>()? {
+                if first.is_none() && c.index.unwrap_or(0) == 0 {
+                    first = Some(c);
+                }
+            }
+            Ok(first)
+        }
+    }
+    d.deserialize_option(FirstChoice)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

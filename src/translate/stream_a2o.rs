@@ -7,11 +7,12 @@
 use super::response::openai_usage_out;
 use super::{finish_reason_for, fresh_suffix, id_suffix, unix_now, ResponseContext};
 use crate::protocol::anthropic::{AnthropicUsage, StreamEvent};
+use crate::protocol::json_str;
 use crate::protocol::openai::ChatUsage;
 use crate::protocol::Usage;
 use crate::redact::scrub_key_shapes;
 use crate::sse::{write_done, write_json_data, SseParser};
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 /// Anthropic events in, OpenAI chunks out.
@@ -48,6 +49,9 @@ struct State {
     /// The stream ended with an error event (upstream error, broken or incomplete stream).
     failed: bool,
     dropped: Vec<String>,
+    /// Every chunk's bytes up to its delta's fields: `data: {"id":…,"model":…,"choices":[{"index":0,"delta":{`
+    /// (written once; see [`State::emit`]).
+    chunk_head: Vec<u8>,
 }
 
 // ----- output shapes -----
@@ -71,7 +75,7 @@ struct ChoiceOut<'a> {
     finish_reason: Option<&'a str>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct DeltaOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'a str>,
@@ -85,7 +89,43 @@ struct DeltaOut<'a> {
     tool_calls: Option<[ToolDeltaOut<'a>; 1]>,
 }
 
-#[derive(Serialize)]
+impl<'a> DeltaOut<'a> {
+    /// `"content":` or `"reasoning_content":` and its text, when that is all the delta holds.
+    fn only_text(&self) -> Option<(&'static [u8], &'a str)> {
+        match *self {
+            DeltaOut {
+                role: None,
+                content: Some(text),
+                reasoning_content: None,
+                reasoning_signature: None,
+                tool_calls: None,
+            } => Some((b"\"content\":", text)),
+            DeltaOut {
+                role: None,
+                content: None,
+                reasoning_content: Some(text),
+                reasoning_signature: None,
+                tool_calls: None,
+            } => Some((b"\"reasoning_content\":", text)),
+            _ => None,
+        }
+    }
+}
+
+/// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[{"index":0,"delta":{`
+fn chunk_head(id: &str, created: u64, model: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(128 + id.len() + model.len());
+    head.extend_from_slice(b"data: {\"id\":");
+    json_str::escape_into(&mut head, id);
+    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    head.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
+    head.extend_from_slice(b",\"model\":");
+    json_str::escape_into(&mut head, model);
+    head.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":{");
+    head
+}
+
+#[derive(Serialize, Clone)]
 struct ToolDeltaOut<'a> {
     index: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +135,7 @@ struct ToolDeltaOut<'a> {
     function: FunctionDeltaOut<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct FunctionDeltaOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
@@ -118,11 +158,14 @@ struct ErrorOut<'a> {
 
 impl AnthropicToOpenAiStream {
     pub fn new(ctx: &ResponseContext) -> Self {
+        let id = format!("chatcmpl-{}", fresh_suffix());
+        let created = unix_now();
+        let chunk_head = chunk_head(&id, created, ctx.client_model);
         AnthropicToOpenAiStream {
             parser: SseParser::new(),
             st: State {
-                id: format!("chatcmpl-{}", fresh_suffix()),
-                created: unix_now(),
+                id,
+                created,
                 model: ctx.client_model.to_owned(),
                 include_usage: ctx.include_usage,
                 keep_signatures: false,
@@ -134,6 +177,7 @@ impl AnthropicToOpenAiStream {
                 ended: false,
                 failed: false,
                 dropped: Vec::new(),
+                chunk_head,
             },
         }
     }
@@ -224,7 +268,7 @@ impl State {
             "message_start" => {
                 if let Some(m) = &ev.message {
                     if let Some(id) = m.id.as_deref() {
-                        self.id = format!("chatcmpl-{}", id_suffix(Some(id)));
+                        self.set_id(format!("chatcmpl-{}", id_suffix(Some(id))));
                     }
                     if let Some(u) = &m.usage {
                         self.usage.merge(u);
@@ -438,7 +482,29 @@ impl State {
         );
     }
 
+    /// Every chunk carries the id, so the chunk head changes with it.
+    fn set_id(&mut self, id: String) {
+        self.chunk_head = chunk_head(&id, self.created, &self.model);
+        self.id = id;
+    }
+
+    /// One chunk with one choice. A plain text or reasoning delta — nearly every chunk of a
+    /// stream — is written from the chunk's head (made once per stream) and the escaped text;
+    /// everything else goes through serde. The test `text_chunks_are_what_serde_json_writes`
+    /// holds the two to the same bytes.
     fn emit(&self, delta: DeltaOut<'_>, finish_reason: Option<&str>, out: &mut BytesMut) {
+        if let (Some((field, text)), None) = (delta.only_text(), finish_reason) {
+            out.reserve(self.chunk_head.len() + text.len() + 64);
+            out.put_slice(&self.chunk_head);
+            out.put_slice(field);
+            json_str::escape_into(out, text);
+            out.put_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+            return;
+        }
+        self.write_chunk(delta, finish_reason, out);
+    }
+
+    fn write_chunk(&self, delta: DeltaOut<'_>, finish_reason: Option<&str>, out: &mut BytesMut) {
         write_json_data(
             out,
             &ChunkOut {
@@ -475,5 +541,35 @@ impl State {
         );
         self.ended = true;
         self.failed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn state(model: &str) -> State {
+        let ctx = ResponseContext {
+            client_model: model,
+            include_usage: false,
+        };
+        AnthropicToOpenAiStream::new(&ctx).st
+    }
+
+    proptest! {
+        #[test]
+        fn text_chunks_are_what_serde_json_writes(model in ".{0,24}", text in ".{0,80}") {
+            let st = state(&model);
+            for delta in [
+                DeltaOut { content: Some(&text), ..Default::default() },
+                DeltaOut { reasoning_content: Some(&text), ..Default::default() },
+            ] {
+                let (mut fast, mut serde) = (BytesMut::new(), BytesMut::new());
+                st.emit(delta.clone(), None, &mut fast);
+                st.write_chunk(delta, None, &mut serde);
+                prop_assert_eq!(&fast[..], &serde[..]);
+            }
+        }
     }
 }

@@ -8,11 +8,12 @@
 use super::errors::anthropic_type_for_openai;
 use super::response::AnthropicUsageOut;
 use super::{anthropic_tool_id, id_suffix, stop_reason_for, ResponseContext};
+use crate::protocol::json_str;
 use crate::protocol::openai::{ChunkIn, ChunkToolCallIn};
 use crate::protocol::Usage;
 use crate::redact::scrub_key_shapes;
 use crate::sse::{write_json_event, SseParser};
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -102,21 +103,25 @@ enum BlockOut<'a> {
     },
 }
 
-#[derive(Serialize)]
-struct BlockDelta<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    index: u64,
-    delta: DeltaOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// The delta of a `content_block_delta` event.
 #[allow(clippy::enum_variant_names)] // the wire names end in `_delta`
 enum DeltaOut<'a> {
     TextDelta { text: &'a str },
     ThinkingDelta { thinking: &'a str },
     InputJsonDelta { partial_json: &'a str },
+}
+
+impl<'a> DeltaOut<'a> {
+    /// The delta's `type`, the name of its one field, and that field's value.
+    fn parts(&self) -> (&'static str, &'static str, &'a str) {
+        match *self {
+            DeltaOut::TextDelta { text } => ("text_delta", "text", text),
+            DeltaOut::ThinkingDelta { thinking } => ("thinking_delta", "thinking", thinking),
+            DeltaOut::InputJsonDelta { partial_json } => {
+                ("input_json_delta", "partial_json", partial_json)
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -310,12 +315,7 @@ impl State {
             );
             self.started = true;
         }
-        // n > 1 is refused on the way in, so only the first choice carries the reply.
-        if let Some(choice) = chunk
-            .choices
-            .into_iter()
-            .find(|c| c.index.unwrap_or(0) == 0)
-        {
+        if let Some(choice) = chunk.choice {
             if let Some(d) = choice.delta {
                 if let Some(r) = d
                     .reasoning_content
@@ -376,7 +376,7 @@ impl State {
                 i
             }
         };
-        self.delta(idx, DeltaOut::TextDelta { text }, out);
+        write_block_delta(idx, DeltaOut::TextDelta { text }, out);
     }
 
     fn thinking_delta(&mut self, thinking: &str, out: &mut BytesMut) {
@@ -400,7 +400,7 @@ impl State {
                 i
             }
         };
-        self.delta(idx, DeltaOut::ThinkingDelta { thinking }, out);
+        write_block_delta(idx, DeltaOut::ThinkingDelta { thinking }, out);
     }
 
     fn tool_delta(&mut self, tc: ChunkToolCallIn<'_>, out: &mut BytesMut) {
@@ -450,7 +450,7 @@ impl State {
             }
         };
         if let Some(args) = f.arguments.filter(|a| !a.is_empty()) {
-            self.delta(
+            write_block_delta(
                 block,
                 DeltaOut::InputJsonDelta {
                     partial_json: &args,
@@ -458,18 +458,6 @@ impl State {
                 out,
             );
         }
-    }
-
-    fn delta(&self, index: u64, delta: DeltaOut<'_>, out: &mut BytesMut) {
-        write_json_event(
-            out,
-            "content_block_delta",
-            &BlockDelta {
-                kind: "content_block_delta",
-                index,
-                delta,
-            },
-        );
     }
 
     fn close_open(&mut self, out: &mut BytesMut) {
@@ -562,4 +550,66 @@ impl State {
 fn empty_object() -> &'static RawValue {
     static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
     EMPTY.get_or_init(|| RawValue::from_string("{}".into()).expect("valid"))
+}
+
+/// `content_block_delta`, the event nearly every upstream chunk becomes, written from a
+/// template rather than through serde_json (whose keys and values all go through its
+/// byte-at-a-time escaper). The test `delta_events_are_what_serde_json_writes` holds it to
+/// the serde shape.
+fn write_block_delta(index: u64, delta: DeltaOut<'_>, out: &mut BytesMut) {
+    let (kind, field, value) = delta.parts();
+    out.reserve(112 + value.len());
+    out.put_slice(
+        b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+    );
+    out.put_slice(itoa::Buffer::new().format(index).as_bytes());
+    out.put_slice(b",\"delta\":{\"type\":\"");
+    out.put_slice(kind.as_bytes());
+    out.put_slice(b"\",\"");
+    out.put_slice(field.as_bytes());
+    out.put_slice(b"\":");
+    json_str::escape_into(out, value);
+    out.put_slice(b"}}\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn written(index: u64, delta: DeltaOut<'_>) -> String {
+        let mut out = BytesMut::new();
+        write_block_delta(index, delta, &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn delta_events_are_what_serde_json_writes(index in 0u64..100_000, value in ".{0,80}") {
+            for (delta, kind, field) in [
+                (DeltaOut::TextDelta { text: &value }, "text_delta", "text"),
+                (DeltaOut::ThinkingDelta { thinking: &value }, "thinking_delta", "thinking"),
+                (DeltaOut::InputJsonDelta { partial_json: &value }, "input_json_delta", "partial_json"),
+            ] {
+                let ours = written(index, delta);
+                let data = ours.strip_prefix("event: content_block_delta\ndata: ").unwrap();
+                let data = data.strip_suffix("\n\n").unwrap();
+                let parsed: serde_json::Value = serde_json::from_str(data).unwrap();
+                let expected = serde_json::json!({
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": { "type": kind, field: value },
+                });
+                prop_assert_eq!(parsed, expected);
+                // Byte for byte what the serde structs wrote (fields in declaration order).
+                prop_assert_eq!(
+                    data,
+                    format!(
+                        "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":{}}}}}",
+                        serde_json::to_string(&value).unwrap()
+                    )
+                );
+            }
+        }
+    }
 }
