@@ -7,7 +7,8 @@
 //! writes (`\"`, `\\`, `\b \f \n \r \t`, `\u00XX` in lower-case hex for other control
 //! characters; nothing else escaped), checked by a property test.
 //!
-//! Owns: escaping, and the serde adapter that hands an escaped string to serde_json verbatim.
+//! Owns: escaping, the serde adapter that hands an escaped string to serde_json verbatim, and
+//! reading a body with its UTF-8 checked once ([`from_slice`]).
 //! Must not: change what a string says, or be used with a serializer that is not JSON.
 
 use bytes::BufMut;
@@ -152,6 +153,17 @@ pub fn serialize_opt<S: Serializer, T: AsRef<str>>(
     }
 }
 
+/// `serde_json::from_slice`, with the UTF-8 check done once for the whole body: `from_slice`
+/// checks every string on its own (~100 instructions of fixed cost each, measured — more than
+/// the parse of a short key), `from_str` trusts text already checked. Bytes that are not UTF-8
+/// take `from_slice` for its exact error.
+pub fn from_slice<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +200,22 @@ mod tests {
         // Into a `Value` too (serde_json parses raw values there).
         let v = serde_json::to_value(Field { text: &text }).unwrap();
         assert_eq!(v["text"], text.as_str());
+    }
+
+    #[test]
+    fn from_slice_reads_and_refuses_as_serde_json_does() {
+        let ok: serde_json::Value =
+            from_slice("{\"a\":\"\\u00e9é\",\"b\":[1,2]}".as_bytes()).unwrap();
+        assert_eq!(ok, serde_json::json!({"a": "éé", "b": [1, 2]}));
+        for bad in [&b"{\"a\":\"\xff\"}"[..], b"{\"a\":", b"[1,]", b"\xff"] {
+            let ours = from_slice::<serde_json::Value>(bad)
+                .unwrap_err()
+                .to_string();
+            let theirs = serde_json::from_slice::<serde_json::Value>(bad)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(ours, theirs);
+        }
     }
 
     proptest! {

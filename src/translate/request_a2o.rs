@@ -25,7 +25,8 @@ pub fn anthropic_request_to_openai(
     body: &[u8],
     ctx: &RequestContext,
 ) -> Result<Translated, TranslateError> {
-    let mut req: MessagesRequest = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut req: MessagesRequest =
+        crate::protocol::json_str::from_slice(body).map_err(invalid_json)?;
     let mut dropped: Vec<String> = Vec::new();
     for (k, v) in &req.extra {
         if is_meaningful(v) {

@@ -97,7 +97,7 @@ pub fn openai_request_to_anthropic(
     body: &[u8],
     ctx: &RequestContext,
 ) -> Result<Translated, TranslateError> {
-    let req: ChatRequest = serde_json::from_slice(body).map_err(invalid_json)?;
+    let req: ChatRequest = crate::protocol::json_str::from_slice(body).map_err(invalid_json)?;
     let mut dropped: Vec<String> = Vec::new();
     if req.n.unwrap_or(1) > 1 {
         return Err(TranslateError::Unsupported(

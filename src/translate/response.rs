@@ -73,7 +73,7 @@ pub fn openai_response_to_anthropic(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
-    let resp: ChatCompletion = serde_json::from_slice(body).map_err(upstream_err)?;
+    let resp: ChatCompletion = crate::protocol::json_str::from_slice(body).map_err(upstream_err)?;
     if let Some(err) = resp.error.as_ref().filter(|e| !e.is_null()) {
         return Err(TranslateError::InvalidUpstream(format!(
             "upstream returned an error object: {}",
@@ -232,7 +232,8 @@ fn anthropic_to_chat(
     ctx: &ResponseContext,
     keep_signatures: bool,
 ) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
-    let resp: MessagesResponse = serde_json::from_slice(body).map_err(upstream_err)?;
+    let resp: MessagesResponse =
+        crate::protocol::json_str::from_slice(body).map_err(upstream_err)?;
     if resp.kind.as_deref() == Some("error") {
         return Err(TranslateError::InvalidUpstream(
             "upstream returned an error body with a success status".into(),

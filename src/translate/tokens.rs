@@ -26,7 +26,7 @@ const PDF_BYTES_PER_PAGE: u64 = 50_000;
 /// estimated page (one page per 50 kB of decoded data). Claude's own tokenizer differs from
 /// o200k_base, so treat the result as an estimate (typically within ~10–20% for prose and code).
 pub fn estimate_tokens_anthropic_request(body: &[u8]) -> Result<u64, TranslateError> {
-    let req: MessagesRequest = serde_json::from_slice(body).map_err(invalid_json)?;
+    let req: MessagesRequest = crate::protocol::json_str::from_slice(body).map_err(invalid_json)?;
     let bpe = tiktoken_rs::o200k_base_singleton();
     let count = |s: &str| -> u64 {
         if s.is_empty() {

@@ -68,7 +68,8 @@ pub fn responses_request_to_chat(
     for_anthropic: bool,
     history: History<'_>,
 ) -> Result<(Translated, ResponsesMeta), TranslateError> {
-    let mut req: Map<String, Value> = serde_json::from_slice(body).map_err(invalid_json)?;
+    let mut req: Map<String, Value> =
+        crate::protocol::json_str::from_slice(body).map_err(invalid_json)?;
     let mut dropped: Vec<String> = Vec::new();
     for (k, v) in &req {
         if !HANDLED.contains(&k.as_str()) && is_meaningful(v) {

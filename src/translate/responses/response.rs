@@ -142,8 +142,8 @@ pub fn chat_response_to_responses(
     meta: &ResponsesMeta,
     usage_override: Option<Usage>,
 ) -> Result<TranslatedResponse, TranslateError> {
-    let resp: ChatCompletion =
-        serde_json::from_slice(body).map_err(|e| TranslateError::InvalidUpstream(e.to_string()))?;
+    let resp: ChatCompletion = crate::protocol::json_str::from_slice(body)
+        .map_err(|e| TranslateError::InvalidUpstream(e.to_string()))?;
     if resp.error.as_ref().is_some_and(|e| !e.is_null()) {
         return Err(TranslateError::InvalidUpstream(
             "upstream returned an error body with a success status".into(),
