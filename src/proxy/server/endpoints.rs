@@ -7,6 +7,7 @@
 //! error other than through `ProxyError::into_response` in the caller's protocol.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -87,28 +88,36 @@ fn caller_protocol(path: &str, headers: &HeaderMap) -> Protocol {
 }
 
 /// Entry point for every HTTP request.
-pub async fn handle(
+#[allow(clippy::manual_async_fn)] // see the comment in the body
+pub fn handle(
     state: Arc<ProxyState>,
     req: Request<RequestBody>,
-) -> Result<Response<Body>, Infallible> {
-    let received = Instant::now();
-    state.requests_total.add(1);
-    let request_id = state.next_request_id();
-    let path = req.uri().path().to_owned();
-    let protocol = caller_protocol(&path, req.headers());
+) -> impl Future<Output = Result<Response<Body>, Infallible>> {
+    // Not an `async fn`: an async fn's future keeps each argument twice (as passed, and moved
+    // into its body; rust-lang/rust#62958). The request is 264 bytes, and every request in
+    // flight holds this future (BENCHMARKS.md, issue 15).
+    async move {
+        let received = Instant::now();
+        state.requests_total.add(1);
+        let request_id = state.next_request_id();
+        let path = req.uri().path().to_owned();
+        let protocol = caller_protocol(&path, req.headers());
 
-    // A panic while handling one request (a bug) answers that request with a 500 in its caller's
-    // protocol and leaves the connection, and every other request, served.
-    let routed = std::panic::AssertUnwindSafe(route(&state, req, &request_id, received))
-        .catch_unwind()
-        .await;
-    let mut response = match routed {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(protocol),
-        Err(panic) => internal_error(&state, &request_id, panic.as_ref()).into_response(protocol),
-    };
-    guard::decorate(&state, response.headers_mut(), &request_id);
-    Ok(response)
+        // A panic while handling one request (a bug) answers that request with a 500 in its caller's
+        // protocol and leaves the connection, and every other request, served.
+        let routed = std::panic::AssertUnwindSafe(route(&state, req, &request_id, received))
+            .catch_unwind()
+            .await;
+        let mut response = match routed {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => e.into_response(protocol),
+            Err(panic) => {
+                internal_error(&state, &request_id, panic.as_ref()).into_response(protocol)
+            }
+        };
+        guard::decorate(&state, response.headers_mut(), &request_id);
+        Ok(response)
+    }
 }
 
 /// The 500 for a request whose handler panicked; the panic's message goes to the log only.
@@ -129,91 +138,97 @@ fn internal_error(
     ProxyError::internal(request_id)
 }
 
-async fn route(
-    state: &Arc<ProxyState>,
+#[allow(clippy::manual_async_fn)] // see the comment in the body
+fn route<'a>(
+    state: &'a Arc<ProxyState>,
     req: Request<RequestBody>,
-    request_id: &str,
+    request_id: &'a str,
     received: Instant,
-) -> Result<Response<Body>, ProxyError> {
-    let path = req.uri().path();
-    // Test builds only: a request can ask for a panic, to prove one request's panic stays its own.
-    #[cfg(debug_assertions)]
-    if req.headers().contains_key("x-dario-test-panic") {
-        panic!("injected by x-dario-test-panic");
-    }
-    if req.method() == Method::OPTIONS {
-        return Ok(guard::preflight(state, req.headers()));
-    }
-    let Some(endpoint) = Endpoint::from_path(path) else {
-        return Err(ProxyError::unknown_endpoint(
-            req.method(),
-            path,
-            admin::ENDPOINTS,
-        ));
-    };
-    let method_ok = req.method() == endpoint.method()
-        || (endpoint.method() == Method::GET && req.method() == Method::HEAD);
-    if !method_ok {
-        return Err(ProxyError::method_not_allowed(
-            req.method(),
-            path,
-            &endpoint.method(),
-            endpoint.allow(),
-        ));
-    }
-    guard::check_origin(state, req.uri(), req.headers())?;
-    match endpoint {
-        Endpoint::Chat(protocol) => {
-            let chat = Chat {
-                protocol,
-                kind: ChatKind::Completion,
-                request_id,
-                received,
-            };
-            chat.serve(state, req).await
+) -> impl Future<Output = Result<Response<Body>, ProxyError>> + 'a {
+    // Not an `async fn`: see `handle`.
+    async move {
+        let path = req.uri().path();
+        // Test builds only: a request can ask for a panic, to prove one request's panic stays its own.
+        #[cfg(debug_assertions)]
+        if req.headers().contains_key("x-dario-test-panic") {
+            panic!("injected by x-dario-test-panic");
         }
-        Endpoint::CountTokens => {
-            let chat = Chat {
-                protocol: Protocol::Anthropic,
-                kind: ChatKind::CountTokens,
-                request_id,
-                received,
-            };
-            chat.serve(state, req).await
+        if req.method() == Method::OPTIONS {
+            return Ok(guard::preflight(state, req.headers()));
         }
-        Endpoint::Health => Ok(admin::health(state)),
-        Endpoint::Root if req.method() == Method::GET && dashboard::wants_html(req.headers()) => {
-            Ok(dashboard::redirect())
+        let Some(endpoint) = Endpoint::from_path(path) else {
+            return Err(ProxyError::unknown_endpoint(
+                req.method(),
+                path,
+                admin::ENDPOINTS,
+            ));
+        };
+        let method_ok = req.method() == endpoint.method()
+            || (endpoint.method() == Method::GET && req.method() == Method::HEAD);
+        if !method_ok {
+            return Err(ProxyError::method_not_allowed(
+                req.method(),
+                path,
+                &endpoint.method(),
+                endpoint.allow(),
+            ));
         }
-        Endpoint::Root => Ok(admin::root(state)),
-        Endpoint::Reload => {
-            guard::authorize(state, req.headers())?;
-            admin::reload(state).await
-        }
-        Endpoint::Dashboard(page) => {
-            if page.needs_key() {
-                guard::authorize(state, req.headers())?;
+        guard::check_origin(state, req.uri(), req.headers())?;
+        match endpoint {
+            Endpoint::Chat(protocol) => {
+                let chat = Chat {
+                    protocol,
+                    kind: ChatKind::Completion,
+                    request_id,
+                    received,
+                };
+                chat.serve(state, req).await
             }
-            dashboard::serve(state, page, req.uri().query()).await
-        }
-        Endpoint::Analytics if dashboard::since_param(req.uri().query())?.is_some() => {
-            guard::authorize(state, req.headers())?;
-            let since = dashboard::since_param(req.uri().query())?;
-            dashboard::analytics_since(state, since.expect("checked above")).await
-        }
-        admin_endpoint => {
-            guard::authorize(state, req.headers())?;
-            Ok(match admin_endpoint {
-                Endpoint::Status => admin::status(state),
-                Endpoint::Pool => admin::pool(state),
-                Endpoint::Analytics if admin::cluster_scope(req.uri().query()) => {
-                    admin::analytics_cluster(state).await
+            Endpoint::CountTokens => {
+                let chat = Chat {
+                    protocol: Protocol::Anthropic,
+                    kind: ChatKind::CountTokens,
+                    request_id,
+                    received,
+                };
+                chat.serve(state, req).await
+            }
+            Endpoint::Health => Ok(admin::health(state)),
+            Endpoint::Root
+                if req.method() == Method::GET && dashboard::wants_html(req.headers()) =>
+            {
+                Ok(dashboard::redirect())
+            }
+            Endpoint::Root => Ok(admin::root(state)),
+            Endpoint::Reload => {
+                guard::authorize(state, req.headers())?;
+                admin::reload(state).await
+            }
+            Endpoint::Dashboard(page) => {
+                if page.needs_key() {
+                    guard::authorize(state, req.headers())?;
                 }
-                Endpoint::Analytics => admin::analytics(state, req.uri().query())?,
-                Endpoint::Models => admin::models(state, req.headers()).await,
-                // Metrics (chat endpoints and /health were matched above).
-                _ => admin::metrics(state),
-            })
+                dashboard::serve(state, page, req.uri().query()).await
+            }
+            Endpoint::Analytics if dashboard::since_param(req.uri().query())?.is_some() => {
+                guard::authorize(state, req.headers())?;
+                let since = dashboard::since_param(req.uri().query())?;
+                dashboard::analytics_since(state, since.expect("checked above")).await
+            }
+            admin_endpoint => {
+                guard::authorize(state, req.headers())?;
+                Ok(match admin_endpoint {
+                    Endpoint::Status => admin::status(state),
+                    Endpoint::Pool => admin::pool(state),
+                    Endpoint::Analytics if admin::cluster_scope(req.uri().query()) => {
+                        admin::analytics_cluster(state).await
+                    }
+                    Endpoint::Analytics => admin::analytics(state, req.uri().query())?,
+                    Endpoint::Models => admin::models(state, req.headers()).await,
+                    // Metrics (chat endpoints and /health were matched above).
+                    _ => admin::metrics(state),
+                })
+            }
         }
     }
 }
@@ -226,82 +241,86 @@ struct Chat<'a> {
     received: Instant,
 }
 
-impl Chat<'_> {
+impl<'a> Chat<'a> {
     /// The chat path, one arrow after the other. `Err` only for a refusal before the body is
     /// read (the key, the body's size or deadline), which is counted here and rendered by
     /// `handle` like every error of a request; once the body is read, every error is rendered
     /// here, in the inbound protocol, with the backend and attempts it got to.
-    async fn serve(
+    #[allow(clippy::manual_async_fn)] // see the comment in the body
+    fn serve(
         self,
-        state: &Arc<ProxyState>,
+        state: &'a Arc<ProxyState>,
         req: Request<RequestBody>,
-    ) -> Result<Response<Body>, ProxyError> {
-        // guard: the key, then the body within its size and time limits.
-        let refused = |e: &ProxyError| {
-            meter::record_refusal(
-                state,
-                self.protocol,
-                self.request_id,
-                self.received,
-                e.status().as_u16(),
-            )
-        };
-        guard::authorize(state, req.headers()).inspect_err(refused)?;
-        let (parts, body) = guard::read_body(state, req).await.inspect_err(refused)?;
+    ) -> impl Future<Output = Result<Response<Body>, ProxyError>> + 'a {
+        // Not an `async fn`: see `handle`.
+        async move {
+            // guard: the key, then the body within its size and time limits.
+            let refused = |e: &ProxyError| {
+                meter::record_refusal(
+                    state,
+                    self.protocol,
+                    self.request_id,
+                    self.received,
+                    e.status().as_u16(),
+                )
+            };
+            guard::authorize(state, req.headers()).inspect_err(refused)?;
+            let (parts, body) = guard::read_body(state, req).await.inspect_err(refused)?;
 
-        // ingress: what came in, and what routing needs of the body.
-        let snapshot = state.snapshot.load_full();
-        if state.options.verbosity >= 2 {
-            let shown = &body[..body.len().min(8 * 1024)];
-            tracing::debug!(
-                "{} request body ({} bytes): {}",
+            // ingress: what came in, and what routing needs of the body.
+            let snapshot = state.snapshot.load_full();
+            if state.options.verbosity >= 2 {
+                let shown = &body[..body.len().min(8 * 1024)];
+                tracing::debug!(
+                    "{} request body ({} bytes): {}",
+                    self.request_id,
+                    body.len(),
+                    snapshot.scrub(&String::from_utf8_lossy(shown))
+                );
+            }
+            let peek = ingress::peek(&body);
+            let meter = Meter::new(
+                self.received,
                 self.request_id,
-                body.len(),
-                snapshot.scrub(&String::from_utf8_lossy(shown))
+                self.protocol,
+                peek.as_ref().map_or("", |p| p.model.as_str()),
+                peek.as_ref().is_ok_and(|p| p.stream),
+                Some(&parts),
             );
-        }
-        let peek = ingress::peek(&body);
-        let meter = Meter::new(
-            self.received,
-            self.request_id,
-            self.protocol,
-            peek.as_ref().map_or("", |p| p.model.as_str()),
-            peek.as_ref().is_ok_and(|p| p.stream),
-            Some(&parts),
-        );
-        // meter: from here on the request is recorded exactly once, however it ends.
-        let mut tracker = Tracker::new(state, meter);
-        let result = match peek {
-            Ok(peek) => {
-                let request = Inbound {
-                    protocol: self.protocol,
-                    kind: self.kind,
-                    parts,
-                    body,
-                    peek,
-                };
-                route_chat(state, &snapshot, &request, &mut tracker).await
+            // meter: from here on the request is recorded exactly once, however it ends.
+            let mut tracker = Tracker::new(state, meter);
+            let result = match peek {
+                Ok(peek) => {
+                    let request = Inbound {
+                        protocol: self.protocol,
+                        kind: self.kind,
+                        parts,
+                        body,
+                        peek,
+                    };
+                    route_chat(state, &snapshot, &request, &mut tracker).await
+                }
+                Err(e) => Err(e),
+            };
+            let e = match result {
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            // dario's own refusals are counted too.
+            tracker.reason = Some(e.message.clone());
+            tracker.record("", e.status().as_u16(), &EndInfo::default());
+            let mut resp = e.into_response(self.protocol);
+            if let Ok(v) = HeaderValue::from_str(&tracker.backend) {
+                if !tracker.backend.is_empty() {
+                    resp.headers_mut().insert("x-dario-backend", v);
+                }
             }
-            Err(e) => Err(e),
-        };
-        let e = match result {
-            Ok(resp) => return Ok(resp),
-            Err(e) => e,
-        };
-        // dario's own refusals are counted too.
-        tracker.reason = Some(e.message.clone());
-        tracker.record("", e.status().as_u16(), &EndInfo::default());
-        let mut resp = e.into_response(self.protocol);
-        if let Ok(v) = HeaderValue::from_str(&tracker.backend) {
-            if !tracker.backend.is_empty() {
-                resp.headers_mut().insert("x-dario-backend", v);
+            if tracker.attempts > 1 {
+                resp.headers_mut()
+                    .insert("x-dario-attempts", HeaderValue::from(tracker.attempts));
             }
+            Ok(resp)
         }
-        if tracker.attempts > 1 {
-            resp.headers_mut()
-                .insert("x-dario-attempts", HeaderValue::from(tracker.attempts));
-        }
-        Ok(resp)
     }
 }
 

@@ -83,62 +83,72 @@ pub async fn serve(stream: TcpStream, state: Arc<ProxyState>) -> Ended {
     // One timer for the connection's life, moved only when it fires early (see `next_head`).
     let mut timer = pin!(tokio::time::sleep(header_timeout));
     loop {
-        let parsed =
-            match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping).await {
-                Next::Request(parsed) => parsed,
-                Next::Refused(refusal) => {
-                    let _ = conn.write_all(&head::refusal_response(refusal)).await;
-                    return close(conn, true).await;
-                }
-                Next::TimedOut { partial } => {
-                    if partial {
-                        let refusal = head::refusal_response(Refusal::TIMED_OUT);
-                        let _ = conn.write_all(&refusal).await;
-                    }
-                    return close(conn, partial).await;
-                }
-                Next::Close => return close(conn, false).await,
-                Next::Http2 => {
-                    let Ok(conn) = Arc::try_unwrap(conn) else {
-                        return Ended::Closed;
+        // The head, the request and the handler's result are this block's: their storage ends
+        // with it, so the task does not keep room for them beside the response's write (which
+        // is what an open stream waits in).
+        let (response, asked) =
+            {
+                let parsed =
+                    match next_head(&conn, first, header_timeout, timer.as_mut(), &mut stopping)
+                        .await
+                    {
+                        Next::Request(parsed) => parsed,
+                        Next::Refused(refusal) => {
+                            let _ = conn.write_all(&head::refusal_response(refusal)).await;
+                            return close(conn, true).await;
+                        }
+                        Next::TimedOut { partial } => {
+                            if partial {
+                                let refusal = head::refusal_response(Refusal::TIMED_OUT);
+                                let _ = conn.write_all(&refusal).await;
+                            }
+                            return close(conn, partial).await;
+                        }
+                        Next::Close => return close(conn, false).await,
+                        Next::Http2 => {
+                            let Ok(conn) = Arc::try_unwrap(conn) else {
+                                return Ended::Closed;
+                            };
+                            let mut rs = conn.lock();
+                            let read = std::mem::take(&mut rs.buf).freeze();
+                            drop(rs);
+                            return Ended::Http2(conn.into_stream(), read);
+                        }
                     };
+                first = false;
+                let Parsed {
+                    request,
+                    framing,
+                    keep_alive,
+                    expect_continue,
+                } = parsed;
+                let asked = Asked {
+                    method_is_head: request.method() == Method::HEAD,
+                    version: request.version(),
+                    keep_alive,
+                };
+                {
                     let mut rs = conn.lock();
-                    let read = std::mem::take(&mut rs.buf).freeze();
-                    drop(rs);
-                    return Ended::Http2(conn.into_stream(), read);
+                    rs.body = BodyLeft::of(framing);
+                    Conn::owe_continue(&mut rs, expect_continue);
                 }
+                let request =
+                    request.map(|()| super::RequestBody::Http1(RequestBody::new(conn.clone())));
+                // The handler's future is the whole request path, kilobytes large. It is written
+                // straight into a heap slot (moving it through this loop's await points cost a copy of
+                // all of it per request), and the slot is freed once the response is ready, so an open
+                // stream does not hold it.
+                let mut handler = Box::pin(None);
+                handler.set(Some(endpoints::handle(state.clone(), request)));
+                let response = handle_watching(&conn, handler.as_mut()).await;
+                drop(handler);
+                let Some(response) = response else {
+                    // The client left while its request was in flight: dropping the handler cancelled
+                    // whatever it was waiting for upstream.
+                    return close(conn, false).await;
+                };
+                (response, asked)
             };
-        first = false;
-        let Parsed {
-            request,
-            framing,
-            keep_alive,
-            expect_continue,
-        } = parsed;
-        let asked = Asked {
-            method_is_head: request.method() == Method::HEAD,
-            version: request.version(),
-            keep_alive,
-        };
-        {
-            let mut rs = conn.lock();
-            rs.body = BodyLeft::of(framing);
-            Conn::owe_continue(&mut rs, expect_continue);
-        }
-        let request = request.map(|()| super::RequestBody::Http1(RequestBody::new(conn.clone())));
-        // The handler's future is the whole request path, kilobytes large. It is written
-        // straight into a heap slot (moving it through this loop's await points cost a copy of
-        // all of it per request), and the slot is freed once the response is ready, so an open
-        // stream does not hold it.
-        let mut handler = Box::pin(None);
-        handler.set(Some(endpoints::handle(state.clone(), request)));
-        let response = handle_watching(&conn, handler.as_mut()).await;
-        drop(handler);
-        let Some(response) = response else {
-            // The client left while its request was in flight: dropping the handler cancelled
-            // whatever it was waiting for upstream.
-            return close(conn, false).await;
-        };
         // A body the handler did not read (a refusal before it) is skipped if it is all here;
         // otherwise the connection cannot find the next request and closes after the response.
         let (body_read, continue_rest) = {

@@ -200,29 +200,34 @@ impl Pieces {
 async fn write_pieces(conn: &Conn, out: &mut Vec<u8>, pieces: &mut Pieces) -> std::io::Result<()> {
     let mut done = 0usize;
     loop {
-        let mut slices = [IoSlice::new(&[]); MAX_PIECES];
-        let mut n = 0;
-        let mut skip = done;
-        for piece in &pieces.list {
-            let bytes: &[u8] = match piece {
-                Piece::Out(from, to) => &out[*from..*to],
-                Piece::Data(data) => data,
-            };
-            if skip >= bytes.len() {
-                skip -= bytes.len();
-                continue;
+        // The slices live in this block only: held across the wait for the socket below, the
+        // 1 KiB array would be part of every connection's task for its whole life.
+        let wrote = {
+            let mut slices = [IoSlice::new(&[]); MAX_PIECES];
+            let mut n = 0;
+            let mut skip = done;
+            for piece in &pieces.list {
+                let bytes: &[u8] = match piece {
+                    Piece::Out(from, to) => &out[*from..*to],
+                    Piece::Data(data) => data,
+                };
+                if skip >= bytes.len() {
+                    skip -= bytes.len();
+                    continue;
+                }
+                slices[n] = IoSlice::new(&bytes[skip..]);
+                skip = 0;
+                n += 1;
+                if n == MAX_PIECES {
+                    break;
+                }
             }
-            slices[n] = IoSlice::new(&bytes[skip..]);
-            skip = 0;
-            n += 1;
-            if n == MAX_PIECES {
+            if n == 0 {
                 break;
             }
-        }
-        if n == 0 {
-            break;
-        }
-        match conn.stream.try_write_vectored(&slices[..n]) {
+            conn.stream.try_write_vectored(&slices[..n])
+        };
+        match wrote {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(written) => done += written,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => conn.stream.writable().await?,

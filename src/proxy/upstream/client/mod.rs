@@ -102,7 +102,10 @@ impl UpstreamClient {
 
     /// Sends one request on a pooled connection to its host, or a new one; resolves when the
     /// response head has arrived.
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+    pub async fn send(
+        &self,
+        mut request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let uri = request.uri();
         let https = match uri.scheme_str() {
             Some("https") => true,
@@ -113,7 +116,6 @@ impl UpstreamClient {
             return Err(UpstreamError::NotHttp);
         };
         let pool = self.pool();
-        let mut request = request;
         // After a pooled connection refused the request, only a new connection is tried (so a
         // send is retried at most once).
         let mut refused_once = false;
@@ -127,26 +129,24 @@ impl UpstreamClient {
             let reused = pooled.is_some();
             let conn = match pooled {
                 Some(conn) => conn,
-                // Boxed: connecting (DNS, TCP, TLS) is a 6.5 KiB future that only a new
-                // connection needs; unboxed it made every request's future that much larger,
-                // which every open stream holds (BENCHMARKS.md, issue 15).
-                None => Box::pin(self.connect(request.uri(), https, &authority, pool)).await?,
+                // Not boxed: connecting is ~130 bytes here (the connector boxes its own
+                // future; the HTTP/2 handshake is boxed in `connect`), less than what this
+                // future holds while it writes the request.
+                None => self.connect(request.uri(), https, &authority, pool).await?,
             };
             let refused = match conn {
                 Conn::H1(mut conn) => {
-                    let (parts, body) = request.into_parts();
+                    // The request is used by reference, not taken apart: its parts moved out
+                    // would be one more copy of it in this future.
+                    let (method, uri) = (request.method(), request.uri());
                     let written = conn
-                        .write_request(&parts.method, &parts.uri, https, &parts.headers, &body)
+                        .write_request(method, uri, https, request.headers(), request.body())
                         .await;
                     let head = match written {
-                        Ok(()) => conn
-                            .read_head(&parts.method)
-                            .await
-                            .map_err(UpstreamError::H1)?,
+                        Ok(()) => conn.read_head(method).await.map_err(UpstreamError::H1)?,
                         // A pooled connection the upstream closed just now: it cannot have acted
                         // on a request it did not get whole, so it goes out again on a new one.
                         Err(H1Error::Write(_)) if reused => {
-                            request = http::Request::from_parts(parts, body);
                             tracing::debug!("pooled upstream connection was closed; sending again");
                             refused_once = true;
                             continue;
@@ -154,7 +154,7 @@ impl UpstreamClient {
                         // The upstream may have answered before taking the whole body (a 413 or
                         // a 401 to a large request) and closed: its answer is the response, and
                         // the connection is not reused.
-                        Err(H1Error::Write(e)) => match conn.read_head(&parts.method).await {
+                        Err(H1Error::Write(e)) => match conn.read_head(method).await {
                             Ok(mut head) => {
                                 head.keep_alive = false;
                                 head
@@ -207,27 +207,23 @@ impl UpstreamClient {
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
             .map_err(UpstreamError::Connect)?;
-        let io = connector
-            .call(uri.clone())
-            .await
-            .map_err(UpstreamError::Connect)?;
-        if io.connected().is_negotiated_h2() {
-            // Pings while streams are open find a connection that died silently (a long
-            // stream would otherwise wait for its idle timeout).
-            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .keep_alive_interval(H2_PING_INTERVAL)
-                .keep_alive_timeout(H2_PING_TIMEOUT)
-                .handshake(io)
+        // Boxed: the HTTP/2 handshake is a 6.4 KiB future; held in this one, it made every new
+        // HTTP/1.1 connection's connect that large too (BENCHMARKS.md, issue 15). The socket
+        // (1.1 KiB with its TLS state) is this block's, so it is not kept beside the handshake.
+        let handshake = {
+            let io = connector
+                .call(uri.clone())
                 .await
-                .map_err(UpstreamError::Handshake)?;
-            spawn_connection(connection, "HTTP/2");
-            pool.lock()
-                .put_h2(https, authority.as_str(), &sender, Instant::now());
-            Ok(Conn::H2(sender))
-        } else {
-            Ok(Conn::H1(H1Conn::new(hyper_util::rt::TokioIo::new(io))))
-        }
+                .map_err(UpstreamError::Connect)?;
+            if !io.connected().is_negotiated_h2() {
+                return Ok(Conn::H1(H1Conn::new(hyper_util::rt::TokioIo::new(io))));
+            }
+            Box::pin(handshake_h2(io))
+        };
+        let sender = handshake.await?;
+        pool.lock()
+            .put_h2(https, authority.as_str(), &sender, Instant::now());
+        Ok(Conn::H2(sender))
     }
 
     /// A GET with the given headers (for model lists): a request without a body.
@@ -241,6 +237,24 @@ impl UpstreamClient {
         *request.headers_mut() = headers;
         self.send(request).await
     }
+}
+
+/// The HTTP/2 handshake on a new connection; its connection task is started on this worker's
+/// runtime.
+async fn handshake_h2(
+    io: hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>,
+) -> Result<pool::H2Sender, UpstreamError> {
+    // Pings while streams are open find a connection that died silently (a long stream would
+    // otherwise wait for its idle timeout).
+    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT)
+        .handshake(io)
+        .await
+        .map_err(UpstreamError::Handshake)?;
+    spawn_connection(connection, "HTTP/2");
+    Ok(sender)
 }
 
 /// Runs a connection's task on this worker's runtime until the connection closes.
@@ -352,5 +366,34 @@ pub async fn next_chunk(body: &mut UpstreamBody) -> Option<Result<Bytes, BodyErr
             }
             Err(e) => return Some(Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connecting is part of every request that opens a connection, and a request's future is
+    /// held while the whole request is in flight: the HTTP/2 handshake (6.4 KiB) and the socket
+    /// (1.1 KiB) must stay out of it (BENCHMARKS.md, issue 15). The futures are only built and
+    /// measured, never run.
+    #[test]
+    fn connecting_keeps_the_request_future_small() {
+        let client = UpstreamClient::new(&Limits::default()).unwrap();
+        let uri: http::Uri = "http://127.0.0.1:9/v1/chat/completions".parse().unwrap();
+        let authority = uri.authority().unwrap().clone();
+        let pool = client.pool().clone();
+        let connect = client.connect(&uri, false, &authority, &pool);
+        assert!(
+            std::mem::size_of_val(&connect) < 1024,
+            "connect: {} bytes",
+            std::mem::size_of_val(&connect)
+        );
+        let send = client.send(UpstreamRequest::new(Bytes::new()));
+        assert!(
+            std::mem::size_of_val(&send) < 4096,
+            "send: {} bytes",
+            std::mem::size_of_val(&send)
+        );
     }
 }
