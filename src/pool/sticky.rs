@@ -170,7 +170,7 @@ pub fn conversation_key(
         }
         return Some(short_digest(&[b"session\0", s.as_bytes()]));
     }
-    let parsed: KeyBody = crate::protocol::json_str::from_slice(body).ok()?;
+    let parsed: KeyBody = serde_json::from_slice(body).ok()?;
     let mut system = String::new();
     if protocol == Protocol::Anthropic {
         if let Some(t) = parsed.system {

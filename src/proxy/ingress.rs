@@ -58,7 +58,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, ProxyError> {
             "request body is empty: send a JSON object with `model` and `messages` (`input` for /v1/responses)",
         ));
     }
-    let scan: Scan<'_> = crate::protocol::json_str::from_slice(body).map_err(|e| {
+    let scan: Scan<'_> = serde_json::from_slice(body).map_err(|e| {
         ProxyError::invalid(format!("request body is not a valid JSON object: {e}"))
     })?;
     let raw = scan

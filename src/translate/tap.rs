@@ -27,17 +27,17 @@ pub fn usage_from_json(protocol: Protocol, body: &[u8]) -> Usage {
         usage: Option<ChatUsage>,
     }
     match protocol {
-        Protocol::Anthropic => crate::protocol::json_str::from_slice::<A>(body)
+        Protocol::Anthropic => serde_json::from_slice::<A>(body)
             .ok()
             .and_then(|a| a.usage)
             .map(|u| u.to_usage())
             .unwrap_or_default(),
-        Protocol::OpenAi => crate::protocol::json_str::from_slice::<O>(body)
+        Protocol::OpenAi => serde_json::from_slice::<O>(body)
             .ok()
             .and_then(|o| o.usage)
             .map(|u| u.to_usage())
             .unwrap_or_default(),
-        Protocol::Responses => crate::protocol::json_str::from_slice::<R>(body)
+        Protocol::Responses => serde_json::from_slice::<R>(body)
             .ok()
             .and_then(|r| r.usage)
             .map(|u| super::responses::usage_from_responses(&u))
