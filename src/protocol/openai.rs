@@ -223,8 +223,9 @@ impl ChatUsage {
     }
 }
 
-/// A streamed `chat.completion.chunk`, read leanly: unknown fields ignored, text borrowed from
-/// the event data when it has no escapes. (Use [`ChatCompletion`] to keep everything.)
+/// A streamed `chat.completion.chunk` — or a whole `chat.completion` (its choice carries
+/// `message` instead of `delta`) — read leanly: unknown fields ignored, text borrowed from the
+/// input when it has no escapes. (Use [`ChatCompletion`] to keep everything.)
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChunkIn<'a> {
     #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
@@ -281,8 +282,27 @@ pub struct ChunkChoiceIn<'a> {
     pub index: Option<u64>,
     #[serde(default, borrow)]
     pub delta: Option<ChunkDeltaIn<'a>>,
+    /// A whole completion's message.
+    #[serde(default, borrow)]
+    pub message: Option<MessageIn<'a>>,
     #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
     pub finish_reason: Option<Cow<'a, str>>,
+}
+
+/// The assistant message of a whole `chat.completion`, read leanly.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageIn<'a> {
+    /// A string, or (some compatible servers) an array of parts.
+    #[serde(default)]
+    pub content: Option<Content<ContentPart>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tool_calls: Option<Vec<ChunkToolCallIn<'a>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -8,10 +8,11 @@ use super::{
     TranslateError,
 };
 use crate::protocol::anthropic::{AnthropicUsage, Content, ContentBlock, MessagesResponse};
-use crate::protocol::openai::{ChatCompletion, ChatUsage, PromptTokensDetails};
+use crate::protocol::openai::{ChatUsage, ChunkIn, PromptTokensDetails};
 use crate::protocol::Usage;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 fn upstream_err(e: serde_json::Error) -> TranslateError {
     TranslateError::InvalidUpstream(format!("response body is not a valid completion: {e}"))
@@ -73,7 +74,7 @@ pub fn openai_response_to_anthropic(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<(Vec<u8>, Usage, Vec<String>), TranslateError> {
-    let resp: ChatCompletion = crate::protocol::json_str::from_slice(body).map_err(upstream_err)?;
+    let resp: ChunkIn<'_> = crate::protocol::json_str::from_slice(body).map_err(upstream_err)?;
     if let Some(err) = resp.error.as_ref().filter(|e| !e.is_null()) {
         return Err(TranslateError::InvalidUpstream(format!(
             "upstream returned an error object: {}",
@@ -82,8 +83,7 @@ pub fn openai_response_to_anthropic(
     }
     let mut dropped = Vec::new();
     let choice = resp
-        .choices
-        .and_then(|c| c.into_iter().next())
+        .choice
         .ok_or_else(|| TranslateError::InvalidUpstream("response has no choices".into()))?;
     let msg = choice.message.unwrap_or_default();
     let mut content: Vec<ContentBlock> = Vec::new();
@@ -94,7 +94,7 @@ pub fn openai_response_to_anthropic(
     {
         content.push(ContentBlock {
             kind: Some("thinking".into()),
-            thinking: Some(r),
+            thinking: Some(r.into_owned()),
             signature: Some(String::new()),
             ..Default::default()
         });
@@ -111,7 +111,7 @@ pub fn openai_response_to_anthropic(
     }
     let refused = msg.refusal.as_ref().is_some_and(|r| !r.is_empty());
     if let Some(r) = msg.refusal.filter(|r| !r.is_empty()) {
-        content.push(ContentBlock::text(r));
+        content.push(ContentBlock::text(r.into_owned()));
     }
     let mut any_tool = false;
     for (k, tc) in msg.tool_calls.unwrap_or_default().into_iter().enumerate() {
@@ -129,7 +129,7 @@ pub fn openai_response_to_anthropic(
         content.push(ContentBlock {
             kind: Some("tool_use".into()),
             id: Some(anthropic_tool_id(tc.id.as_deref())),
-            name: f.name,
+            name: f.name.map(Cow::into_owned),
             input: Some(input),
             ..Default::default()
         });

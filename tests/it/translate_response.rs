@@ -128,6 +128,28 @@ fn openai_to_anthropic_reasoning_tools_refusal_empty() {
 }
 
 #[test]
+fn openai_to_anthropic_parts_escapes_and_fields_it_does_not_need() {
+    // Content as an array of parts (some compatible servers), text with escapes (not borrowed),
+    // and the fields real completions carry beside the ones translation reads.
+    let mut resp = completion(
+        json!({"role": "assistant",
+               "content": [{"type": "text", "text": "line \"one\"\n"}, {"type": "text", "text": "two é"}],
+               "annotations": [], "audio": null}),
+        "stop",
+    );
+    resp["system_fingerprint"] = json!("fp_1");
+    resp["service_tier"] = json!("default");
+    resp["choices"][0]["logprobs"] = json!({"content": [{"token": "x", "logprob": -0.1}]});
+    let (a, _, d) = o2a(resp);
+    assert_eq!(
+        a["content"],
+        json!([{"type": "text", "text": "line \"one\"\ntwo é"}])
+    );
+    assert_eq!(a["stop_reason"], "end_turn");
+    assert!(d.is_empty(), "{d:?}");
+}
+
+#[test]
 fn openai_to_anthropic_bad_upstream() {
     for body in [
         &b"nope"[..],
