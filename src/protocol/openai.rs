@@ -230,8 +230,8 @@ impl ChatUsage {
 pub struct ChunkIn<'a> {
     #[serde(default, borrow, deserialize_with = "super::anthropic::opt_cow")]
     pub id: Option<Cow<'a, str>>,
-    /// The first choice with index 0 (or none): `n > 1` is refused on the way in, so only it
-    /// carries the reply. Read without collecting the array.
+    /// The first choice with index 0, else the first one (see `first_choice`): `n > 1` is
+    /// refused on the way in, so only it carries the reply. Read without collecting the array.
     #[serde(rename = "choices", default, borrow, deserialize_with = "first_choice")]
     pub choice: Option<ChunkChoiceIn<'a>>,
     #[serde(default)]
@@ -240,8 +240,9 @@ pub struct ChunkIn<'a> {
     pub error: Option<Value>,
 }
 
-/// `choices` of a chunk → its first choice with index 0 (absent index counts as 0); `null` or
-/// an empty array → none.
+/// `choices` → its first choice with index 0 (an absent index counts as 0), else its first
+/// choice (a completion translated whole takes it, as before; the streams skip it by its index);
+/// `null` or an empty array → none.
 fn first_choice<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<ChunkChoiceIn<'de>>, D::Error> {
@@ -264,9 +265,13 @@ fn first_choice<'de, D: serde::Deserializer<'de>>(
             self,
             mut seq: A,
         ) -> Result<Self::Value, A::Error> {
-            let mut first = None;
+            let mut first: Option<ChunkChoiceIn<'de>> = None;
             while let Some(c) = seq.next_element::<ChunkChoiceIn<'de>>()? {
-                if first.is_none() && c.index.unwrap_or(0) == 0 {
+                let better = match &first {
+                    None => true,
+                    Some(f) => f.index.unwrap_or(0) != 0 && c.index.unwrap_or(0) == 0,
+                };
+                if better {
                     first = Some(c);
                 }
             }

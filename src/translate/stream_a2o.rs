@@ -49,7 +49,8 @@ struct State {
     /// The stream ended with an error event (upstream error, broken or incomplete stream).
     failed: bool,
     dropped: Vec<String>,
-    /// Every chunk's bytes up to its delta's fields: `data: {"id":…,"model":…,"choices":[{"index":0,"delta":{`
+    /// Every chunk's bytes up to its delta's fields:
+    /// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[{"index":0,"delta":{`
     /// (written once; see [`State::emit`]).
     chunk_head: Vec<u8>,
 }
@@ -75,7 +76,8 @@ struct ChoiceOut<'a> {
     finish_reason: Option<&'a str>,
 }
 
-#[derive(Serialize, Default, Clone)]
+#[derive(Serialize, Default)]
+#[cfg_attr(test, derive(Clone))]
 struct DeltaOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'a str>,
@@ -113,7 +115,7 @@ impl<'a> DeltaOut<'a> {
 }
 
 /// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[{"index":0,"delta":{`
-fn chunk_head(id: &str, created: u64, model: &str) -> Vec<u8> {
+fn make_chunk_head(id: &str, created: u64, model: &str) -> Vec<u8> {
     let mut head = Vec::with_capacity(128 + id.len() + model.len());
     head.extend_from_slice(b"data: {\"id\":");
     json_str::escape_into(&mut head, id);
@@ -125,7 +127,8 @@ fn chunk_head(id: &str, created: u64, model: &str) -> Vec<u8> {
     head
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize)]
+#[cfg_attr(test, derive(Clone))]
 struct ToolDeltaOut<'a> {
     index: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +138,8 @@ struct ToolDeltaOut<'a> {
     function: FunctionDeltaOut<'a>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize)]
+#[cfg_attr(test, derive(Clone))]
 struct FunctionDeltaOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
@@ -160,7 +164,7 @@ impl AnthropicToOpenAiStream {
     pub fn new(ctx: &ResponseContext) -> Self {
         let id = format!("chatcmpl-{}", fresh_suffix());
         let created = unix_now();
-        let chunk_head = chunk_head(&id, created, ctx.client_model);
+        let chunk_head = make_chunk_head(&id, created, ctx.client_model);
         AnthropicToOpenAiStream {
             parser: SseParser::new(),
             st: State {
@@ -484,7 +488,7 @@ impl State {
 
     /// Every chunk carries the id, so the chunk head changes with it.
     fn set_id(&mut self, id: String) {
-        self.chunk_head = chunk_head(&id, self.created, &self.model);
+        self.chunk_head = make_chunk_head(&id, self.created, &self.model);
         self.id = id;
     }
 
@@ -559,8 +563,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn text_chunks_are_what_serde_json_writes(model in ".{0,24}", text in ".{0,80}") {
-            let st = state(&model);
+        fn text_chunks_are_what_serde_json_writes(
+            model in ".{0,24}",
+            upstream_id in proptest::option::of("[a-zA-Z0-9_\"\\\\]{1,24}"),
+            text in ".{0,80}",
+        ) {
+            let mut st = state(&model);
+            if let Some(id) = upstream_id {
+                // As `message_start` does: every later chunk carries the new id.
+                st.set_id(format!("chatcmpl-{}", id_suffix(Some(&id))));
+            }
             for delta in [
                 DeltaOut { content: Some(&text), ..Default::default() },
                 DeltaOut { reasoning_content: Some(&text), ..Default::default() },

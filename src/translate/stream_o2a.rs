@@ -315,7 +315,8 @@ impl State {
             );
             self.started = true;
         }
-        if let Some(choice) = chunk.choice {
+        // n > 1 is refused on the way in, so only the index-0 choice carries the reply.
+        if let Some(choice) = chunk.choice.filter(|c| c.index.unwrap_or(0) == 0) {
             if let Some(d) = choice.delta {
                 if let Some(r) = d
                     .reasoning_content
@@ -554,8 +555,8 @@ fn empty_object() -> &'static RawValue {
 
 /// `content_block_delta`, the event nearly every upstream chunk becomes, written from a
 /// template rather than through serde_json (whose keys and values all go through its
-/// byte-at-a-time escaper). The test `delta_events_are_what_serde_json_writes` holds it to
-/// the serde shape.
+/// byte-at-a-time escaper). The test `delta_events_have_the_serde_shape_byte_for_byte` holds
+/// it to the serde shape.
 fn write_block_delta(index: u64, delta: DeltaOut<'_>, out: &mut BytesMut) {
     let (kind, field, value) = delta.parts();
     out.reserve(112 + value.len());
@@ -585,7 +586,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn delta_events_are_what_serde_json_writes(index in 0u64..100_000, value in ".{0,80}") {
+        fn delta_events_have_the_serde_shape_byte_for_byte(index in 0u64..100_000, value in ".{0,80}") {
             for (delta, kind, field) in [
                 (DeltaOut::TextDelta { text: &value }, "text_delta", "text"),
                 (DeltaOut::ThinkingDelta { thinking: &value }, "thinking_delta", "thinking"),
@@ -601,7 +602,8 @@ mod tests {
                     "delta": { "type": kind, field: value },
                 });
                 prop_assert_eq!(parsed, expected);
-                // Byte for byte what the serde structs wrote (fields in declaration order).
+                // Byte for byte what the serde structs this template replaced wrote (fields in their
+                // declaration order, the value escaped as serde_json escapes it).
                 prop_assert_eq!(
                     data,
                     format!(

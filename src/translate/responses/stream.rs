@@ -238,7 +238,7 @@ impl State {
         if let Some(u) = &chunk.usage {
             self.usage = Some(u.to_usage());
         }
-        if let Some(choice) = &chunk.choice {
+        if let Some(choice) = chunk.choice.as_ref().filter(|c| c.index.unwrap_or(0) == 0) {
             if let Some(d) = &choice.delta {
                 if let Some(r) = d
                     .reasoning_content
