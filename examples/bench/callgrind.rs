@@ -359,45 +359,48 @@ pub async fn run(cli: &Cli) -> Result<(), String> {
     };
     let [plain, stream, _anthropic_stream, translated, translated_stream, o2a, o2a_stream] =
         lanes.map(|l| l.name);
-    let pass = ratio(counts.get(plain, true), counts.get(plain, false));
-    let pass_stream = ratio(counts.get(stream, true), counts.get(stream, false));
-    let tr = ratio(counts.get(translated, true), counts.get(plain, true));
-    let tr_stream = ratio(
-        counts.get(translated_stream, true),
-        counts.get(stream, true),
-    );
-    println!(
-        "- dario ÷ nginx, passthrough: {} (budget ≤ 1.0×: {})",
-        show(pass),
-        verdict(pass, 1.0)
-    );
-    println!(
-        "- dario ÷ nginx, passthrough stream: {} (budget ≤ 1.0×: {})",
-        show(pass_stream),
-        verdict(pass_stream, 1.0)
-    );
-    println!(
-        "- translated ÷ passthrough (dario): {} (budget ≤ 1.3×: {})",
-        show(tr),
-        verdict(tr, 1.3)
-    );
-    println!(
-        "- translated ÷ passthrough, stream (dario): {} (budget ≤ 1.3×: {})",
-        show(tr_stream),
-        verdict(tr_stream, 1.3)
-    );
-    let o2a_tr = ratio(counts.get(o2a, true), counts.get(plain, true));
-    let o2a_tr_stream = ratio(counts.get(o2a_stream, true), counts.get(stream, true));
-    println!(
-        "- OpenAI → Anthropic translated ÷ passthrough (dario): {} (budget ≤ 1.3×: {})",
-        show(o2a_tr),
-        verdict(o2a_tr, 1.3)
-    );
-    println!(
-        "- OpenAI → Anthropic translated ÷ passthrough, stream (dario): {} (budget ≤ 1.3×: {})",
-        show(o2a_tr_stream),
-        verdict(o2a_tr_stream, 1.3)
-    );
+    let budget_lines = [
+        (
+            "dario ÷ nginx, passthrough",
+            ratio(counts.get(plain, true), counts.get(plain, false)),
+            1.0,
+        ),
+        (
+            "dario ÷ nginx, passthrough stream",
+            ratio(counts.get(stream, true), counts.get(stream, false)),
+            1.0,
+        ),
+        (
+            "translated ÷ passthrough (dario)",
+            ratio(counts.get(translated, true), counts.get(plain, true)),
+            1.3,
+        ),
+        (
+            "translated ÷ passthrough, stream (dario)",
+            ratio(
+                counts.get(translated_stream, true),
+                counts.get(stream, true),
+            ),
+            1.3,
+        ),
+        (
+            "OpenAI → Anthropic translated ÷ passthrough (dario)",
+            ratio(counts.get(o2a, true), counts.get(plain, true)),
+            1.3,
+        ),
+        (
+            "OpenAI → Anthropic translated ÷ passthrough, stream (dario)",
+            ratio(counts.get(o2a_stream, true), counts.get(stream, true)),
+            1.3,
+        ),
+    ];
+    for (label, r, limit) in budget_lines {
+        println!(
+            "- {label}: {} (budget ≤ {limit:.1}×: {})",
+            show(r),
+            verdict(r, limit)
+        );
+    }
     println!();
     println!(
         "Where the instructions go: callgrind_annotate --inclusive=yes {}/dario.callgrind.1 | head -60",

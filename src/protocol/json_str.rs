@@ -3,8 +3,8 @@
 //!
 //! serde_json escapes a string one byte at a time through a 256-entry table (~9 instructions per
 //! byte, measured); prose and code rarely need an escape, so this escaper looks at sixteen bytes
-//! at a time (two words, each checked with a bit trick) and copies the runs between escapes whole. Its output is byte for byte what serde_json
-//! writes (`\"`, `\\`, `\b \f \n \r \t`, `\u00XX` in lower-case hex for other control
+//! at a time (two words, each checked with a bit trick) and copies the runs between escapes
+//! whole. Its output is byte for byte what serde_json writes (`\"`, `\\`, `\b \f \n \r \t`, `\u00XX` in lower-case hex for other control
 //! characters; nothing else escaped), checked by a property test.
 //!
 //! Owns: escaping, the serde adapter that hands an escaped string to serde_json verbatim, and
@@ -14,7 +14,7 @@
 use bytes::BufMut;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
-use std::cell::RefCell;
+use std::cell::Cell;
 
 /// Below this length serde_json's own escaper is as cheap: the verbatim route has a fixed cost
 /// (the scratch buffer, the copy out of it).
@@ -101,7 +101,9 @@ pub fn escape_into<B: BufMut + ?Sized>(out: &mut B, s: &str) {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The thread's escape buffer, taken out while in use (a use inside a use, or one after the
+    /// thread's storage is gone, just starts an empty one).
+    static SCRATCH: Cell<String> = const { Cell::new(String::new()) };
 }
 
 /// The struct name through which serde_json's serializers recognise a raw value and write it
@@ -128,25 +130,16 @@ pub fn serialize<S: Serializer>(s: &str, ser: S) -> Result<S::Ok, S::Error> {
     if s.len() < VERBATIM_FROM {
         return ser.serialize_str(s);
     }
-    // The serializer is taken by whichever route runs: the scratch buffer's, or serde_json's own
-    // when the buffer is in use or the thread's storage is already torn down.
-    let mut ser = Some(ser);
-    let verbatim = SCRATCH.try_with(|cell| {
-        let mut buf = cell.try_borrow_mut().ok()?;
-        buf.clear();
-        buf.reserve(s.len() + 2);
-        escape_with(s, |piece| buf.push_str(piece));
-        let result = Verbatim(&buf).serialize(ser.take()?);
-        if buf.capacity() > SCRATCH_KEEP {
-            *buf = String::new();
-        }
-        Some(result)
-    });
-    match (verbatim, ser) {
-        (Ok(Some(result)), _) => result,
-        (_, Some(ser)) => ser.serialize_str(s),
-        (_, None) => unreachable!("the serializer is only taken by a route that returns"),
+    let mut buf = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    buf.clear();
+    buf.reserve(s.len() + 2);
+    escape_with(s, |piece| buf.push_str(piece));
+    let result = Verbatim(&buf).serialize(ser);
+    if buf.capacity() <= SCRATCH_KEEP {
+        // Kept for the thread's next string; dropped if its storage is already gone.
+        let _ = SCRATCH.try_with(|cell| cell.set(buf));
     }
+    result
 }
 
 /// [`serialize`] for an optional field; `None` writes `null` (pair it with
